@@ -1,1 +1,47 @@
-//! nvdx placeholder
+//! # nvdx: zero-copy GPU video on NVIDIA hardware
+//!
+//! NVDEC decoding, NVENC encoding, colour-conversion kernels and peer-to-peer frame transfer,
+//! on the CUDA driver API, with no GStreamer and no ffmpeg. The driver libraries are loaded at
+//! run time (see [`nvdx_sys`]), so a binary using nvdx starts on machines without a GPU and
+//! reports a clear [`Error`] there.
+//!
+//! The layers, bottom up:
+//! - [`device`], [`context`], [`stream`], [`memory`]: thin checked wrappers over the driver API;
+//! - [`frame`]: pitched NV12/P016/RGB/planar frames in one allocation, and [`frame::FramePool`];
+//! - [`kernels`]: PTX modules embedded in the crate, colour conversion and tensor kernels;
+//! - [`demux`], [`decode`]: containers and elementary streams in, GPU frames out;
+//! - [`encode`]: CUDA frames into NVENC;
+//! - [`xfer`]: moving frames between GPUs.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), nvdx::Error> {
+//! let ctx = nvdx::Context::primary(0)?;
+//! let stream = nvdx::Stream::new(&ctx)?;
+//! let frame = nvdx::Frame::new(&ctx, nvdx::PixelFormat::Nv12, 1920, 1080, nvdx::MemoryKind::Device)?;
+//! frame.memset_async(0x80, &stream)?;
+//! stream.synchronize()?;
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod codec;
+pub mod context;
+pub mod decode;
+pub mod demux;
+pub mod device;
+pub mod encode;
+pub mod error;
+pub mod frame;
+pub mod kernels;
+pub mod memory;
+pub mod stream;
+pub mod xfer;
+
+pub use codec::Codec;
+pub use context::{Context, ContextGuard, PrimaryContextFlags, PrimaryContextState};
+pub use device::Device;
+pub use error::{Error, Result};
+pub use frame::{Frame, FrameLayout, FrameMeta, FramePool, PixelFormat, PooledFrame};
+pub use memory::{AsDevicePtr, DeviceBuffer, HostBuffer, ManagedBuffer, MemoryKind};
+pub use stream::{Event, Stream};

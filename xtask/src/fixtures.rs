@@ -1,5 +1,550 @@
-//! `cargo xtask fixtures` (to be written).
+//! `cargo xtask fixtures`: regenerates the small test clips in `fixtures/` with ffmpeg.
+//!
+//! Every clip uses `testsrc2` content, single-threaded encoders and bit-exact muxing so that a
+//! rerun on the same ffmpeg build gives the same bytes. For each decodable clip, the per-frame
+//! MD5 of ffmpeg's software decode (display order, `yuv420p` or `yuv420p10le`) is written next
+//! to it as `NAME.framemd5` (with `-autoscale 0`, so a resolution change keeps each frame's own size), and `fixtures/manifest.tsv` lists every clip.
+//!
+//! Options: `--ffmpeg PATH` and `--ffprobe PATH` (defaults: `ffmpeg`, `ffprobe` on `PATH`).
 
-pub fn run(_args: &[String]) -> Result<(), String> {
-    Err("not written yet".into())
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// One generated clip and what the manifest says about it.
+struct Clip {
+    file: &'static str,
+    codec: &'static str,
+    width: u32,
+    height: u32,
+    bit_depth: u8,
+    notes: &'static str,
+    /// `false` for the corrupt inputs: no framemd5, no frame counts.
+    decodable: bool,
+}
+
+/// Entry point of `cargo xtask fixtures`.
+pub fn run(args: &[String]) -> Result<(), String> {
+    let mut ffmpeg = "ffmpeg".to_string();
+    let mut ffprobe = "ffprobe".to_string();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--ffmpeg" => ffmpeg = it.next().ok_or("--ffmpeg needs a path")?.clone(),
+            "--ffprobe" => ffprobe = it.next().ok_or("--ffprobe needs a path")?.clone(),
+            other => return Err(format!("unknown option `{other}`")),
+        }
+    }
+    let dir = crate::workspace_root().join("fixtures");
+    fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let tmp = dir.join(".tmp");
+    fs::create_dir_all(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+    let g = Gen {
+        ffmpeg,
+        ffprobe,
+        dir: dir.clone(),
+        tmp: tmp.clone(),
+    };
+    let clips = g.generate()?;
+    let mut manifest = String::from("file\tcodec\twidth\theight\tframes\tbit_depth\tpackets\tnotes\n");
+    for c in &clips {
+        let (frames, packets) = if c.decodable {
+            let path = dir.join(c.file);
+            let pix = if c.bit_depth > 8 {
+                "yuv420p10le"
+            } else {
+                "yuv420p"
+            };
+            let md5 = dir.join(format!("{}.framemd5", c.file));
+            g.ffmpeg(&[
+                "-threads",
+                "1",
+                "-i",
+                s(&path)?,
+                "-map",
+                "0:v:0",
+                "-autoscale",
+                "0",
+                "-f",
+                "framemd5",
+                "-pix_fmt",
+                pix,
+                s(&md5)?,
+            ])?;
+            let text = fs::read_to_string(&md5)
+                .map_err(|e| format!("cannot read {}: {e}", md5.display()))?;
+            let frames = text
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+                .count();
+            (frames.to_string(), g.count_packets(&path)?.to_string())
+        } else {
+            ("-".to_string(), "-".to_string())
+        };
+        manifest.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            c.file, c.codec, c.width, c.height, frames, c.bit_depth, packets, c.notes
+        ));
+    }
+    let mpath = dir.join("manifest.tsv");
+    fs::write(&mpath, manifest).map_err(|e| format!("cannot write {}: {e}", mpath.display()))?;
+    fs::remove_dir_all(&tmp).map_err(|e| format!("cannot remove {}: {e}", tmp.display()))?;
+    println!("fixtures written to {}", dir.display());
+    Ok(())
+}
+
+fn s(p: &Path) -> Result<&str, String> {
+    p.to_str()
+        .ok_or_else(|| format!("path {} is not UTF-8", p.display()))
+}
+
+struct Gen {
+    ffmpeg: String,
+    ffprobe: String,
+    dir: PathBuf,
+    tmp: PathBuf,
+}
+
+/// Common leading arguments: quiet, overwrite, bit-exact.
+const PRE: &[&str] = &["-hide_banner", "-loglevel", "error", "-y"];
+/// Common output arguments: no metadata, bit-exact muxing.
+const POST: &[&str] = &[
+    "-map_metadata",
+    "-1",
+    "-fflags",
+    "+bitexact",
+    "-flags:v",
+    "+bitexact",
+];
+
+impl Gen {
+    fn ffmpeg(&self, args: &[&str]) -> Result<(), String> {
+        let mut cmd = Command::new(&self.ffmpeg);
+        cmd.args(PRE).args(args);
+        let out = cmd
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", self.ffmpeg))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} {:?} failed: {}",
+                self.ffmpeg,
+                args,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(())
+    }
+
+    fn count_packets(&self, path: &Path) -> Result<usize, String> {
+        let out = Command::new(&self.ffprobe)
+            .args([
+                "-v",
+                "error",
+                "-select_streams",
+                "v:0",
+                "-count_packets",
+                "-show_entries",
+                "stream=nb_read_packets",
+                "-of",
+                "csv=p=0",
+                s(path)?,
+            ])
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", self.ffprobe))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.trim()
+            .trim_end_matches(',')
+            .parse()
+            .map_err(|e| format!("ffprobe packet count of {}: {e} ({text})", path.display()))
+    }
+
+    /// Encodes `frames` frames of testsrc2 at `w`x`h`, `rate` fps, into `out` with `codec_args`.
+    fn encode(
+        &self,
+        out: &Path,
+        w: u32,
+        h: u32,
+        frames: u32,
+        codec_args: &[&str],
+    ) -> Result<(), String> {
+        let src = format!("testsrc2=size={w}x{h}:rate=30");
+        let n = frames.to_string();
+        let mut args: Vec<&str> = vec!["-f", "lavfi", "-i", &src, "-frames:v", &n, "-threads", "1"];
+        args.extend_from_slice(codec_args);
+        args.extend_from_slice(POST);
+        args.push(s(out)?);
+        self.ffmpeg(&args)
+    }
+
+    fn generate(&self) -> Result<Vec<Clip>, String> {
+        let d = &self.dir;
+        let x264 = |extra: &'static str| -> Vec<String> {
+            let mut v: Vec<String> = [
+                "-c:v",
+                "libx264",
+                "-pix_fmt",
+                "yuv420p",
+                "-preset",
+                "medium",
+                "-crf",
+                "30",
+                "-sc_threshold",
+                "0",
+            ]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+            v.extend(extra.split_whitespace().map(String::from));
+            v
+        };
+        let mut clips = Vec::new();
+
+        // sample.mp4: what the decode example plays when given no input.
+        let a = x264("-profile:v high -g 15 -keyint_min 15 -bf 2");
+        self.encode(&d.join("sample.mp4"), 320, 240, 60, &as_str(&a))?;
+        clips.push(Clip {
+            file: "sample.mp4",
+            codec: "h264",
+            width: 320,
+            height: 240,
+            bit_depth: 8,
+            notes: "H.264 High, 30 fps, keyframe every 15 frames, B-frames",
+            decodable: true,
+        });
+
+        let a = x264("-profile:v high -g 10 -keyint_min 10 -bf 3 -b_strategy 0");
+        self.encode(&d.join("h264_bframes.mp4"), 176, 144, 30, &as_str(&a))?;
+        clips.push(Clip {
+            file: "h264_bframes.mp4",
+            codec: "h264",
+            width: 176,
+            height: 144,
+            bit_depth: 8,
+            notes: "H.264 High, 3 B-frames, GOP 10, moov at end",
+            decodable: true,
+        });
+
+        let x265 = |tag: &str, extra: &str, pix: &str, profile: &str| -> Vec<String> {
+            let params = format!(
+                "log-level=error:pools=none:frame-threads=1:keyint=10:min-keyint=10:bframes=2:scenecut=0{extra}"
+            );
+            [
+                "-c:v",
+                "libx265",
+                "-pix_fmt",
+                pix,
+                "-profile:v",
+                profile,
+                "-preset",
+                "fast",
+                "-crf",
+                "32",
+                "-tag:v",
+                tag,
+                "-x265-params",
+                &params,
+            ]
+            .iter()
+            .map(|a| a.to_string())
+            .collect()
+        };
+        let a = x265("hvc1", "", "yuv420p", "main");
+        self.encode(&d.join("hevc_main_hvc1.mp4"), 176, 144, 30, &as_str(&a))?;
+        clips.push(Clip {
+            file: "hevc_main_hvc1.mp4",
+            codec: "hevc",
+            width: 176,
+            height: 144,
+            bit_depth: 8,
+            notes: "HEVC Main, hvc1 (parameter sets in hvcC only), GOP 10, B-frames",
+            decodable: true,
+        });
+        let a = x265("hev1", ":repeat-headers=1", "yuv420p", "main");
+        self.encode(&d.join("hevc_main_hev1.mp4"), 176, 144, 30, &as_str(&a))?;
+        clips.push(Clip {
+            file: "hevc_main_hev1.mp4",
+            codec: "hevc",
+            width: 176,
+            height: 144,
+            bit_depth: 8,
+            notes: "HEVC Main, hev1 (parameter sets also in-band at each keyframe), GOP 10",
+            decodable: true,
+        });
+        let a = x265("hvc1", "", "yuv420p10le", "main10");
+        self.encode(&d.join("hevc_main10.mp4"), 176, 144, 30, &as_str(&a))?;
+        clips.push(Clip {
+            file: "hevc_main10.mp4",
+            codec: "hevc",
+            width: 176,
+            height: 144,
+            bit_depth: 10,
+            notes: "HEVC Main10, hvc1, GOP 10",
+            decodable: true,
+        });
+
+        let mut a = x264("-profile:v high -g 10 -keyint_min 10 -bf 2");
+        a.extend(["-movflags", "frag_keyframe+empty_moov"].map(String::from));
+        self.encode(&d.join("h264_fragmented.mp4"), 176, 144, 30, &as_str(&a))?;
+        clips.push(Clip {
+            file: "h264_fragmented.mp4",
+            codec: "h264",
+            width: 176,
+            height: 144,
+            bit_depth: 8,
+            notes: "fragmented MP4 (empty moov, one moof per GOP of 10)",
+            decodable: true,
+        });
+
+        let vp9 = |pix: &str, profile: &str| -> Vec<String> {
+            [
+                "-c:v",
+                "libvpx-vp9",
+                "-pix_fmt",
+                pix,
+                "-profile:v",
+                profile,
+                "-b:v",
+                "150k",
+                "-g",
+                "10",
+                "-deadline",
+                "good",
+                "-cpu-used",
+                "5",
+                "-row-mt",
+                "0",
+                "-f",
+                "ivf",
+            ]
+            .iter()
+            .map(|a| a.to_string())
+            .collect()
+        };
+        let a = vp9("yuv420p", "0");
+        self.encode(&d.join("vp9.ivf"), 176, 144, 30, &as_str(&a))?;
+        clips.push(Clip {
+            file: "vp9.ivf",
+            codec: "vp9",
+            width: 176,
+            height: 144,
+            bit_depth: 8,
+            notes: "VP9 profile 0 in IVF, keyframe every 10, may contain superframes",
+            decodable: true,
+        });
+        let a = vp9("yuv420p10le", "2");
+        self.encode(&d.join("vp9_10bit.ivf"), 176, 144, 30, &as_str(&a))?;
+        clips.push(Clip {
+            file: "vp9_10bit.ivf",
+            codec: "vp9",
+            width: 176,
+            height: 144,
+            bit_depth: 10,
+            notes: "VP9 profile 2 (10-bit) in IVF",
+            decodable: true,
+        });
+
+        let a: Vec<String> = [
+            "-c:v",
+            "libaom-av1",
+            "-cpu-used",
+            "8",
+            "-crf",
+            "45",
+            "-b:v",
+            "0",
+            "-g",
+            "10",
+            "-pix_fmt",
+            "yuv420p",
+            "-f",
+            "ivf",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        self.encode(&d.join("av1.ivf"), 176, 144, 10, &as_str(&a))?;
+        clips.push(Clip {
+            file: "av1.ivf",
+            codec: "av1",
+            width: 176,
+            height: 144,
+            bit_depth: 8,
+            notes: "AV1 main profile in IVF (temporal units)",
+            decodable: true,
+        });
+
+        let a = x264("-profile:v high -g 10 -bf 0 -crf 45 -preset veryfast");
+        self.encode(&d.join("h264_1918x1078.mp4"), 1918, 1078, 3, &as_str(&a))?;
+        clips.push(Clip {
+            file: "h264_1918x1078.mp4",
+            codec: "h264",
+            width: 1918,
+            height: 1078,
+            bit_depth: 8,
+            notes: "odd size (SPS cropping), 3 frames, low quality",
+            decodable: true,
+        });
+
+        // Resolution change: two Annex B encodes of different sizes, concatenated.
+        let part1 = self.tmp.join("part1.264");
+        let part2 = self.tmp.join("part2.264");
+        let a = x264("-profile:v main -g 10 -bf 0 -f h264");
+        self.encode(&part1, 176, 144, 10, &as_str(&a))?;
+        self.encode(&part2, 320, 240, 10, &as_str(&a))?;
+        let mut bytes = read(&part1)?;
+        bytes.extend(read(&part2)?);
+        write(&d.join("h264_res_change.264"), &bytes)?;
+        clips.push(Clip {
+            file: "h264_res_change.264",
+            codec: "h264",
+            width: 176,
+            height: 144,
+            bit_depth: 8,
+            notes: "Annex B: 10 frames 176x144 then 10 frames 320x240 (new SPS at frame 10)",
+            decodable: true,
+        });
+
+        // Edit list: stream copy from a non-keyframe start; the muxer writes an elst whose
+        // media_time skips the pre-roll frames that precede the seek point.
+        self.ffmpeg(&[
+            "-ss",
+            "0.4",
+            "-i",
+            s(&d.join("sample.mp4"))?,
+            "-c",
+            "copy",
+            "-frames:v",
+            "30",
+            "-map_metadata",
+            "-1",
+            "-fflags",
+            "+bitexact",
+            s(&d.join("h264_editlist.mp4"))?,
+        ])?;
+        clips.push(Clip {
+            file: "h264_editlist.mp4",
+            codec: "h264",
+            width: 320,
+            height: 240,
+            bit_depth: 8,
+            notes: "stream copy of sample.mp4 from 0.4 s: elst media_time skips pre-roll frames",
+            decodable: true,
+        });
+
+        let a = x264("-profile:v high -g 10 -bf 2 -f h264");
+        self.encode(&d.join("h264.264"), 176, 144, 30, &as_str(&a))?;
+        clips.push(Clip {
+            file: "h264.264",
+            codec: "h264",
+            width: 176,
+            height: 144,
+            bit_depth: 8,
+            notes: "Annex B H.264 High, GOP 10, B-frames",
+            decodable: true,
+        });
+        let mut a = x265("hvc1", ":repeat-headers=1", "yuv420p", "main");
+        a.extend(["-f", "hevc"].map(String::from));
+        self.encode(&d.join("hevc.265"), 176, 144, 30, &as_str(&a))?;
+        clips.push(Clip {
+            file: "hevc.265",
+            codec: "hevc",
+            width: 176,
+            height: 144,
+            bit_depth: 8,
+            notes: "Annex B HEVC Main, GOP 10, B-frames",
+            decodable: true,
+        });
+
+        // Corrupt inputs.
+        let whole = read(&d.join("h264_bframes.mp4"))?;
+        write(&d.join("corrupt_truncated.mp4"), &whole[..whole.len() / 2])?;
+        clips.push(Clip {
+            file: "corrupt_truncated.mp4",
+            codec: "h264",
+            width: 176,
+            height: 144,
+            bit_depth: 8,
+            notes: "first half of h264_bframes.mp4 (no moov)",
+            decodable: false,
+        });
+        let mut es = read(&d.join("h264.264"))?;
+        flip_after_first_picture(&mut es)?;
+        write(&d.join("corrupt_bitflip.264"), &es)?;
+        clips.push(Clip {
+            file: "corrupt_bitflip.264",
+            codec: "h264",
+            width: 176,
+            height: 144,
+            bit_depth: 8,
+            notes: "h264.264 with bytes flipped inside slice data after the first picture",
+            decodable: false,
+        });
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let garbage: Vec<u8> = (0..4096)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        write(&d.join("garbage.bin"), &garbage)?;
+        clips.push(Clip {
+            file: "garbage.bin",
+            codec: "-",
+            width: 0,
+            height: 0,
+            bit_depth: 0,
+            notes: "4096 xorshift bytes, not any format",
+            decodable: false,
+        });
+        Ok(clips)
+    }
+}
+
+fn read(p: &Path) -> Result<Vec<u8>, String> {
+    fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+}
+
+fn write(p: &Path, b: &[u8]) -> Result<(), String> {
+    fs::write(p, b).map_err(|e| format!("cannot write {}: {e}", p.display()))
+}
+
+/// Flips bytes in the middle of every 4th slice NAL unit (types 1 and 5) after the first one.
+fn flip_after_first_picture(es: &mut [u8]) -> Result<(), String> {
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i + 3 <= es.len() {
+        if es[i] == 0 && es[i + 1] == 0 && es[i + 2] == 1 {
+            starts.push(i + 3);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    let mut slices = 0;
+    for (k, &st) in starts.iter().enumerate() {
+        let end = starts.get(k + 1).map_or(es.len(), |&n| n - 3);
+        let Some(&hdr) = es.get(st) else { continue };
+        let t = hdr & 0x1f;
+        if t != 1 && t != 5 {
+            continue;
+        }
+        slices += 1;
+        if slices == 1 || slices % 4 != 2 || end <= st + 16 {
+            continue;
+        }
+        let mid = st + (end - st) / 2;
+        for b in &mut es[mid..mid + 4] {
+            *b ^= 0x5a;
+        }
+    }
+    if slices < 2 {
+        return Err("corrupt_bitflip: fewer than 2 slices in h264.264".into());
+    }
+    Ok(())
+}
+
+fn as_str(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
 }

@@ -1,0 +1,839 @@
+//! Frames: one pitched allocation per picture, and pools that recycle them.
+//!
+//! An NV12 (or P016) frame is ONE allocation of `height * 3 / 2` rows of `pitch` bytes: luma
+//! rows first, the interleaved chroma plane right after at `base + pitch * height`. That is the
+//! layout NVENC's `CUDADEVICEPTR` input needs, what NVDEC's mapped surfaces look like, and what
+//! lets a frame move between GPUs as a single 2D copy. Planar formats (YUV 4:4:4, planar RGB)
+//! stack their planes the same way.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use nvdx_sys::cuda::CUdeviceptr;
+
+use crate::context::Context;
+use crate::device::driver;
+use crate::error::{check, Error, Result};
+use crate::memory::{
+    copy_2d_from_host, copy_2d_raw, copy_2d_to_host, AsDevicePtr, MemoryKind, RawAlloc,
+};
+use crate::stream::Stream;
+
+/// Pixel layouts nvdx frames can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PixelFormat {
+    /// 8-bit 4:2:0: a Y plane, then one interleaved UV plane of half height.
+    Nv12,
+    /// 16-bit 4:2:0 (10/12-bit data in the high bits), NV12 layout with 2-byte samples.
+    P016,
+    /// 8-bit 4:4:4, three full planes Y, U, V.
+    Yuv444,
+    /// 16-bit 4:4:4, three full planes.
+    Yuv444_16,
+    /// Packed 8-bit R, G, B.
+    Rgb24,
+    /// Packed 8-bit B, G, R.
+    Bgr24,
+    /// Packed 8-bit R, G, B, A.
+    Rgba,
+    /// Packed 8-bit B, G, R, A.
+    Bgra,
+    /// Packed 16-bit R, G, B (native-endian u16 per channel).
+    Rgb48,
+    /// Planar 8-bit R, G, B (three planes, CHW).
+    RgbPlanarU8,
+    /// Planar f16 R, G, B (CHW).
+    RgbPlanarF16,
+    /// Planar f32 R, G, B (CHW).
+    RgbPlanarF32,
+}
+
+/// One plane of a frame: where it starts and how big it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlaneLayout {
+    /// Offset from the frame's base address, in bytes.
+    pub offset: usize,
+    /// Number of rows.
+    pub rows: usize,
+    /// Bytes of pixel data per row (without padding).
+    pub row_bytes: usize,
+}
+
+impl PixelFormat {
+    /// Whether the format subsamples chroma 2x2 (and so needs even width and height).
+    pub fn is_420(self) -> bool {
+        matches!(self, PixelFormat::Nv12 | PixelFormat::P016)
+    }
+
+    /// Bytes per sample (a channel value).
+    pub fn bytes_per_sample(self) -> usize {
+        match self {
+            PixelFormat::Nv12
+            | PixelFormat::Yuv444
+            | PixelFormat::Rgb24
+            | PixelFormat::Bgr24
+            | PixelFormat::Rgba
+            | PixelFormat::Bgra
+            | PixelFormat::RgbPlanarU8 => 1,
+            PixelFormat::P016
+            | PixelFormat::Yuv444_16
+            | PixelFormat::Rgb48
+            | PixelFormat::RgbPlanarF16 => 2,
+            PixelFormat::RgbPlanarF32 => 4,
+        }
+    }
+
+    /// Samples per pixel in one row of the first plane (3 for RGB24, 1 for NV12's luma).
+    pub fn samples_per_pixel(self) -> usize {
+        match self {
+            PixelFormat::Rgb24 | PixelFormat::Bgr24 | PixelFormat::Rgb48 => 3,
+            PixelFormat::Rgba | PixelFormat::Bgra => 4,
+            _ => 1,
+        }
+    }
+
+    /// Number of planes.
+    pub fn plane_count(self) -> usize {
+        match self {
+            PixelFormat::Nv12 | PixelFormat::P016 => 2,
+            PixelFormat::Yuv444 | PixelFormat::Yuv444_16 => 3,
+            PixelFormat::RgbPlanarU8 | PixelFormat::RgbPlanarF16 | PixelFormat::RgbPlanarF32 => 3,
+            _ => 1,
+        }
+    }
+
+    /// Bytes of pixel data in one row of any plane for a frame `width` pixels wide.
+    pub fn row_bytes(self, width: u32) -> usize {
+        width as usize * self.samples_per_pixel() * self.bytes_per_sample()
+    }
+
+    /// Total rows of the single allocation for a frame `height` pixels high.
+    pub fn total_rows(self, height: u32) -> usize {
+        let h = height as usize;
+        match self.plane_count() {
+            2 => h + h / 2,
+            3 => 3 * h,
+            _ => h,
+        }
+    }
+}
+
+/// The geometry of a frame: format, size and pitch, and the planes that follow from them.
+/// Pure arithmetic, no GPU needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameLayout {
+    /// Pixel format.
+    pub format: PixelFormat,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Bytes from one row to the next (all planes share it).
+    pub pitch: usize,
+}
+
+impl FrameLayout {
+    /// Validates a geometry: non-zero size, even size for 4:2:0, pitch wide enough.
+    pub fn new(format: PixelFormat, width: u32, height: u32, pitch: usize) -> Result<FrameLayout> {
+        if width == 0 || height == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "frame size {width}x{height} is empty"
+            )));
+        }
+        if width > 32768 || height > 32768 {
+            return Err(Error::InvalidArgument(format!(
+                "frame size {width}x{height} exceeds 32768x32768"
+            )));
+        }
+        if format.is_420() && (width % 2 != 0 || height % 2 != 0) {
+            return Err(Error::InvalidArgument(format!(
+                "{format:?} is 4:2:0 and needs an even width and height, got {width}x{height}; \
+                 crop or pad to {}x{}",
+                width & !1,
+                height & !1
+            )));
+        }
+        let row = format.row_bytes(width);
+        if pitch < row {
+            return Err(Error::InvalidArgument(format!(
+                "pitch {pitch} is smaller than a {format:?} row of {width} pixels ({row} bytes)"
+            )));
+        }
+        if pitch % format.bytes_per_sample() != 0 {
+            return Err(Error::InvalidArgument(format!(
+                "pitch {pitch} is not a multiple of the {}-byte sample size",
+                format.bytes_per_sample()
+            )));
+        }
+        Ok(FrameLayout {
+            format,
+            width,
+            height,
+            pitch,
+        })
+    }
+
+    /// The layout with the smallest pitch nvdx would choose for host-visible memory
+    /// (row bytes rounded up to 256).
+    pub fn packed(format: PixelFormat, width: u32, height: u32) -> Result<FrameLayout> {
+        let pitch = format.row_bytes(width).div_ceil(256) * 256;
+        FrameLayout::new(format, width, height, pitch)
+    }
+
+    /// Rows of the whole allocation.
+    pub fn rows(&self) -> usize {
+        self.format.total_rows(self.height)
+    }
+
+    /// Size of the allocation in bytes.
+    pub fn byte_len(&self) -> usize {
+        self.pitch * self.rows()
+    }
+
+    /// Bytes of pixel data per row.
+    pub fn row_bytes(&self) -> usize {
+        self.format.row_bytes(self.width)
+    }
+
+    /// The planes, in memory order.
+    pub fn planes(&self) -> Vec<PlaneLayout> {
+        let h = self.height as usize;
+        let row = self.row_bytes();
+        match self.format.plane_count() {
+            2 => vec![
+                PlaneLayout {
+                    offset: 0,
+                    rows: h,
+                    row_bytes: row,
+                },
+                PlaneLayout {
+                    offset: self.pitch * h,
+                    rows: h / 2,
+                    row_bytes: row,
+                },
+            ],
+            3 => (0..3)
+                .map(|i| PlaneLayout {
+                    offset: self.pitch * h * i,
+                    rows: h,
+                    row_bytes: row,
+                })
+                .collect(),
+            _ => vec![PlaneLayout {
+                offset: 0,
+                rows: h,
+                row_bytes: row,
+            }],
+        }
+    }
+
+    /// Size of the same picture packed without padding (pitch = row bytes).
+    pub fn tight_len(&self) -> usize {
+        self.row_bytes() * self.rows()
+    }
+}
+
+/// Per-frame metadata carried through decode, conversion and transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FrameMeta {
+    /// Presentation timestamp in the source's timescale.
+    pub pts: i64,
+    /// Timescale of `pts` (ticks per second), 0 if unknown.
+    pub timescale: u32,
+    /// Index of the picture in display order within its stream, if known.
+    pub index: Option<u64>,
+}
+
+/// A picture in one pitched allocation.
+///
+/// ```no_run
+/// # fn main() -> nvdx::Result<()> {
+/// use nvdx::{Context, Frame, MemoryKind, PixelFormat};
+/// let ctx = Context::primary(0)?;
+/// let f = Frame::new(&ctx, PixelFormat::Nv12, 1920, 1080, MemoryKind::Device)?;
+/// assert_eq!(f.chroma_ptr(), f.device_ptr() + (f.pitch() * 1080) as u64);
+/// # Ok(()) }
+/// ```
+pub struct Frame {
+    alloc: RawAlloc,
+    layout: FrameLayout,
+    /// Timestamps and position of the picture.
+    pub meta: FrameMeta,
+}
+
+impl std::fmt::Debug for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Frame")
+            .field("layout", &self.layout)
+            .field("kind", &self.alloc.kind())
+            .field("ptr", &format_args!("{:#x}", self.alloc.ptr()))
+            .field("meta", &self.meta)
+            .finish()
+    }
+}
+
+impl Frame {
+    /// Allocates a frame; device frames use `cuMemAllocPitch`'s pitch, host-visible ones round
+    /// rows up to 256 bytes.
+    pub fn new(
+        ctx: &Context,
+        format: PixelFormat,
+        width: u32,
+        height: u32,
+        kind: MemoryKind,
+    ) -> Result<Frame> {
+        let packed = FrameLayout::packed(format, width, height)?;
+        if kind != MemoryKind::Device {
+            return Frame::with_layout(ctx, packed, kind);
+        }
+        let _g = ctx.bind()?;
+        let api = driver()?;
+        let mut ptr: CUdeviceptr = 0;
+        let mut pitch: usize = 0;
+        // SAFETY: the context is current; valid out-parameters. The memory is taken over by
+        // a RawAlloc below (freed with cuMemFree like any cuMemAlloc pointer).
+        check("cuMemAllocPitch_v2", unsafe {
+            api.cuMemAllocPitch_v2(&mut ptr, &mut pitch, packed.row_bytes(), packed.rows(), 16)
+        })?;
+        // SAFETY: ptr/pitch were just allocated for exactly this layout.
+        let alloc = unsafe { RawAlloc::adopt_device(ctx, ptr, pitch * packed.rows()) };
+        let layout = FrameLayout::new(format, width, height, pitch)?;
+        Ok(Frame {
+            alloc,
+            layout,
+            meta: FrameMeta::default(),
+        })
+    }
+
+    /// Allocates a frame with an explicit layout (e.g. a padded pitch).
+    pub fn with_layout(ctx: &Context, layout: FrameLayout, kind: MemoryKind) -> Result<Frame> {
+        let layout = FrameLayout::new(layout.format, layout.width, layout.height, layout.pitch)?;
+        let alloc = RawAlloc::new(ctx, layout.byte_len(), kind)?;
+        Ok(Frame {
+            alloc,
+            layout,
+            meta: FrameMeta::default(),
+        })
+    }
+
+    /// The geometry.
+    pub fn layout(&self) -> &FrameLayout {
+        &self.layout
+    }
+    /// Pixel format.
+    pub fn format(&self) -> PixelFormat {
+        self.layout.format
+    }
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        self.layout.width
+    }
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        self.layout.height
+    }
+    /// Bytes between rows.
+    pub fn pitch(&self) -> usize {
+        self.layout.pitch
+    }
+    /// Rows of the allocation (`height * 3 / 2` for NV12).
+    pub fn rows(&self) -> usize {
+        self.layout.rows()
+    }
+    /// Where the frame lives.
+    pub fn memory_kind(&self) -> MemoryKind {
+        self.alloc.kind()
+    }
+    /// The owning context.
+    pub fn context(&self) -> &Context {
+        self.alloc.context()
+    }
+    /// Base address (the first plane).
+    pub fn device_ptr(&self) -> CUdeviceptr {
+        self.alloc.ptr()
+    }
+    /// Address of plane `i`; an error if the format has fewer planes.
+    pub fn plane_ptr(&self, i: usize) -> Result<CUdeviceptr> {
+        let planes = self.layout.planes();
+        planes
+            .get(i)
+            .map(|p| self.alloc.ptr() + p.offset as u64)
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "{:?} has {} plane(s), not {}",
+                    self.format(),
+                    planes.len(),
+                    i + 1
+                ))
+            })
+    }
+    /// Address of the luma (first) plane.
+    pub fn luma_ptr(&self) -> CUdeviceptr {
+        self.alloc.ptr()
+    }
+    /// Address of the chroma plane of NV12/P016 (`base + pitch * height`); for other formats
+    /// the second plane if any, else the base.
+    pub fn chroma_ptr(&self) -> CUdeviceptr {
+        self.alloc.ptr() + (self.layout.pitch * self.layout.height as usize) as u64
+    }
+
+    /// Enqueues a fill of the whole allocation (padding included) with `value`.
+    pub fn memset_async(&self, value: u8, stream: &Stream) -> Result<()> {
+        let _g = stream.context().bind()?;
+        let api = driver()?;
+        // SAFETY: the range is exactly this allocation. Writing through `&self` is the GPU's
+        // business, ordered by the stream like every other GPU access to the frame.
+        check("cuMemsetD8Async", unsafe {
+            api.cuMemsetD8Async(self.alloc.ptr(), value, self.alloc.len(), stream.raw())
+        })
+    }
+
+    /// Uploads a tightly packed picture (rows of `row_bytes`, planes one after another, the
+    /// layout of a raw `.yuv` file for NV12) into the frame; synchronous.
+    pub fn copy_from_host(&mut self, tight: &[u8]) -> Result<()> {
+        let (row, rows) = (self.layout.row_bytes(), self.layout.rows());
+        if tight.len() != row * rows {
+            return Err(Error::InvalidArgument(format!(
+                "{:?} {}x{} needs {} tightly packed bytes, got {}",
+                self.format(),
+                self.width(),
+                self.height(),
+                row * rows,
+                tight.len()
+            )));
+        }
+        let ctx = self.alloc.context().clone();
+        copy_2d_from_host(
+            &ctx,
+            self.alloc.ptr(),
+            self.layout.pitch,
+            tight,
+            row,
+            row,
+            rows,
+        )
+    }
+
+    /// Downloads the picture tightly packed (no padding); synchronous.
+    pub fn copy_to_host(&self, tight: &mut [u8]) -> Result<()> {
+        let (row, rows) = (self.layout.row_bytes(), self.layout.rows());
+        if tight.len() != row * rows {
+            return Err(Error::InvalidArgument(format!(
+                "{:?} {}x{} has {} tightly packed bytes, the buffer has {}",
+                self.format(),
+                self.width(),
+                self.height(),
+                row * rows,
+                tight.len()
+            )));
+        }
+        let ctx = self.alloc.context().clone();
+        copy_2d_to_host(
+            &ctx,
+            tight,
+            row,
+            self.alloc.ptr(),
+            self.layout.pitch,
+            row,
+            rows,
+        )
+    }
+
+    /// Downloads the picture into a new tightly packed vector; synchronous (tests, tools).
+    pub fn to_host_vec(&self) -> Result<Vec<u8>> {
+        let mut v = vec![0u8; self.layout.tight_len()];
+        self.copy_to_host(&mut v)?;
+        Ok(v)
+    }
+
+    /// Downloads the whole allocation including padding (pitch * rows bytes); synchronous.
+    pub fn raw_to_host_vec(&self) -> Result<Vec<u8>> {
+        let mut v = vec![0u8; self.layout.byte_len()];
+        let ctx = self.alloc.context().clone();
+        copy_2d_to_host(
+            &ctx,
+            &mut v,
+            self.layout.pitch,
+            self.alloc.ptr(),
+            self.layout.pitch,
+            self.layout.pitch,
+            self.layout.rows(),
+        )?;
+        Ok(v)
+    }
+
+    /// Enqueues a copy of `src`'s picture into this frame (same format and size; pitches and
+    /// memory kinds may differ; `src` may live on another GPU with peer access or UVA).
+    /// One 2D copy covers all planes.
+    pub fn copy_from_async(&mut self, src: &Frame, stream: &Stream) -> Result<()> {
+        if src.format() != self.format()
+            || src.width() != self.width()
+            || src.height() != self.height()
+        {
+            return Err(Error::InvalidArgument(format!(
+                "cannot copy a {:?} {}x{} frame into a {:?} {}x{} frame",
+                src.format(),
+                src.width(),
+                src.height(),
+                self.format(),
+                self.width(),
+                self.height()
+            )));
+        }
+        self.meta = src.meta;
+        // SAFETY: both allocations hold `rows` rows of `row_bytes` at their pitches (checked by
+        // FrameLayout); the borrows keep them alive for the call and stream order for the copy.
+        unsafe {
+            copy_2d_raw(
+                self.alloc.ptr(),
+                self.layout.pitch,
+                src.alloc.ptr(),
+                src.layout.pitch,
+                self.layout.row_bytes(),
+                self.layout.rows(),
+                stream,
+            )
+        }
+    }
+}
+
+impl AsDevicePtr for Frame {
+    fn as_device_ptr(&self) -> CUdeviceptr {
+        self.alloc.ptr()
+    }
+    fn byte_len(&self) -> usize {
+        self.alloc.len()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pools
+
+/// A fixed set of reusable items with blocking and non-blocking acquire. Generic so that its
+/// bookkeeping is testable without a GPU; [`FramePool`] is `Recycler<Frame>` plus a spec.
+pub(crate) struct Recycler<T> {
+    free: Mutex<Vec<T>>,
+    returned: Condvar,
+    capacity: usize,
+}
+
+impl<T> Recycler<T> {
+    pub(crate) fn new(items: Vec<T>) -> Arc<Recycler<T>> {
+        let capacity = items.len();
+        Arc::new(Recycler {
+            free: Mutex::new(items),
+            returned: Condvar::new(),
+            capacity,
+        })
+    }
+
+    pub(crate) fn try_take(&self) -> Option<T> {
+        self.free.lock().ok()?.pop()
+    }
+
+    pub(crate) fn take_timeout(&self, timeout: Option<Duration>) -> Result<T> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut free = self.free.lock().map_err(|_| {
+            Error::InvalidState("frame pool poisoned by a panic on another thread".into())
+        })?;
+        loop {
+            if let Some(item) = free.pop() {
+                return Ok(item);
+            }
+            free = match deadline {
+                None => self
+                    .returned
+                    .wait(free)
+                    .map_err(|_| Error::InvalidState("frame pool poisoned".into()))?,
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return Err(Error::PoolExhausted {
+                            capacity: self.capacity,
+                        });
+                    }
+                    self.returned
+                        .wait_timeout(free, d - now)
+                        .map_err(|_| Error::InvalidState("frame pool poisoned".into()))?
+                        .0
+                }
+            };
+        }
+    }
+
+    pub(crate) fn give_back(&self, item: T) {
+        if let Ok(mut free) = self.free.lock() {
+            free.push(item);
+            self.returned.notify_one();
+        }
+    }
+
+    pub(crate) fn available(&self) -> usize {
+        self.free.lock().map(|f| f.len()).unwrap_or(0)
+    }
+}
+
+/// A fixed-size pool of identical frames (2 to 16, like DeepStream's `buffer-pool-size`).
+/// Frames return to the pool when their [`PooledFrame`] drops. Cloning the pool shares it.
+///
+/// ```no_run
+/// # fn main() -> nvdx::Result<()> {
+/// use nvdx::{Context, FramePool, MemoryKind, PixelFormat};
+/// let ctx = Context::primary(0)?;
+/// let pool = FramePool::new(&ctx, PixelFormat::Nv12, 1920, 1080, 4, MemoryKind::Device)?;
+/// let a = pool.acquire()?;            // blocks while all 4 are out
+/// let b = pool.try_acquire();          // None when exhausted
+/// assert_eq!(pool.available(), 2);
+/// drop((a, b));
+/// assert_eq!(pool.available(), 4);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct FramePool {
+    shared: Arc<Recycler<Frame>>,
+    format: PixelFormat,
+    width: u32,
+    height: u32,
+    kind: MemoryKind,
+}
+
+impl std::fmt::Debug for FramePool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FramePool")
+            .field("format", &self.format)
+            .field("size", &(self.width, self.height))
+            .field("capacity", &self.shared.capacity)
+            .field("available", &self.shared.available())
+            .finish()
+    }
+}
+
+/// Smallest and largest pool sizes.
+pub const POOL_SIZE_RANGE: std::ops::RangeInclusive<usize> = 2..=16;
+
+/// Checks a requested pool size.
+pub fn validate_pool_size(capacity: usize) -> Result<()> {
+    if POOL_SIZE_RANGE.contains(&capacity) {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "pool size {capacity} is outside 2..=16"
+        )))
+    }
+}
+
+impl FramePool {
+    /// Allocates `capacity` frames up front.
+    pub fn new(
+        ctx: &Context,
+        format: PixelFormat,
+        width: u32,
+        height: u32,
+        capacity: usize,
+        kind: MemoryKind,
+    ) -> Result<FramePool> {
+        validate_pool_size(capacity)?;
+        FrameLayout::packed(format, width, height)?;
+        let frames = (0..capacity)
+            .map(|_| Frame::new(ctx, format, width, height, kind))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(FramePool {
+            shared: Recycler::new(frames),
+            format,
+            width,
+            height,
+            kind,
+        })
+    }
+
+    /// Takes a frame, blocking until one is returned.
+    pub fn acquire(&self) -> Result<PooledFrame> {
+        let f = self.shared.take_timeout(None)?;
+        Ok(PooledFrame::new(f, &self.shared))
+    }
+
+    /// Takes a frame, waiting at most `timeout`; [`Error::PoolExhausted`] after that.
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<PooledFrame> {
+        let f = self.shared.take_timeout(Some(timeout))?;
+        Ok(PooledFrame::new(f, &self.shared))
+    }
+
+    /// Takes a frame if one is free right now.
+    pub fn try_acquire(&self) -> Option<PooledFrame> {
+        self.shared
+            .try_take()
+            .map(|f| PooledFrame::new(f, &self.shared))
+    }
+
+    /// Frames currently free.
+    pub fn available(&self) -> usize {
+        self.shared.available()
+    }
+    /// Total frames.
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity
+    }
+    /// The frames' format.
+    pub fn format(&self) -> PixelFormat {
+        self.format
+    }
+    /// The frames' size.
+    pub fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+    /// The frames' memory kind.
+    pub fn memory_kind(&self) -> MemoryKind {
+        self.kind
+    }
+}
+
+/// A frame on loan from a [`FramePool`]; derefs to [`Frame`] and goes back on drop.
+///
+/// GPU work that still uses the frame when it drops is the caller's to order: record an event
+/// and make the next user's stream wait, or synchronise, before dropping.
+pub struct PooledFrame {
+    frame: std::mem::ManuallyDrop<Frame>,
+    pool: Arc<Recycler<Frame>>,
+}
+
+impl PooledFrame {
+    fn new(frame: Frame, pool: &Arc<Recycler<Frame>>) -> PooledFrame {
+        PooledFrame {
+            frame: std::mem::ManuallyDrop::new(frame),
+            pool: Arc::clone(pool),
+        }
+    }
+}
+
+impl std::fmt::Debug for PooledFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.frame.fmt(f)
+    }
+}
+
+impl std::ops::Deref for PooledFrame {
+    type Target = Frame;
+    fn deref(&self) -> &Frame {
+        &self.frame
+    }
+}
+impl std::ops::DerefMut for PooledFrame {
+    fn deref_mut(&mut self) -> &mut Frame {
+        &mut self.frame
+    }
+}
+
+impl Drop for PooledFrame {
+    fn drop(&mut self) {
+        // SAFETY: `frame` is taken exactly once, here, and never touched afterwards.
+        let mut f = unsafe { std::mem::ManuallyDrop::take(&mut self.frame) };
+        f.meta = FrameMeta::default();
+        self.pool.give_back(f);
+    }
+}
+
+impl RawAlloc {
+    /// Wraps a pointer from `cuMemAllocPitch` (freed with `cuMemFree`).
+    ///
+    /// # Safety
+    /// `ptr` must be a live device allocation of `len` bytes in `ctx`, owned by nobody else.
+    pub(crate) unsafe fn adopt_device(ctx: &Context, ptr: CUdeviceptr, len: usize) -> RawAlloc {
+        RawAlloc::from_parts(ctx, ptr, len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nv12_layout_is_one_allocation_with_chroma_after_luma() {
+        let l = FrameLayout::new(PixelFormat::Nv12, 1920, 1080, 2048).unwrap();
+        assert_eq!(l.rows(), 1620);
+        assert_eq!(l.byte_len(), 2048 * 1620);
+        let p = l.planes();
+        assert_eq!(p.len(), 2);
+        assert_eq!(
+            p[0],
+            PlaneLayout {
+                offset: 0,
+                rows: 1080,
+                row_bytes: 1920
+            }
+        );
+        assert_eq!(
+            p[1],
+            PlaneLayout {
+                offset: 2048 * 1080,
+                rows: 540,
+                row_bytes: 1920
+            }
+        );
+        assert_eq!(l.tight_len(), 1920 * 1080 * 3 / 2);
+    }
+
+    #[test]
+    fn p016_and_planar_layouts() {
+        let l = FrameLayout::packed(PixelFormat::P016, 1280, 720).unwrap();
+        assert_eq!(l.row_bytes(), 2560);
+        assert_eq!(l.pitch, 2560);
+        assert_eq!(l.planes()[1].offset, 2560 * 720);
+        let l = FrameLayout::packed(PixelFormat::RgbPlanarF16, 448, 448).unwrap();
+        assert_eq!(l.row_bytes(), 896);
+        assert_eq!(l.pitch, 1024);
+        assert_eq!(
+            l.planes().iter().map(|p| p.offset).collect::<Vec<_>>(),
+            vec![0, 1024 * 448, 2 * 1024 * 448]
+        );
+        let l = FrameLayout::packed(PixelFormat::Rgba, 3, 5).unwrap();
+        assert_eq!((l.row_bytes(), l.pitch, l.rows()), (12, 256, 5));
+        let l = FrameLayout::packed(PixelFormat::Yuv444_16, 10, 4).unwrap();
+        assert_eq!((l.row_bytes(), l.rows(), l.planes().len()), (20, 12, 3));
+    }
+
+    #[test]
+    fn odd_420_sizes_and_bad_pitches_are_rejected() {
+        let e = FrameLayout::packed(PixelFormat::Nv12, 1919, 1080).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument(_)));
+        assert!(e.to_string().contains("even"), "{e}");
+        assert!(FrameLayout::packed(PixelFormat::P016, 1920, 1079).is_err());
+        assert!(FrameLayout::packed(PixelFormat::Rgb24, 1919, 1079).is_ok());
+        assert!(FrameLayout::new(PixelFormat::Rgb24, 100, 2, 299).is_err());
+        assert!(FrameLayout::new(PixelFormat::P016, 100, 2, 201).is_err());
+        assert!(FrameLayout::new(PixelFormat::Nv12, 0, 2, 256).is_err());
+    }
+
+    #[test]
+    fn pool_sizes_are_validated() {
+        assert!(validate_pool_size(1).is_err());
+        assert!(validate_pool_size(2).is_ok());
+        assert!(validate_pool_size(16).is_ok());
+        assert!(validate_pool_size(17).is_err());
+    }
+
+    #[test]
+    fn recycler_bookkeeping() {
+        let r = Recycler::new(vec![1u32, 2, 3]);
+        assert_eq!(r.available(), 3);
+        let a = r.try_take().unwrap();
+        let b = r.take_timeout(Some(Duration::from_millis(1))).unwrap();
+        let c = r.try_take().unwrap();
+        assert_eq!(r.available(), 0);
+        assert!(r.try_take().is_none());
+        let t0 = Instant::now();
+        let e = r.take_timeout(Some(Duration::from_millis(30))).unwrap_err();
+        assert!(t0.elapsed() >= Duration::from_millis(30));
+        assert!(matches!(e, Error::PoolExhausted { capacity: 3 }), "{e:?}");
+        let mut got = vec![a, b, c];
+        got.sort();
+        assert_eq!(got, vec![1, 2, 3]);
+        // A blocked taker wakes when another thread gives an item back.
+        let r2 = Arc::clone(&r);
+        let h = std::thread::spawn(move || r2.take_timeout(Some(Duration::from_secs(5))));
+        std::thread::sleep(Duration::from_millis(20));
+        r.give_back(7);
+        assert_eq!(h.join().unwrap().unwrap(), 7);
+        assert_eq!(r.available(), 0);
+    }
+}

@@ -1,0 +1,221 @@
+//! GPU kernels: loading embedded PTX modules and launching their functions, and the colour
+//! conversion / tensor kernels built on that ([`colour`]).
+//!
+//! Kernel sources are CUDA C in `nvdx/kernels/*.cu`; `cargo xtask kernels` compiles them to
+//! PTX that is committed and embedded, so building nvdx needs no CUDA toolkit. A module is
+//! loaded into a context on first use and cached there ([`crate::Context::module`]).
+
+use std::ffi::{c_void, CStr};
+
+use nvdx_sys::cuda::{CUfunction, CUmodule};
+
+use crate::context::Context;
+use crate::device::driver;
+use crate::error::{check, Error, Result};
+use crate::stream::Stream;
+
+pub mod colour;
+pub mod reference;
+
+/// An embedded module image: a name (the cache key) and NUL-terminated PTX (or a cubin).
+#[derive(Debug)]
+pub struct ModuleImage {
+    /// Unique name, e.g. `"colour"`.
+    pub name: &'static str,
+    /// The image bytes; PTX must end with a NUL byte.
+    pub image: &'static [u8],
+}
+
+/// A module loaded into a context. Unloaded on drop.
+pub struct Module {
+    ctx: Context,
+    raw: CUmodule,
+}
+
+// SAFETY: module and function handles are usable from any thread with the context bound.
+unsafe impl Send for Module {}
+// SAFETY: as above; the handle is immutable after loading.
+unsafe impl Sync for Module {}
+
+impl std::fmt::Debug for Module {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Module")
+            .field("raw", &self.raw)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Module {
+    /// Loads `image` into `ctx` (JIT-compiling PTX for the GPU). Prefer [`Context::module`],
+    /// which caches.
+    pub fn load(ctx: &Context, image: &ModuleImage) -> Result<Module> {
+        if image.image.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "module image `{}` is empty",
+                image.name
+            )));
+        }
+        let is_ptx = !image.image.starts_with(b"\x7fELF");
+        if is_ptx && image.image.last() != Some(&0) {
+            return Err(Error::InvalidArgument(format!(
+                "PTX module `{}` is not NUL-terminated",
+                image.name
+            )));
+        }
+        let _g = ctx.bind()?;
+        let api = driver()?;
+        let mut raw: CUmodule = std::ptr::null_mut();
+        // SAFETY: the image is a complete PTX text (NUL-terminated) or ELF cubin that lives for
+        // 'static; the context is current.
+        let status = unsafe { api.cuModuleLoadData(&mut raw, image.image.as_ptr().cast()) }?;
+        if status != nvdx_sys::cuda::CUresult::CUDA_SUCCESS {
+            let mut e = Error::cuda("cuModuleLoadData", status);
+            if let Error::Cuda { description, .. } = &mut e {
+                description.push_str(&format!(
+                    " (loading nvdx's `{}` kernels; if the PTX is too new for this driver, update the driver: see the README's driver floor)",
+                    image.name
+                ));
+            }
+            return Err(e);
+        }
+        Ok(Module {
+            ctx: ctx.clone(),
+            raw,
+        })
+    }
+
+    /// Looks up a kernel by its (`extern "C"`) name.
+    pub fn function(&self, name: &CStr) -> Result<Function> {
+        let _g = self.ctx.bind()?;
+        let api = driver()?;
+        let mut raw: CUfunction = std::ptr::null_mut();
+        // SAFETY: the module is loaded; `name` is NUL-terminated.
+        check("cuModuleGetFunction", unsafe {
+            api.cuModuleGetFunction(&mut raw, self.raw, name.as_ptr())
+        })
+        .map_err(|e| Error::InvalidArgument(format!("kernel {name:?} not found in module: {e}")))?;
+        Ok(Function {
+            raw,
+            ctx: self.ctx.clone(),
+        })
+    }
+}
+
+impl Drop for Module {
+    fn drop(&mut self) {
+        if let (Ok(_g), Ok(api)) = (self.ctx.bind(), driver()) {
+            // SAFETY: loaded by Module::load and unloaded once.
+            let _ = unsafe { api.cuModuleUnload(self.raw) };
+        }
+    }
+}
+
+/// A kernel in a loaded module. Keep the [`Module`] alive while using it (the context's module
+/// cache does that for cached modules).
+#[derive(Clone)]
+pub struct Function {
+    raw: CUfunction,
+    ctx: Context,
+}
+
+// SAFETY: function handles are immutable and usable from any thread with the context bound.
+unsafe impl Send for Function {}
+// SAFETY: as above.
+unsafe impl Sync for Function {}
+
+impl std::fmt::Debug for Function {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Function")
+            .field("raw", &self.raw)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Grid and block dimensions of a launch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LaunchConfig {
+    /// Blocks in x, y, z.
+    pub grid: (u32, u32, u32),
+    /// Threads per block in x, y, z.
+    pub block: (u32, u32, u32),
+    /// Dynamic shared memory in bytes.
+    pub shared_bytes: u32,
+}
+
+impl LaunchConfig {
+    /// A 2D launch covering `width x height` items with `block` threads per block.
+    pub fn for_2d(width: u32, height: u32, block: (u32, u32)) -> LaunchConfig {
+        LaunchConfig {
+            grid: (
+                width.div_ceil(block.0.max(1)).max(1),
+                height.div_ceil(block.1.max(1)).max(1),
+                1,
+            ),
+            block: (block.0, block.1, 1),
+            shared_bytes: 0,
+        }
+    }
+}
+
+impl Function {
+    /// The raw handle.
+    pub fn raw(&self) -> CUfunction {
+        self.raw
+    }
+
+    /// Enqueues the kernel on `stream`.
+    ///
+    /// # Safety
+    /// `params` must hold one pointer per kernel parameter, each pointing to a value of exactly
+    /// the parameter's type, and every device address passed must be valid for what the kernel
+    /// reads and writes until the stream has run it.
+    pub unsafe fn launch(
+        &self,
+        cfg: LaunchConfig,
+        stream: &Stream,
+        params: &mut [*mut c_void],
+    ) -> Result<()> {
+        if cfg.grid.0 == 0
+            || cfg.grid.1 == 0
+            || cfg.grid.2 == 0
+            || cfg.block.0 * cfg.block.1 * cfg.block.2 == 0
+        {
+            return Err(Error::InvalidArgument(format!("empty launch {cfg:?}")));
+        }
+        let _g = stream.context().bind()?;
+        let api = driver()?;
+        // SAFETY: the caller guarantees the parameter array and the addresses in it.
+        check("cuLaunchKernel", unsafe {
+            api.cuLaunchKernel(
+                self.raw,
+                cfg.grid.0,
+                cfg.grid.1,
+                cfg.grid.2,
+                cfg.block.0,
+                cfg.block.1,
+                cfg.block.2,
+                cfg.shared_bytes,
+                stream.raw(),
+                params.as_mut_ptr(),
+                std::ptr::null_mut(),
+            )
+        })
+    }
+
+    /// The context the function was loaded into.
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn launch_config_rounds_up() {
+        let c = LaunchConfig::for_2d(1918, 1078, (32, 8));
+        assert_eq!(c.grid, (60, 135, 1));
+        assert_eq!(LaunchConfig::for_2d(1, 1, (32, 8)).grid, (1, 1, 1));
+    }
+}
