@@ -1,0 +1,523 @@
+// nvdx colour-conversion, resize and tensor kernels.
+//
+// Compiled by `cargo xtask kernels` to `ptx/colour.ptx` (virtual architecture compute_70,
+// PTX ISA of the compiler, 8.1 for CUDA 12.1) and embedded in the nvdx crate by
+// `nvdx/src/kernels/colour.rs`. The file includes no header, so that NVRTC and nvcc both compile
+// it without a CUDA toolkit's include tree.
+//
+// The arithmetic that every kernel performs is defined in Rust, in `nvdx/src/kernels/reference.rs`
+// (f64 CPU references) and in the coefficient builders of `nvdx/src/kernels/colour.rs`; the
+// comments here only restate it. Conventions shared by all kernels:
+// - Pitches are in bytes. 4:2:0 images have even width and height; the chroma plane holds
+//   interleaved (U, V) pairs at the resolution (width / 2, height / 2).
+// - Chroma of 4:2:0 images is centre-sited: the chroma sample (i, j) sits at luma position
+//   (2i + 0.5, 2j + 0.5), which is what a 2x2 average produces.
+// - Conversions are affine maps with host-computed coefficients on raw sample values; results
+//   are clamped to the output's range, then rounded to nearest (`cvt.rni`).
+// - Bilinear sampling is "align_corners = false" with clamp-to-edge: output pixel x of a row of
+//   width dw, sampled from a row of width sw, reads the source position
+//   ((2x + 1) * sw - dw) / (2 dw), computed with integers so that CPU and GPU agree exactly.
+
+typedef unsigned char u8;
+typedef unsigned short u16;
+typedef unsigned int u32;
+typedef unsigned long long u64;
+
+// RGB -> YUV: yuv[k] = m[k][0] * r + m[k][1] * g + m[k][2] * b + off[k], raw sample values in
+// and out; outputs clamped to [0, maxv].
+struct RgbToYuv {
+    float m[3][3];
+    float off[3];
+    float maxv;
+};
+
+// YUV -> RGB: rgb[k] = m[k][0] * y + m[k][1] * u + m[k][2] * v + off[k], raw sample values in;
+// outputs clamped to [0, maxv] (255 for u8 outputs, 1 for tensors).
+struct YuvToRgb {
+    float m[3][3];
+    float off[3];
+    float maxv;
+};
+
+// Per-channel affine applied to RGB in [0, 1] before a tensor store: out = rgb * scale + bias,
+// i.e. scale = 1 / std and bias = -mean / std.
+struct Norm {
+    float scale[3];
+    float bias[3];
+};
+
+// One 4:2:0 source frame of a tensor launch.
+struct Yuv420Src {
+    u64 luma;
+    u64 chroma;
+    u32 luma_pitch;
+    u32 chroma_pitch;
+    u32 width;
+    u32 height;
+};
+
+#define NVDX_MAX_BATCH 32
+
+// Up to NVDX_MAX_BATCH sources, passed by value as a kernel parameter (1 KiB), so that a batched
+// launch needs no upload of a descriptor array. Frame z of the grid reads f[z].
+struct Yuv420Batch {
+    Yuv420Src f[NVDX_MAX_BATCH];
+};
+
+static __device__ __forceinline__ u32 round_clamp(float v, float maxv) {
+    return __float2uint_rn(fminf(fmaxf(v, 0.0f), maxv));
+}
+
+static __device__ __forceinline__ u16 f32_to_f16_bits(float f) {
+    u16 h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+    return h;
+}
+
+template <typename T>
+static __device__ __forceinline__ T ld(const u8* row, int index) {
+    return reinterpret_cast<const T*>(row)[index];
+}
+
+template <typename T>
+static __device__ __forceinline__ void st(u8* row, int index, T value) {
+    reinterpret_cast<T*>(row)[index] = value;
+}
+
+// Element e of a run of words holding packed T values (little endian).
+template <typename T, int NW>
+static __device__ __forceinline__ u32 unpack(const u32 (&w)[NW], int e) {
+    const int per_word = 4 / (int)sizeof(T);
+    const int bits = 8 * (int)sizeof(T);
+    const u32 mask = sizeof(T) == 1 ? 0xffu : 0xffffu;
+    return (w[e / per_word] >> (bits * (e % per_word))) & mask;
+}
+
+template <typename T, int NW>
+static __device__ __forceinline__ void pack(u32 (&w)[NW], int e, u32 v) {
+    const int per_word = 4 / (int)sizeof(T);
+    const int bits = 8 * (int)sizeof(T);
+    if (e % per_word == 0) {
+        w[e / per_word] = v;
+    } else {
+        w[e / per_word] |= v << (bits * (e % per_word));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packed RGB(A) -> NV12 / P016. One thread converts a 4x2 pixel block: 8 luma samples and the
+// two chroma pairs of the two 2x2 sub-blocks, each from the average of its 4 RGB pixels.
+// T: sample type (u8 -> NV12, u16 -> P016). C: channels per input pixel (3 or 4). RI/BI: index of
+// red / blue within a pixel (green is 1). `vec` != 0 promises that src, dst_y, dst_uv and all
+// three pitches are multiples of 4, enabling 32-bit loads and stores for full blocks.
+// ---------------------------------------------------------------------------------------------
+template <typename T, int C, int RI, int BI>
+static __device__ __forceinline__ void rgb_to_yuv420(const u8* __restrict__ src, u32 src_pitch,
+                                                     u8* __restrict__ dst_y, u32 y_pitch,
+                                                     u8* __restrict__ dst_uv, u32 uv_pitch,
+                                                     int width, int height, const RgbToYuv& k,
+                                                     int vec) {
+    const int px = (blockIdx.x * blockDim.x + threadIdx.x) * 4;
+    const int py = (blockIdx.y * blockDim.y + threadIdx.y) * 2;
+    if (px >= width || py >= height) return;
+    const int n = min(4, width - px);  // 4, or 2 at the right edge (width is even)
+    const bool fast = vec && n == 4;
+
+    float r[2][4], g[2][4], b[2][4];
+#pragma unroll
+    for (int dy = 0; dy < 2; ++dy) {
+        const u8* row = src + (size_t)(py + dy) * src_pitch + (size_t)px * C * sizeof(T);
+        if (fast) {
+            constexpr int NW = 4 * C * sizeof(T) / 4;
+            u32 w[NW];
+#pragma unroll
+            for (int i = 0; i < NW; ++i) w[i] = ld<u32>(row, i);
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                r[dy][i] = (float)unpack<T, NW>(w, i * C + RI);
+                g[dy][i] = (float)unpack<T, NW>(w, i * C + 1);
+                b[dy][i] = (float)unpack<T, NW>(w, i * C + BI);
+            }
+        } else {
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                if (i < n) {
+                    r[dy][i] = (float)ld<T>(row, i * C + RI);
+                    g[dy][i] = (float)ld<T>(row, i * C + 1);
+                    b[dy][i] = (float)ld<T>(row, i * C + BI);
+                } else {
+                    r[dy][i] = g[dy][i] = b[dy][i] = 0.0f;
+                }
+            }
+        }
+    }
+
+    // Luma rows.
+#pragma unroll
+    for (int dy = 0; dy < 2; ++dy) {
+        u32 yv[4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const float v = fmaf(k.m[0][0], r[dy][i],
+                                 fmaf(k.m[0][1], g[dy][i], fmaf(k.m[0][2], b[dy][i], k.off[0])));
+            yv[i] = round_clamp(v, k.maxv);
+        }
+        u8* row = dst_y + (size_t)(py + dy) * y_pitch + (size_t)px * sizeof(T);
+        if (fast) {
+            constexpr int NW = 4 * sizeof(T) / 4;
+            u32 w[NW];
+#pragma unroll
+            for (int i = 0; i < 4; ++i) pack<T, NW>(w, i, yv[i]);
+#pragma unroll
+            for (int i = 0; i < NW; ++i) st<u32>(row, i, w[i]);
+        } else {
+#pragma unroll
+            for (int i = 0; i < 4; ++i)
+                if (i < n) st<T>(row, i, (T)yv[i]);
+        }
+    }
+
+    // Chroma: one (U, V) pair per 2x2 sub-block.
+    u32 uv[4];
+#pragma unroll
+    for (int c = 0; c < 2; ++c) {
+        const float ra = 0.25f * (r[0][2 * c] + r[0][2 * c + 1] + r[1][2 * c] + r[1][2 * c + 1]);
+        const float ga = 0.25f * (g[0][2 * c] + g[0][2 * c + 1] + g[1][2 * c] + g[1][2 * c + 1]);
+        const float ba = 0.25f * (b[0][2 * c] + b[0][2 * c + 1] + b[1][2 * c] + b[1][2 * c + 1]);
+        const float u = fmaf(k.m[1][0], ra, fmaf(k.m[1][1], ga, fmaf(k.m[1][2], ba, k.off[1])));
+        const float v = fmaf(k.m[2][0], ra, fmaf(k.m[2][1], ga, fmaf(k.m[2][2], ba, k.off[2])));
+        uv[2 * c] = round_clamp(u, k.maxv);
+        uv[2 * c + 1] = round_clamp(v, k.maxv);
+    }
+    u8* crow = dst_uv + (size_t)(py / 2) * uv_pitch + (size_t)px * sizeof(T);
+    if (fast) {
+        constexpr int NW = 4 * sizeof(T) / 4;
+        u32 w[NW];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) pack<T, NW>(w, i, uv[i]);
+#pragma unroll
+        for (int i = 0; i < NW; ++i) st<u32>(crow, i, w[i]);
+    } else {
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+            if (i < n) st<T>(crow, i, (T)uv[i]);
+    }
+}
+
+#define RGB_TO_YUV420(name, T, C, RI, BI)                                                        \
+    extern "C" __global__ void __launch_bounds__(256)                                            \
+        name(const u8* __restrict__ src, u32 src_pitch, u8* __restrict__ dst_y, u32 y_pitch,   \
+             u8* __restrict__ dst_uv, u32 uv_pitch, int width, int height, RgbToYuv k,          \
+             int vec) {                                                                          \
+        rgb_to_yuv420<T, C, RI, BI>(src, src_pitch, dst_y, y_pitch, dst_uv, uv_pitch, width,    \
+                                    height, k, vec);                                             \
+    }
+
+RGB_TO_YUV420(rgb24_to_nv12, u8, 3, 0, 2)
+RGB_TO_YUV420(bgr24_to_nv12, u8, 3, 2, 0)
+RGB_TO_YUV420(rgba_to_nv12, u8, 4, 0, 2)
+RGB_TO_YUV420(bgra_to_nv12, u8, 4, 2, 0)
+RGB_TO_YUV420(rgb48_to_p016, u16, 3, 0, 2)
+
+// ---------------------------------------------------------------------------------------------
+// NV12 / P016 -> packed 8-bit RGB(A). One thread writes a 4x2 pixel block. Chroma is upsampled
+// bilinearly (centre-sited, clamp to edge): luma column 2i reads 3/4 of chroma column i and 1/4
+// of column i - 1, luma column 2i + 1 reads 3/4 of i and 1/4 of i + 1; rows likewise.
+// T: input sample type. C: output channels (3 or 4, alpha = 255). RI/BI as above.
+// `vec` != 0 promises that dst and dst_pitch are multiples of 4.
+// ---------------------------------------------------------------------------------------------
+template <typename T, int C, int RI, int BI>
+static __device__ __forceinline__ void yuv420_to_rgb(const u8* __restrict__ src_y, u32 y_pitch,
+                                                     const u8* __restrict__ src_uv,
+                                                     u32 uv_pitch, u8* __restrict__ dst,
+                                                     u32 dst_pitch, int width, int height,
+                                                     const YuvToRgb& k, int vec) {
+    const int px = (blockIdx.x * blockDim.x + threadIdx.x) * 4;
+    const int py = (blockIdx.y * blockDim.y + threadIdx.y) * 2;
+    if (px >= width || py >= height) return;
+    const int n = min(4, width - px);
+    const bool fast = vec && n == 4;
+    const int cw = width / 2, ch = height / 2;
+    const int cx = px / 2, cy = py / 2;
+
+    // Chroma columns cx - 1 .. cx + 2 (clamped) of rows cy - 1 .. cy + 1 (clamped).
+    float cu[3][4], cv[3][4];
+#pragma unroll
+    for (int j = 0; j < 3; ++j) {
+        const int yy = min(max(cy + j - 1, 0), ch - 1);
+        const u8* row = src_uv + (size_t)yy * uv_pitch;
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const int xx = min(max(cx + i - 1, 0), cw - 1);
+            cu[j][i] = (float)ld<T>(row, 2 * xx);
+            cv[j][i] = (float)ld<T>(row, 2 * xx + 1);
+        }
+    }
+
+#pragma unroll
+    for (int dy = 0; dy < 2; ++dy) {
+        const int yrow = 1 + (dy == 0 ? -1 : 1);  // the neighbouring chroma row: 0 or 2
+        const u8* lrow = src_y + (size_t)(py + dy) * y_pitch + (size_t)px * sizeof(T);
+        u32 out[4][4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            // Luma column px + i lies over chroma column cx + i / 2 (index 1 + i / 2 here); its
+            // horizontal neighbour is one to the left for even i, one to the right for odd i.
+            const int c0 = 1 + i / 2;
+            const int c1 = (i % 2 == 0) ? c0 - 1 : c0 + 1;
+            const float u = 0.75f * (0.75f * cu[1][c0] + 0.25f * cu[1][c1]) +
+                            0.25f * (0.75f * cu[yrow][c0] + 0.25f * cu[yrow][c1]);
+            const float v = 0.75f * (0.75f * cv[1][c0] + 0.25f * cv[1][c1]) +
+                            0.25f * (0.75f * cv[yrow][c0] + 0.25f * cv[yrow][c1]);
+            const float y = (i < n) ? (float)ld<T>(lrow, i) : 0.0f;
+#pragma unroll
+            for (int c = 0; c < 3; ++c) {
+                const float val = fmaf(k.m[c][0], y, fmaf(k.m[c][1], u, fmaf(k.m[c][2], v, k.off[c])));
+                out[i][c] = round_clamp(val, k.maxv);
+            }
+            out[i][3] = 255u;
+        }
+        u8* drow = dst + (size_t)(py + dy) * dst_pitch + (size_t)px * C;
+        if (fast) {
+            constexpr int NW = C;  // 4 pixels * C bytes / 4
+            u32 w[NW];
+#pragma unroll
+            for (int wi = 0; wi < NW; ++wi) {
+                u32 word = 0;
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    const int el = wi * 4 + e;
+                    const int pix = el / C, ch_ = el % C;
+                    const u32 val = ch_ == RI ? out[pix][0]
+                                    : ch_ == 1 ? out[pix][1]
+                                    : ch_ == BI ? out[pix][2]
+                                                : out[pix][3];
+                    word |= val << (8 * e);
+                }
+                w[wi] = word;
+            }
+#pragma unroll
+            for (int wi = 0; wi < NW; ++wi) st<u32>(drow, wi, w[wi]);
+        } else {
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                if (i < n) {
+                    drow[i * C + RI] = (u8)out[i][0];
+                    drow[i * C + 1] = (u8)out[i][1];
+                    drow[i * C + BI] = (u8)out[i][2];
+                    if (C == 4) drow[i * C + 3] = 255;
+                }
+            }
+        }
+    }
+}
+
+#define YUV420_TO_RGB(name, T, C, RI, BI)                                                        \
+    extern "C" __global__ void __launch_bounds__(256)                                            \
+        name(const u8* __restrict__ src_y, u32 y_pitch, const u8* __restrict__ src_uv,          \
+             u32 uv_pitch, u8* __restrict__ dst, u32 dst_pitch, int width, int height,          \
+             YuvToRgb k, int vec) {                                                              \
+        yuv420_to_rgb<T, C, RI, BI>(src_y, y_pitch, src_uv, uv_pitch, dst, dst_pitch, width,   \
+                                    height, k, vec);                                             \
+    }
+
+YUV420_TO_RGB(nv12_to_rgb24, u8, 3, 0, 2)
+YUV420_TO_RGB(nv12_to_bgr24, u8, 3, 2, 0)
+YUV420_TO_RGB(nv12_to_rgba, u8, 4, 0, 2)
+YUV420_TO_RGB(nv12_to_bgra, u8, 4, 2, 0)
+YUV420_TO_RGB(p016_to_rgb24, u16, 3, 0, 2)
+YUV420_TO_RGB(p016_to_bgr24, u16, 3, 2, 0)
+YUV420_TO_RGB(p016_to_rgba, u16, 4, 0, 2)
+YUV420_TO_RGB(p016_to_bgra, u16, 4, 2, 0)
+
+// ---------------------------------------------------------------------------------------------
+// Bilinear sampling positions, with integers: output index x of dn outputs over sn inputs, with
+// `half` = 1 for a plane sampled at its own resolution, and `half` = 2 for the chroma plane of a
+// 4:2:0 source sampled at luma resolution. Position p = ((2x + 1) * sn - half * dn) / (2 half dn)
+// in units of the sampled plane's pixels (sn counts luma pixels when half = 2); clamped to
+// [0, count - 1]: i0 = floor(p), i1 = min(i0 + 1, count - 1), f = p - i0.
+// ---------------------------------------------------------------------------------------------
+struct Tap {
+    int i0, i1;
+    float f;
+};
+
+static __device__ __forceinline__ Tap tap(int x, int sn, int dn, int half, int count) {
+    const int den = 2 * half * dn;
+    const int num = (2 * x + 1) * sn - half * dn;
+    Tap t;
+    if (num <= 0) {
+        t.i0 = 0;
+        t.i1 = 0;
+        t.f = 0.0f;
+        return t;
+    }
+    const int i0 = num / den;
+    if (i0 >= count - 1) {
+        t.i0 = count - 1;
+        t.i1 = count - 1;
+        t.f = 0.0f;
+        return t;
+    }
+    t.i0 = i0;
+    t.i1 = i0 + 1;
+    t.f = (float)(num - i0 * den) / (float)den;
+    return t;
+}
+
+static __device__ __forceinline__ float lerp2(float a, float b, float c, float d, float fx,
+                                              float fy) {
+    const float top = fmaf(fx, b - a, a);
+    const float bot = fmaf(fx, d - c, c);
+    return fmaf(fy, bot - top, top);
+}
+
+// ---------------------------------------------------------------------------------------------
+// NV12 / P016 -> planar RGB tensor slot(s) (CHW, f32 or f16), with a fused bilinear resize:
+// Y and (U, V) are sampled bilinearly at the output pixel's position (see tap()), converted to
+// RGB in [0, 1] (clamped), then normalized per channel. One thread per output pixel; blockIdx.z
+// is the frame of a batch; frame z writes to dst + z * 3 * dw * dh elements.
+// ---------------------------------------------------------------------------------------------
+template <typename T, bool F16>
+static __device__ __forceinline__ void yuv420_to_planar(const Yuv420Src& s, u8* __restrict__ dst,
+                                                        int dw, int dh, const YuvToRgb& k,
+                                                        const Norm& nm) {
+    const int x = blockIdx.x * blockDim.x + threadIdx.x;
+    const int y = blockIdx.y * blockDim.y + threadIdx.y;
+    if (x >= dw || y >= dh) return;
+    const int sw = (int)s.width, sh = (int)s.height;
+    const Tap lx = tap(x, sw, dw, 1, sw), ly = tap(y, sh, dh, 1, sh);
+    const Tap cx = tap(x, sw, dw, 2, sw / 2), cy = tap(y, sh, dh, 2, sh / 2);
+
+    const u8* luma = reinterpret_cast<const u8*>(s.luma);
+    const u8* chroma = reinterpret_cast<const u8*>(s.chroma);
+    const u8* l0 = luma + (size_t)ly.i0 * s.luma_pitch;
+    const u8* l1 = luma + (size_t)ly.i1 * s.luma_pitch;
+    const float yv = lerp2((float)ld<T>(l0, lx.i0), (float)ld<T>(l0, lx.i1),
+                           (float)ld<T>(l1, lx.i0), (float)ld<T>(l1, lx.i1), lx.f, ly.f);
+    const u8* c0 = chroma + (size_t)cy.i0 * s.chroma_pitch;
+    const u8* c1 = chroma + (size_t)cy.i1 * s.chroma_pitch;
+    const float uv = lerp2((float)ld<T>(c0, 2 * cx.i0), (float)ld<T>(c0, 2 * cx.i1),
+                           (float)ld<T>(c1, 2 * cx.i0), (float)ld<T>(c1, 2 * cx.i1), cx.f, cy.f);
+    const float vv =
+        lerp2((float)ld<T>(c0, 2 * cx.i0 + 1), (float)ld<T>(c0, 2 * cx.i1 + 1),
+              (float)ld<T>(c1, 2 * cx.i0 + 1), (float)ld<T>(c1, 2 * cx.i1 + 1), cx.f, cy.f);
+
+    const size_t plane = (size_t)dw * dh;
+    const size_t frame = (size_t)blockIdx.z * 3 * plane;
+    const size_t at = (size_t)y * dw + x;
+#pragma unroll
+    for (int c = 0; c < 3; ++c) {
+        float val = fmaf(k.m[c][0], yv, fmaf(k.m[c][1], uv, fmaf(k.m[c][2], vv, k.off[c])));
+        val = fminf(fmaxf(val, 0.0f), k.maxv);
+        val = fmaf(val, nm.scale[c], nm.bias[c]);
+        if (F16) {
+            reinterpret_cast<u16*>(dst)[frame + c * plane + at] = f32_to_f16_bits(val);
+        } else {
+            reinterpret_cast<float*>(dst)[frame + c * plane + at] = val;
+        }
+    }
+}
+
+#define YUV420_TO_PLANAR(name, T, F16)                                                           \
+    extern "C" __global__ void __launch_bounds__(256)                                            \
+        name(Yuv420Src s, u8* __restrict__ dst, int dw, int dh, YuvToRgb k, Norm nm) {          \
+        yuv420_to_planar<T, F16>(s, dst, dw, dh, k, nm);                                         \
+    }                                                                                            \
+    extern "C" __global__ void __launch_bounds__(256)                                            \
+        name##_batch(Yuv420Batch b, u8* __restrict__ dst, int dw, int dh, YuvToRgb k, Norm nm) { \
+        yuv420_to_planar<T, F16>(b.f[blockIdx.z], dst, dw, dh, k, nm);                           \
+    }
+
+YUV420_TO_PLANAR(nv12_to_planar_f32, u8, false)
+YUV420_TO_PLANAR(nv12_to_planar_f16, u8, true)
+YUV420_TO_PLANAR(p016_to_planar_f32, u16, false)
+YUV420_TO_PLANAR(p016_to_planar_f16, u16, true)
+
+// ---------------------------------------------------------------------------------------------
+// NV12 -> NV12 and P016 -> P016 bilinear resize. Each plane is resampled at its own resolution
+// (tap() with half = 1); one thread writes a 2x2 luma block and its (U, V) pair. Values are
+// rounded to nearest.
+// ---------------------------------------------------------------------------------------------
+template <typename T>
+static __device__ __forceinline__ void resize_yuv420(const Yuv420Src& s, u8* __restrict__ dst_y,
+                                                     u32 y_pitch, u8* __restrict__ dst_uv,
+                                                     u32 uv_pitch, int dw, int dh) {
+    const int cxo = blockIdx.x * blockDim.x + threadIdx.x;
+    const int cyo = blockIdx.y * blockDim.y + threadIdx.y;
+    const int dcw = dw / 2, dch = dh / 2;
+    if (cxo >= dcw || cyo >= dch) return;
+    const int sw = (int)s.width, sh = (int)s.height;
+    const float maxv = sizeof(T) == 1 ? 255.0f : 65535.0f;
+    const u8* luma = reinterpret_cast<const u8*>(s.luma);
+    const u8* chroma = reinterpret_cast<const u8*>(s.chroma);
+
+#pragma unroll
+    for (int dy = 0; dy < 2; ++dy) {
+        const int y = 2 * cyo + dy;
+        const Tap ty = tap(y, sh, dh, 1, sh);
+        const u8* r0 = luma + (size_t)ty.i0 * s.luma_pitch;
+        const u8* r1 = luma + (size_t)ty.i1 * s.luma_pitch;
+        T out[2];
+#pragma unroll
+        for (int dx = 0; dx < 2; ++dx) {
+            const Tap tx = tap(2 * cxo + dx, sw, dw, 1, sw);
+            const float v = lerp2((float)ld<T>(r0, tx.i0), (float)ld<T>(r0, tx.i1),
+                                  (float)ld<T>(r1, tx.i0), (float)ld<T>(r1, tx.i1), tx.f, ty.f);
+            out[dx] = (T)round_clamp(v, maxv);
+        }
+        u8* drow = dst_y + (size_t)y * y_pitch;
+        st<T>(drow, 2 * cxo, out[0]);
+        st<T>(drow, 2 * cxo + 1, out[1]);
+    }
+
+    const Tap tx = tap(cxo, sw / 2, dcw, 1, sw / 2);
+    const Tap ty = tap(cyo, sh / 2, dch, 1, sh / 2);
+    const u8* c0 = chroma + (size_t)ty.i0 * s.chroma_pitch;
+    const u8* c1 = chroma + (size_t)ty.i1 * s.chroma_pitch;
+    u8* crow = dst_uv + (size_t)cyo * uv_pitch;
+#pragma unroll
+    for (int c = 0; c < 2; ++c) {
+        const float v = lerp2((float)ld<T>(c0, 2 * tx.i0 + c), (float)ld<T>(c0, 2 * tx.i1 + c),
+                              (float)ld<T>(c1, 2 * tx.i0 + c), (float)ld<T>(c1, 2 * tx.i1 + c),
+                              tx.f, ty.f);
+        st<T>(crow, 2 * cxo + c, (T)round_clamp(v, maxv));
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+    nv12_resize(Yuv420Src s, u8* __restrict__ dst_y, u32 y_pitch, u8* __restrict__ dst_uv,
+                u32 uv_pitch, int dw, int dh) {
+    resize_yuv420<u8>(s, dst_y, y_pitch, dst_uv, uv_pitch, dw, dh);
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+    p016_resize(Yuv420Src s, u8* __restrict__ dst_y, u32 y_pitch, u8* __restrict__ dst_uv,
+                u32 uv_pitch, int dw, int dh) {
+    resize_yuv420<u16>(s, dst_y, y_pitch, dst_uv, uv_pitch, dw, dh);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The naive reference design, kept only as the benchmark baseline: one thread per pixel, BT.601
+// limited range with the textbook 3-decimal coefficients; threads at even (x, y) also compute
+// the chroma pair, here from the 2x2 average, as nvdx's kernels do. Launch with a (32, 8) block.
+// ---------------------------------------------------------------------------------------------
+extern "C" __global__ void rgb24_to_nv12_naive(const u8* rgb, u32 src_pitch, u8* dst_y,
+                                               u32 y_pitch, u8* dst_uv, u32 uv_pitch, int width,
+                                               int height) {
+    const int x = blockIdx.x * blockDim.x + threadIdx.x;
+    const int y = blockIdx.y * blockDim.y + threadIdx.y;
+    if (x >= width || y >= height) return;
+    const u8* p = rgb + (size_t)y * src_pitch + (size_t)x * 3;
+    const float r = p[0], g = p[1], b = p[2];
+    dst_y[(size_t)y * y_pitch + x] = (u8)(16.f + 0.257f * r + 0.504f * g + 0.098f * b + 0.5f);
+    if ((x & 1) == 0 && (y & 1) == 0) {
+        const u8* q = p + src_pitch;
+        const float ra = 0.25f * (r + p[3] + q[0] + q[3]);
+        const float ga = 0.25f * (g + p[4] + q[1] + q[4]);
+        const float ba = 0.25f * (b + p[5] + q[2] + q[5]);
+        u8* uv = dst_uv + (size_t)(y / 2) * uv_pitch + x;
+        uv[0] = (u8)(128.f - 0.148f * ra - 0.291f * ga + 0.439f * ba + 0.5f);
+        uv[1] = (u8)(128.f + 0.439f * ra - 0.368f * ga - 0.071f * ba + 0.5f);
+    }
+}
