@@ -1,0 +1,5 @@
+//! GPU integration tests. Every test is `#[ignore = "needs an NVIDIA GPU"]`; run them on a GPU
+//! host with `--include-ignored` (see the README's GPU flow, `cargo xtask gpu-bundle`).
+
+mod common;
+mod core;
