@@ -10,7 +10,6 @@ use nvdx::{
 
 use crate::common::{ctx, random_bytes, rng};
 
-const GPU: &str = "needs an NVIDIA GPU";
 
 /// Runs `test` in a fresh process (so nothing has activated the primary context yet).
 fn in_fresh_process(test: &str) {

@@ -1,5 +1,185 @@
-//! `cargo xtask bundle` (to be written).
+//! `cargo xtask gpu-bundle DIR`: a self-contained folder of release test, bench and example
+//! binaries plus `run.sh`, to copy to a GPU host that has a driver and no Rust toolchain.
+//!
+//! `DIR/run.sh` runs every test binary with `--include-ignored` and ends with one summary line;
+//! `DIR/run.sh --bench` also runs the benches; extra arguments after `--` go to the test
+//! binaries (e.g. a name filter). Environment: `NVDX_FIXTURES_DIR` defaults to `DIR/fixtures`.
 
-pub fn run(_args: &[String]) -> Result<(), String> {
-    Err("not written yet".into())
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let [dir] = args else {
+        return Err("usage: cargo xtask gpu-bundle DIR".into());
+    };
+    let root = crate::workspace_root();
+    let out = PathBuf::from(dir);
+    let out = if out.is_absolute() { out } else { root.join(out) };
+    if out.exists() {
+        std::fs::remove_dir_all(&out).map_err(|e| format!("cannot clear {}: {e}", out.display()))?;
+    }
+    let bin = out.join("bin");
+    std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
+
+    let mut names = Vec::new();
+    for (kind, cargo_args) in [
+        ("test", vec!["test", "--release", "--workspace", "--no-run"]),
+        ("bench", vec!["bench", "--workspace", "--no-run"]),
+        ("example", vec!["build", "--release", "--examples"]),
+    ] {
+        for (name, path) in build(&root, &cargo_args, kind)? {
+            let file = format!("{kind}-{name}");
+            std::fs::copy(&path, bin.join(&file))
+                .map_err(|e| format!("cannot copy {}: {e}", path.display()))?;
+            names.push((kind, file));
+        }
+    }
+    let fixtures = root.join("fixtures");
+    if fixtures.is_dir() {
+        copy_dir(&fixtures, &out.join("fixtures"))?;
+    }
+    std::fs::write(out.join("run.sh"), run_script()).map_err(|e| e.to_string())?;
+    set_executable(&out.join("run.sh"))?;
+    println!("bundle in {}:", out.display());
+    for (kind, file) in &names {
+        println!("  {kind:8} bin/{file}");
+    }
+    Ok(())
+}
+
+/// Runs cargo with `--message-format=json` and returns (target name, executable) pairs.
+fn build(root: &Path, args: &[&str], kind: &str) -> Result<Vec<(String, PathBuf)>, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(root)
+        .args(args)
+        .arg("--message-format=json-render-diagnostics")
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("cargo {} failed", args.join(" ")));
+    }
+    let mut found = Vec::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        if !line.contains("\"reason\":\"compiler-artifact\"") {
+            continue;
+        }
+        let Some(exe) = json_str(line, "executable") else { continue };
+        let Some(target) = json_obj(line, "target") else { continue };
+        let name = json_str(target, "name").unwrap_or_default();
+        let kinds = target.split("\"kind\":").nth(1).unwrap_or("");
+        let wanted = match kind {
+            "test" => kinds.starts_with("[\"test\"]") || line.contains("\"test\":true"),
+            "bench" => kinds.starts_with("[\"bench\"]"),
+            _ => kinds.starts_with("[\"example\"]"),
+        };
+        if !wanted {
+            continue;
+        }
+        let pkg = json_str(line, "package_id").unwrap_or_default();
+        let crate_name = pkg
+            .rsplit('#')
+            .next()
+            .and_then(|s| s.split('@').next())
+            .unwrap_or("")
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let label = if kinds.starts_with("[\"lib\"]") {
+            format!("unit-{crate_name}")
+        } else {
+            name
+        };
+        found.push((label, PathBuf::from(exe)));
+    }
+    found.sort();
+    found.dedup_by(|a, b| a.0 == b.0);
+    Ok(found)
+}
+
+/// The string value of `"key":"..."` in a JSON line (cargo's messages are flat enough).
+fn json_str<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let pat = format!("\"{key}\":\"");
+    let start = line.find(&pat)? + pat.len();
+    let end = line[start..].find('"')? + start;
+    Some(&line[start..end])
+}
+
+fn json_obj<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let pat = format!("\"{key}\":{{");
+    let start = line.find(&pat)? + pat.len();
+    let end = line[start..].find('}')? + start;
+    Some(&line[start..end])
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| e.to_string())?;
+    for entry in std::fs::read_dir(from).map_err(|e| e.to_string())? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let p = entry.path();
+        let dst = to.join(entry.file_name());
+        if p.is_dir() {
+            copy_dir(&p, &dst)?;
+        } else {
+            std::fs::copy(&p, &dst).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+fn set_executable(p: &Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut perm = std::fs::metadata(p).map_err(|e| e.to_string())?.permissions();
+        perm.set_mode(0o755);
+        std::fs::set_permissions(p, perm).map_err(|e| e.to_string())?;
+    }
+    let _ = p;
+    Ok(())
+}
+
+fn run_script() -> &'static str {
+    r#"#!/usr/bin/env bash
+# Runs nvdx's release test binaries (GPU tests included) and, with --bench, the benches.
+# Usage: run.sh [--bench] [--only NAME] [-- TEST-ARGS...]
+set -u
+here="$(cd "$(dirname "$0")" && pwd)"
+export NVDX_FIXTURES_DIR="${NVDX_FIXTURES_DIR:-$here/fixtures}"
+bench=0; only=""; extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --bench) bench=1 ;;
+    --only) shift; only="$1" ;;
+    --) shift; extra=("$@"); break ;;
+  esac
+  shift
+done
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+passed=0; failed=0; ignored=0; bad=()
+for t in "$here"/bin/test-*; do
+  name="$(basename "$t")"
+  [ -n "$only" ] && [ "$name" != "test-$only" ] && continue
+  echo "=== $name"
+  log="$(mktemp)"
+  "$t" --include-ignored "${extra[@]}" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  line="$(grep -E '^test result:' "$log" | tail -1)"
+  p=$(echo "$line" | sed -nE 's/.* ([0-9]+) passed.*/\1/p'); f=$(echo "$line" | sed -nE 's/.* ([0-9]+) failed.*/\1/p'); i=$(echo "$line" | sed -nE 's/.* ([0-9]+) ignored.*/\1/p')
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); ignored=$((ignored + ${i:-0}))
+  if [ "$rc" -ne 0 ]; then bad+=("$name"); [ -z "$f" ] && failed=$((failed + 1)); fi
+  rm -f "$log"
+done
+if [ "$bench" = 1 ]; then
+  for b in "$here"/bin/bench-*; do
+    echo "=== $(basename "$b")"
+    "$b" --bench || bad+=("$(basename "$b")")
+  done
+fi
+status=ok; [ ${#bad[@]} -gt 0 ] && status="FAILED (${bad[*]})"
+echo "SUMMARY: $passed passed, $failed failed, $ignored ignored; $status"
+[ ${#bad[@]} -eq 0 ]
+"#
 }

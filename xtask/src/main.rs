@@ -3,11 +3,13 @@
 //! - `bindgen CUDA_INCLUDE_DIR VIDEO_SDK_INCLUDE_DIR`: regenerate `nvdx-sys/src/generated/`.
 //! - `kernels`: compile `nvdx/kernels/*.cu` to the committed PTX in `nvdx/kernels/ptx/`.
 //! - `fixtures`: regenerate the small test clips in `fixtures/` with ffmpeg.
+//! - `ci`: what CI runs: format check, clippy with `-D warnings`, and the tests.
 //! - `gpu-bundle DIR`: build release test/bench/example binaries into a self-contained DIR
 //!   with a `run.sh`, to be copied to a GPU host.
 
 mod bindings;
 mod bundle;
+mod ci;
 mod fixtures;
 mod kernels;
 
@@ -21,7 +23,7 @@ pub(crate) fn workspace_root() -> PathBuf {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((task, rest)) = args.split_first() else {
-        eprintln!("usage: cargo xtask <bindgen|kernels|fixtures|gpu-bundle> [args]");
+        eprintln!("usage: cargo xtask <ci|bindgen|kernels|fixtures|gpu-bundle> [args]");
         std::process::exit(2);
     };
     let result = match task.as_str() {
@@ -29,6 +31,7 @@ fn main() {
         "kernels" => kernels::run(rest),
         "fixtures" => fixtures::run(rest),
         "gpu-bundle" => bundle::run(rest),
+        "ci" => ci::run(rest),
         other => Err(format!("unknown task `{other}`")),
     };
     if let Err(e) = result {

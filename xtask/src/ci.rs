@@ -1,0 +1,28 @@
+//! `cargo xtask ci`: the checks CI runs (and the README's test command).
+
+use std::process::Command;
+
+pub fn run(_args: &[String]) -> Result<(), String> {
+    let root = crate::workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let steps: [&[&str]; 4] = [
+        &["fmt", "--all", "--check"],
+        &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+        &["test", "--workspace", "--lib", "--bins", "--tests", "--examples"],
+        &["test", "--workspace", "--doc"],
+    ];
+    for step in steps {
+        println!("==> cargo {}", step.join(" "));
+        let status = Command::new(&cargo)
+            .current_dir(&root)
+            .args(step)
+            .env("RUSTDOCFLAGS", "-D warnings")
+            .status()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        if !status.success() {
+            return Err(format!("`cargo {}` failed", step.join(" ")));
+        }
+    }
+    println!("==> all checks passed");
+    Ok(())
+}
