@@ -85,7 +85,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
 /// Unix line ends, a single trailing newline; the nvdx crate appends the NUL when embedding.
 fn normalise(ptx: &str) -> String {
-    let mut s = ptx.replace("\r\n", "\n").trim_end_matches(['\n', '\0']).to_string();
+    let mut s = ptx
+        .replace("\r\n", "\n")
+        .trim_end_matches(['\n', '\0'])
+        .to_string();
     s.push('\n');
     s
 }
@@ -195,8 +198,8 @@ impl Compiler {
     fn compile(&self, src: &Path) -> Result<String, String> {
         match self {
             Compiler::Nvcc(nvcc) => {
-                let out = std::env::temp_dir()
-                    .join(format!("nvdx-kernels-{}.ptx", std::process::id()));
+                let out =
+                    std::env::temp_dir().join(format!("nvdx-kernels-{}.ptx", std::process::id()));
                 let o = Command::new(nvcc)
                     .args(["-ptx", &format!("-arch={ARCH}"), "-std=c++17", "-o"])
                     .arg(&out)
@@ -215,8 +218,8 @@ impl Compiler {
                 ptx
             }
             Compiler::Nvrtc(n) => {
-                let code = std::fs::read_to_string(src)
-                    .map_err(|e| format!("{}: {e}", src.display()))?;
+                let code =
+                    std::fs::read_to_string(src).map_err(|e| format!("{}: {e}", src.display()))?;
                 let name = src
                     .file_name()
                     .map(|s| s.to_string_lossy().into_owned())
@@ -285,7 +288,9 @@ impl Nvrtc {
                 "dlopen failed".to_string()
             } else {
                 // SAFETY: non-null, NUL-terminated (see above).
-                unsafe { CStr::from_ptr(err) }.to_string_lossy().into_owned()
+                unsafe { CStr::from_ptr(err) }
+                    .to_string_lossy()
+                    .into_owned()
             };
             return Err(format!("{path}: {msg}"));
         }
@@ -310,18 +315,14 @@ impl Nvrtc {
                 path: path.to_string(),
                 version: v,
                 create: std::mem::transmute::<*mut c_void, CreateFn>(sym("nvrtcCreateProgram")?),
-                compile: std::mem::transmute::<*mut c_void, CompileFn>(sym(
-                    "nvrtcCompileProgram",
-                )?),
+                compile: std::mem::transmute::<*mut c_void, CompileFn>(sym("nvrtcCompileProgram")?),
                 log_size: std::mem::transmute::<*mut c_void, SizeFn>(sym(
                     "nvrtcGetProgramLogSize",
                 )?),
                 log: std::mem::transmute::<*mut c_void, GetFn>(sym("nvrtcGetProgramLog")?),
                 ptx_size: std::mem::transmute::<*mut c_void, SizeFn>(sym("nvrtcGetPTXSize")?),
                 ptx: std::mem::transmute::<*mut c_void, GetFn>(sym("nvrtcGetPTX")?),
-                destroy: std::mem::transmute::<*mut c_void, DestroyFn>(sym(
-                    "nvrtcDestroyProgram",
-                )?),
+                destroy: std::mem::transmute::<*mut c_void, DestroyFn>(sym("nvrtcDestroyProgram")?),
             }
         };
         Ok(nvrtc)
