@@ -46,7 +46,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         tmp: tmp.clone(),
     };
     let clips = g.generate()?;
-    let mut manifest = String::from("file\tcodec\twidth\theight\tframes\tbit_depth\tpackets\tnotes\n");
+    let mut manifest =
+        String::from("file\tcodec\twidth\theight\tframes\tbit_depth\tpackets\tnotes\n");
     for c in &clips {
         let (frames, packets) = if c.decodable {
             let path = dir.join(c.file);

@@ -1,0 +1,249 @@
+//! IVF (VP9, AV1): a 32-byte header, then frames with a 12-byte header each.
+
+use super::reader::{BitReader, ByteReader};
+use super::{Container, PacketFormat, Parsed, SampleEntry, Source, StreamInfo};
+use crate::codec::{ChromaFormat, Codec};
+use crate::{Error, Result};
+
+/// Most frames nvdx indexes in one IVF file.
+const MAX_FRAMES: usize = 1 << 24;
+
+/// What a VP9 uncompressed frame header says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Vp9Header {
+    pub keyframe: bool,
+    pub bit_depth: Option<u8>,
+    pub chroma: Option<ChromaFormat>,
+    pub size: Option<(u32, u32)>,
+}
+
+/// Reads the start of a VP9 uncompressed header (the first frame of a superframe).
+pub(crate) fn vp9_header(frame: &[u8]) -> Result<Vp9Header> {
+    let mut r = BitReader::new(frame);
+    if r.bits(2)? != 2 {
+        return Err(Error::InvalidData("VP9 frame marker is wrong".into()));
+    }
+    let lo = r.bits(1)?;
+    let hi = r.bits(1)?;
+    let profile = (hi << 1) | lo;
+    if profile == 3 {
+        r.skip(1)?;
+    }
+    let mut h = Vp9Header {
+        keyframe: false,
+        bit_depth: None,
+        chroma: None,
+        size: None,
+    };
+    if r.bit()? {
+        return Ok(h); // show_existing_frame
+    }
+    if r.bit()? {
+        return Ok(h); // non-key frame
+    }
+    h.keyframe = true;
+    r.skip(2)?; // show_frame, error_resilient_mode
+    if r.bits(24)? != 0x49_83_42 {
+        return Err(Error::InvalidData("VP9 keyframe sync code is wrong".into()));
+    }
+    let depth = if profile >= 2 {
+        if r.bit()? {
+            12
+        } else {
+            10
+        }
+    } else {
+        8
+    };
+    h.bit_depth = Some(depth);
+    let cs = r.bits(3)?;
+    let mut chroma = ChromaFormat::Yuv420;
+    if cs != 7 {
+        r.skip(1)?;
+        if profile == 1 || profile == 3 {
+            let sx = r.bit()?;
+            let sy = r.bit()?;
+            r.skip(1)?;
+            chroma = match (sx, sy) {
+                (true, true) => ChromaFormat::Yuv420,
+                (true, false) => ChromaFormat::Yuv422,
+                _ => ChromaFormat::Yuv444,
+            };
+        }
+    } else {
+        chroma = ChromaFormat::Yuv444;
+        if profile == 1 || profile == 3 {
+            r.skip(1)?;
+        }
+    }
+    h.chroma = Some(chroma);
+    let w = r.bits(16)? + 1;
+    let hh = r.bits(16)? + 1;
+    h.size = Some((w, hh));
+    Ok(h)
+}
+
+/// Whether an AV1 temporal unit holds a key frame: a frame (header) OBU with
+/// `show_existing_frame = 0` and `frame_type = KEY_FRAME`.
+pub(crate) fn av1_is_keyframe(tu: &[u8]) -> bool {
+    let mut r = ByteReader::new(tu, "AV1 OBU");
+    while r.remaining() > 0 {
+        let Ok(h) = r.u8() else { return false };
+        let obu_type = (h >> 3) & 0xf;
+        let has_ext = h & 0x4 != 0;
+        let has_size = h & 0x2 != 0;
+        if has_ext && r.skip(1).is_err() {
+            return false;
+        }
+        let size = if has_size {
+            let mut v: u64 = 0;
+            let mut ok = false;
+            for i in 0..8 {
+                let Ok(b) = r.u8() else { return false };
+                v |= u64::from(b & 0x7f) << (7 * i);
+                if b & 0x80 == 0 {
+                    ok = true;
+                    break;
+                }
+            }
+            if !ok {
+                return false;
+            }
+            usize::try_from(v).unwrap_or(usize::MAX)
+        } else {
+            r.remaining()
+        };
+        let Ok(payload) = r.bytes(size) else {
+            return false;
+        };
+        if obu_type == 3 || obu_type == 6 {
+            let mut b = BitReader::new(payload);
+            return matches!((b.bit(), b.bits(2)), (Ok(false), Ok(0)));
+        }
+    }
+    false
+}
+
+pub(crate) fn parse(source: &mut Source) -> Result<Parsed> {
+    let head = source.read_clamped(0, 32)?;
+    let mut r = ByteReader::new(&head, "IVF file header");
+    if r.bytes(4)? != b"DKIF" {
+        return Err(Error::InvalidData("IVF signature DKIF missing".into()));
+    }
+    r.skip(2)?;
+    let header_len = u64::from(r.u16_le()?);
+    let fourcc = r.bytes(4)?;
+    let codec = match fourcc {
+        b"VP90" => Codec::Vp9,
+        b"AV01" => Codec::Av1,
+        other => {
+            return Err(Error::Unsupported(format!(
+                "IVF with FourCC {:?} is not supported (VP90 and AV01 are)",
+                String::from_utf8_lossy(other)
+            )))
+        }
+    };
+    let mut width = u32::from(r.u16_le()?);
+    let mut height = u32::from(r.u16_le()?);
+    let rate = r.u32_le()?;
+    let scale = r.u32_le()?;
+    if rate == 0 || scale == 0 {
+        return Err(Error::InvalidData(format!(
+            "IVF time base {scale}/{rate} has a zero term"
+        )));
+    }
+    let len = source.len();
+    let mut pos = header_len.max(32);
+    let cap = usize::try_from(len / 12)
+        .unwrap_or(MAX_FRAMES)
+        .min(MAX_FRAMES);
+    let mut samples: Vec<SampleEntry> = Vec::new();
+    let (mut bit_depth, mut chroma) = (None, None);
+    while pos < len {
+        let fh = source.read_clamped(pos, 12)?;
+        let mut r = ByteReader::new(&fh, "IVF frame header");
+        let size = r.u32_le()?;
+        let pts_raw = r.u64_le()?;
+        let data_at = pos + 12;
+        let end = data_at
+            .checked_add(u64::from(size))
+            .filter(|&e| e <= len)
+            .ok_or_else(|| {
+                Error::InvalidData(format!(
+                    "IVF frame {} at offset {pos} claims {size} bytes past the end of the file; \
+                     the file is truncated",
+                    samples.len()
+                ))
+            })?;
+        if samples.len() >= cap {
+            return Err(Error::InvalidData("IVF file has too many frames".into()));
+        }
+        let peek = source.read_at(data_at, u64::from(size).min(64))?;
+        let keyframe = match codec {
+            Codec::Vp9 => match vp9_header(&peek) {
+                Ok(h) => {
+                    if h.keyframe && bit_depth.is_none() {
+                        bit_depth = h.bit_depth;
+                        chroma = h.chroma;
+                        if let Some((w, hh)) = h.size {
+                            if width == 0 || height == 0 {
+                                (width, height) = (w, hh);
+                            }
+                        }
+                    }
+                    h.keyframe
+                }
+                Err(_) => false,
+            },
+            _ => {
+                let tu = source.read_at(data_at, u64::from(size).min(4096))?;
+                av1_is_keyframe(&tu)
+            }
+        };
+        let pts = i64::try_from(pts_raw)
+            .ok()
+            .and_then(|p| p.checked_mul(i64::from(scale)))
+            .ok_or_else(|| Error::InvalidData(format!("IVF pts {pts_raw} out of range")))?;
+        samples.push(SampleEntry {
+            offset: data_at,
+            size,
+            pts,
+            dts: pts,
+            duration: i64::from(scale),
+            keyframe,
+        });
+        pos = end;
+    }
+    if samples.is_empty() {
+        return Err(Error::InvalidData("IVF file has no frames".into()));
+    }
+    // Durations: distance to the next pts where it is known, else one time base unit.
+    for i in 1..samples.len() {
+        let next = samples.get(i).map(|s| s.pts);
+        if let (Some(next), Some(prev)) = (next, samples.get_mut(i - 1)) {
+            let d = next.saturating_sub(prev.pts);
+            if d > 0 {
+                prev.duration = d;
+            }
+        }
+    }
+    let n = samples.len();
+    Ok(Parsed {
+        info: StreamInfo {
+            container: Container::Ivf,
+            codec,
+            width,
+            height,
+            bit_depth: bit_depth.unwrap_or(8),
+            chroma: chroma.unwrap_or(ChromaFormat::Yuv420),
+            timescale: rate,
+            frame_rate: Some((rate, scale)),
+            duration_seconds: Some(n as f64 * f64::from(scale) / f64::from(rate)),
+            frame_count: Some(n),
+            rotation_degrees: 0,
+            parameter_sets: Vec::new(),
+        },
+        samples,
+        format: PacketFormat::Raw,
+    })
+}

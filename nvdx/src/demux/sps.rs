@@ -1,0 +1,274 @@
+//! Minimal H.264 and HEVC sequence parameter set parsing: picture size after cropping, bit
+//! depth, chroma format and (H.264) the VUI frame rate.
+
+use super::reader::{remove_emulation_prevention, BitReader};
+use crate::codec::ChromaFormat;
+use crate::{Error, Result};
+
+/// What nvdx reads from a sequence parameter set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpsInfo {
+    /// Displayed width (coded width minus cropping / conformance window).
+    pub width: u32,
+    /// Displayed height.
+    pub height: u32,
+    /// Luma bit depth (8..=16).
+    pub bit_depth: u8,
+    /// Chroma subsampling.
+    pub chroma: ChromaFormat,
+    /// `profile_idc` (H.264) or `general_profile_idc` (HEVC).
+    pub profile: u8,
+    /// Frame rate from the VUI timing info as (numerator, denominator), when present (H.264).
+    pub frame_rate: Option<(u32, u32)>,
+}
+
+fn chroma_of(idc: u32) -> ChromaFormat {
+    match idc {
+        0 => ChromaFormat::Monochrome,
+        2 => ChromaFormat::Yuv422,
+        3 => ChromaFormat::Yuv444,
+        _ => ChromaFormat::Yuv420,
+    }
+}
+
+fn bad(msg: &str) -> Error {
+    Error::InvalidData(format!(
+        "sequence parameter set: {msg}; the stream is corrupt"
+    ))
+}
+
+fn scaling_list(r: &mut BitReader<'_>, size: usize) -> Result<()> {
+    let mut last: i32 = 8;
+    let mut next: i32 = 8;
+    for _ in 0..size {
+        if next != 0 {
+            let delta = r.se()?;
+            next = (last + delta).rem_euclid(256);
+        }
+        if next != 0 {
+            last = next;
+        }
+    }
+    Ok(())
+}
+
+/// Parses an H.264 SPS NAL unit (header byte included, emulation prevention still present).
+pub fn parse_h264_sps(nal: &[u8]) -> Result<SpsInfo> {
+    let Some((&hdr, body)) = nal.split_first() else {
+        return Err(bad("empty NAL unit"));
+    };
+    if hdr & 0x1f != 7 {
+        return Err(bad(&format!("NAL type {} is not an SPS (7)", hdr & 0x1f)));
+    }
+    let rbsp = remove_emulation_prevention(body);
+    let mut r = BitReader::new(&rbsp);
+    let profile = r.bits(8)? as u8;
+    r.skip(16)?; // constraint flags, level_idc
+    r.ue_max(31, "seq_parameter_set_id")?;
+    let mut chroma_idc = 1;
+    let mut separate_planes = false;
+    let mut bit_depth = 8;
+    if matches!(
+        profile,
+        100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
+    ) {
+        chroma_idc = r.ue_max(3, "chroma_format_idc")?;
+        if chroma_idc == 3 {
+            separate_planes = r.bit()?;
+        }
+        bit_depth = r.ue_max(6, "bit_depth_luma_minus8")? + 8;
+        r.ue_max(6, "bit_depth_chroma_minus8")?;
+        r.skip(1)?; // qpprime_y_zero_transform_bypass_flag
+        if r.bit()? {
+            let lists = if chroma_idc == 3 { 12 } else { 8 };
+            for i in 0..lists {
+                if r.bit()? {
+                    scaling_list(&mut r, if i < 6 { 16 } else { 64 })?;
+                }
+            }
+        }
+    }
+    r.ue_max(12, "log2_max_frame_num_minus4")?;
+    match r.ue_max(2, "pic_order_cnt_type")? {
+        0 => {
+            r.ue_max(12, "log2_max_pic_order_cnt_lsb_minus4")?;
+        }
+        1 => {
+            r.skip(1)?;
+            r.se()?;
+            r.se()?;
+            let n = r.ue_max(255, "num_ref_frames_in_pic_order_cnt_cycle")?;
+            for _ in 0..n {
+                r.se()?;
+            }
+        }
+        _ => {}
+    }
+    r.ue()?; // max_num_ref_frames
+    r.skip(1)?; // gaps_in_frame_num_value_allowed_flag
+    let w_mbs = r.ue_max(1 << 16, "pic_width_in_mbs_minus1")? + 1;
+    let h_units = r.ue_max(1 << 16, "pic_height_in_map_units_minus1")? + 1;
+    let frame_mbs_only = r.bit()?;
+    if !frame_mbs_only {
+        r.skip(1)?;
+    }
+    r.skip(1)?; // direct_8x8_inference_flag
+    let (mut cl, mut cr, mut ct, mut cb) = (0u32, 0u32, 0u32, 0u32);
+    if r.bit()? {
+        cl = r.ue()?;
+        cr = r.ue()?;
+        ct = r.ue()?;
+        cb = r.ue()?;
+    }
+    let mut frame_rate = None;
+    if r.bit()? {
+        frame_rate = parse_h264_vui_timing(&mut r).unwrap_or(None);
+    }
+    let array_type = if separate_planes { 0 } else { chroma_idc };
+    let (sub_w, sub_h): (u32, u32) = match array_type {
+        0 => (1, 1),
+        1 => (2, 2),
+        2 => (2, 1),
+        _ => (1, 1),
+    };
+    let field_mult = if frame_mbs_only { 1 } else { 2 };
+    let crop_x = u64::from(sub_w) * (u64::from(cl) + u64::from(cr));
+    let crop_y = u64::from(sub_h) * field_mult * (u64::from(ct) + u64::from(cb));
+    let coded_w = u64::from(w_mbs) * 16;
+    let coded_h = u64::from(h_units) * 16 * field_mult;
+    let width = coded_w
+        .checked_sub(crop_x)
+        .filter(|w| *w > 0)
+        .ok_or_else(|| bad("cropping is larger than the picture"))?;
+    let height = coded_h
+        .checked_sub(crop_y)
+        .filter(|h| *h > 0)
+        .ok_or_else(|| bad("cropping is larger than the picture"))?;
+    Ok(SpsInfo {
+        width: u32::try_from(width).map_err(|_| bad("width out of range"))?,
+        height: u32::try_from(height).map_err(|_| bad("height out of range"))?,
+        bit_depth: bit_depth as u8,
+        chroma: chroma_of(chroma_idc),
+        profile,
+        frame_rate,
+    })
+}
+
+fn parse_h264_vui_timing(r: &mut BitReader<'_>) -> Result<Option<(u32, u32)>> {
+    if r.bit()? {
+        // aspect_ratio_info_present_flag
+        if r.bits(8)? == 255 {
+            r.skip(32)?;
+        }
+    }
+    if r.bit()? {
+        r.skip(1)?; // overscan_appropriate_flag
+    }
+    if r.bit()? {
+        r.skip(4)?; // video_format, video_full_range_flag
+        if r.bit()? {
+            r.skip(24)?;
+        }
+    }
+    if r.bit()? {
+        r.ue()?;
+        r.ue()?;
+    }
+    if r.bit()? {
+        let units = r.bits(32)?;
+        let scale = r.bits(32)?;
+        if units > 0 && scale > 0 {
+            let den = u64::from(units) * 2;
+            let g = gcd(u64::from(scale), den);
+            let (n, d) = (u64::from(scale) / g, den / g);
+            if let (Ok(n), Ok(d)) = (u32::try_from(n), u32::try_from(d)) {
+                return Ok(Some((n, d)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+pub(crate) fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        let t = a % b;
+        a = b;
+        b = t;
+    }
+    a.max(1)
+}
+
+/// Parses an HEVC SPS NAL unit (2-byte header included, emulation prevention still present).
+pub fn parse_hevc_sps(nal: &[u8]) -> Result<SpsInfo> {
+    let (Some(&h0), Some(body)) = (nal.first(), nal.get(2..)) else {
+        return Err(bad("NAL unit shorter than its header"));
+    };
+    if (h0 >> 1) & 0x3f != 33 {
+        return Err(bad(&format!(
+            "NAL type {} is not an SPS (33)",
+            (h0 >> 1) & 0x3f
+        )));
+    }
+    let rbsp = remove_emulation_prevention(body);
+    let mut r = BitReader::new(&rbsp);
+    r.skip(4)?; // sps_video_parameter_set_id
+    let max_sub_layers_minus1 = r.bits(3)? as usize;
+    r.skip(1)?;
+    // profile_tier_level(1, max_sub_layers_minus1)
+    r.skip(3)?; // profile_space, tier
+    let profile = r.bits(5)? as u8;
+    r.skip(32 + 48 + 8)?; // compatibility flags, constraint flags, general_level_idc
+    let mut sub_profile = [false; 8];
+    let mut sub_level = [false; 8];
+    for i in 0..max_sub_layers_minus1 {
+        sub_profile[i] = r.bit()?;
+        sub_level[i] = r.bit()?;
+    }
+    if max_sub_layers_minus1 > 0 {
+        r.skip(2 * (8 - max_sub_layers_minus1))?;
+    }
+    for i in 0..max_sub_layers_minus1 {
+        if sub_profile[i] {
+            r.skip(88)?;
+        }
+        if sub_level[i] {
+            r.skip(8)?;
+        }
+    }
+    r.ue_max(15, "sps_seq_parameter_set_id")?;
+    let chroma_idc = r.ue_max(3, "chroma_format_idc")?;
+    if chroma_idc == 3 {
+        r.skip(1)?; // separate_colour_plane_flag
+    }
+    let w = r.ue_max(1 << 16, "pic_width_in_luma_samples")?;
+    let h = r.ue_max(1 << 16, "pic_height_in_luma_samples")?;
+    let (sub_w, sub_h) = match chroma_idc {
+        1 => (2u64, 2u64),
+        2 => (2, 1),
+        _ => (1, 1),
+    };
+    let (mut cl, mut cr, mut ct, mut cb) = (0u64, 0u64, 0u64, 0u64);
+    if r.bit()? {
+        cl = u64::from(r.ue()?);
+        cr = u64::from(r.ue()?);
+        ct = u64::from(r.ue()?);
+        cb = u64::from(r.ue()?);
+    }
+    let bit_depth = r.ue_max(8, "bit_depth_luma_minus8")? + 8;
+    let width = u64::from(w)
+        .checked_sub(sub_w * (cl + cr))
+        .filter(|v| *v > 0)
+        .ok_or_else(|| bad("conformance window is larger than the picture"))?;
+    let height = u64::from(h)
+        .checked_sub(sub_h * (ct + cb))
+        .filter(|v| *v > 0)
+        .ok_or_else(|| bad("conformance window is larger than the picture"))?;
+    Ok(SpsInfo {
+        width: u32::try_from(width).map_err(|_| bad("width out of range"))?,
+        height: u32::try_from(height).map_err(|_| bad("height out of range"))?,
+        bit_depth: bit_depth as u8,
+        chroma: chroma_of(chroma_idc),
+        profile,
+        frame_rate: None,
+    })
+}

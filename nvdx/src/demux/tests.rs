@@ -1,0 +1,529 @@
+//! Tests over the committed fixtures (`fixtures/`, see `fixtures/README.md`) and hostile input.
+
+use super::*;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
+
+fn fixture(name: &str) -> String {
+    format!("{FIXTURES}/{name}")
+}
+
+fn read_fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+struct ManifestRow {
+    file: String,
+    codec: String,
+    width: u32,
+    height: u32,
+    frames: Option<usize>,
+    bit_depth: u8,
+    packets: Option<usize>,
+}
+
+fn manifest() -> Vec<ManifestRow> {
+    let text = std::fs::read_to_string(fixture("manifest.tsv")).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            ManifestRow {
+                file: f[0].to_string(),
+                codec: f[1].to_string(),
+                width: f[2].parse().unwrap(),
+                height: f[3].parse().unwrap(),
+                frames: f[4].parse().ok(),
+                bit_depth: f[5].parse().unwrap(),
+                packets: f[6].parse().ok(),
+            }
+        })
+        .collect()
+}
+
+fn codec_name(c: Codec) -> &'static str {
+    match c {
+        Codec::H264 => "h264",
+        Codec::Hevc => "hevc",
+        Codec::Vp9 => "vp9",
+        Codec::Av1 => "av1",
+        Codec::Mpeg2 => "mpeg2",
+        Codec::Mjpeg => "mjpeg",
+    }
+}
+
+/// `pts` column of a framemd5 file (display order).
+fn framemd5_pts(name: &str) -> Vec<i64> {
+    std::fs::read_to_string(fixture(&format!("{name}.framemd5")))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split(',').nth(2).unwrap().trim().parse().unwrap())
+        .collect()
+}
+
+fn all_packets(d: &mut dyn Demux) -> Vec<Packet> {
+    let mut v = Vec::new();
+    while let Some(p) = d.next_packet().unwrap() {
+        v.push(p);
+    }
+    v
+}
+
+#[test]
+fn every_fixture_matches_the_manifest() {
+    let rows = manifest();
+    assert!(rows.len() >= 15, "manifest has {} rows", rows.len());
+    let mut checked = 0;
+    for row in rows.iter().filter(|r| r.packets.is_some()) {
+        let name = &row.file;
+        let mut d = open(fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let info = d.info().clone();
+        assert_eq!(codec_name(info.codec), row.codec, "{name}");
+        assert_eq!((info.width, info.height), (row.width, row.height), "{name}");
+        assert_eq!(info.bit_depth, row.bit_depth, "{name}");
+        assert_eq!(info.frame_count, row.packets, "{name}");
+        assert_eq!(info.chroma, ChromaFormat::Yuv420, "{name}");
+        let samples = d.samples().unwrap().to_vec();
+        assert_eq!(Some(samples.len()), row.packets, "{name}");
+        assert!(
+            samples[0].keyframe,
+            "{name}: first sample is not a keyframe"
+        );
+        assert_eq!(d.keyframes().first(), Some(&0), "{name}");
+        let packets = all_packets(d.as_mut());
+        assert_eq!(packets.len(), samples.len(), "{name}");
+        for (i, p) in packets.iter().enumerate() {
+            assert_eq!(p.index, i);
+            assert_eq!(
+                (p.pts, p.dts, p.keyframe),
+                (samples[i].pts, samples[i].dts, samples[i].keyframe)
+            );
+            assert!(
+                p.dts <= p.pts || info.container != Container::Mp4,
+                "{name} #{i}: dts > pts"
+            );
+            if matches!(info.codec, Codec::H264 | Codec::Hevc) {
+                assert_eq!(&p.data[..4], &[0, 0, 0, 1], "{name} #{i}: not Annex B");
+                assert!(split_annexb(&p.data).count() >= 1);
+                if p.keyframe {
+                    let sps: Vec<&[u8]> = split_annexb(&p.data)
+                        .filter(|n| annexb::is_sps(info.codec, n))
+                        .collect();
+                    assert_eq!(
+                        sps.len(),
+                        1,
+                        "{name} #{i}: keyframe without exactly one SPS"
+                    );
+                    let s = parse_sps(info.codec, sps[0]).unwrap();
+                    if i == 0 {
+                        assert_eq!(
+                            (s.width, s.height, s.bit_depth),
+                            (row.width, row.height, row.bit_depth),
+                            "{name}"
+                        );
+                    }
+                }
+            } else {
+                assert_eq!(p.data.len(), samples[i].size as usize);
+            }
+        }
+        // Displayed pictures in display order, at ffmpeg's 1/30 s, equal the framemd5 pts.
+        if info.container != Container::AnnexB {
+            let order = d.display_order();
+            let shown: Vec<i64> = order
+                .iter()
+                .map(|&i| samples[i].pts)
+                .filter(|&p| p >= 0)
+                .map(|p| rescale(p, info.timescale, 30))
+                .collect();
+            assert_eq!(Some(shown.len()), row.frames, "{name}: displayed frames");
+            // The ffmpeg CLI shifts its output to start at 0 (a fragmented file without an
+            // edit list starts at the B-frame delay), so compare from the first picture.
+            let want = framemd5_pts(name);
+            let rel = |v: &[i64]| v.iter().map(|p| p - v[0]).collect::<Vec<_>>();
+            assert_eq!(rel(&shown), rel(&want), "{name}: display pts vs framemd5");
+        }
+        // Random access gives the same bytes as sequential reading.
+        for &i in &[samples.len() - 1, samples.len() / 2, 0] {
+            assert_eq!(d.read_packet(i).unwrap(), packets[i], "{name} #{i}");
+        }
+        d.seek(samples.len() - 1).unwrap();
+        assert_eq!(d.next_packet().unwrap().unwrap().index, samples.len() - 1);
+        assert!(d.next_packet().unwrap().is_none());
+        assert!(d.read_packet(samples.len()).is_err());
+        assert!(d.seek(samples.len() + 1).is_err());
+        // In-memory input gives the same result.
+        let mut m = from_bytes(read_fixture(name)).unwrap();
+        assert_eq!(m.info(), &info, "{name}");
+        assert_eq!(all_packets(m.as_mut()), packets, "{name}");
+        checked += 1;
+    }
+    assert!(checked >= 13, "only {checked} fixtures checked");
+}
+
+fn keyframes_of(name: &str) -> Vec<usize> {
+    open(fixture(name)).unwrap().keyframes().to_vec()
+}
+
+#[test]
+fn keyframes_follow_the_gop() {
+    assert_eq!(keyframes_of("sample.mp4"), [0, 15, 30, 45]);
+    assert_eq!(keyframes_of("h264_bframes.mp4"), [0, 10, 20]);
+    assert_eq!(keyframes_of("h264_fragmented.mp4"), [0, 10, 20]);
+    assert_eq!(keyframes_of("h264.264"), [0, 10, 20]);
+    assert_eq!(keyframes_of("h264_res_change.264"), [0, 10]);
+    assert_eq!(keyframes_of("vp9.ivf"), [0, 10, 20]);
+    assert_eq!(keyframes_of("av1.ivf")[0], 0);
+    for f in [
+        "hevc_main_hvc1.mp4",
+        "hevc_main_hev1.mp4",
+        "hevc_main10.mp4",
+        "hevc.265",
+    ] {
+        assert_eq!(keyframes_of(f), [0, 10, 20], "{f}");
+    }
+    let d = open(fixture("sample.mp4")).unwrap();
+    assert_eq!(d.keyframe_before(0), Some(0));
+    assert_eq!(d.keyframe_before(14), Some(0));
+    assert_eq!(d.keyframe_before(15), Some(15));
+    assert_eq!(d.keyframe_before(59), Some(45));
+}
+
+#[test]
+fn sample_mp4_info() {
+    let d = open(fixture("sample.mp4")).unwrap();
+    let i = d.info();
+    assert_eq!(i.container, Container::Mp4);
+    assert_eq!(i.frame_rate, Some((30, 1)));
+    assert_eq!(i.rotation_degrees, 0);
+    let dur = i.duration_seconds.unwrap();
+    assert!((dur - 2.0).abs() < 0.01, "{dur}");
+    // B-frames: decode order differs from display order, pts are distinct.
+    let s = d.samples().unwrap();
+    assert!(s.windows(2).any(|w| w[1].pts < w[0].pts));
+    assert!(s.windows(2).all(|w| w[1].dts > w[0].dts));
+    let order = d.display_order();
+    assert!(order.windows(2).all(|w| s[w[0]].pts < s[w[1]].pts));
+    assert_ne!(order, (0..60).collect::<Vec<_>>());
+    assert!(!i.parameter_sets.is_empty());
+}
+
+#[test]
+fn edit_list_is_applied() {
+    let d = open(fixture("h264_editlist.mp4")).unwrap();
+    let s = d.samples().unwrap();
+    let ts = d.info().timescale;
+    // 12 pre-roll frames before the 0.4 s seek point are decoded but not shown.
+    let hidden = s.iter().filter(|e| e.pts < 0).count();
+    assert_eq!(hidden, 12);
+    assert_eq!(s.iter().map(|e| e.pts).filter(|&p| p >= 0).min(), Some(0));
+    assert_eq!(rescale(s[0].pts, ts, 30), -12);
+    let dur = d.info().duration_seconds.unwrap();
+    assert!((dur - 0.6).abs() < 0.01, "{dur}");
+    // The B-frame delay edit of h264_bframes.mp4 makes the first displayed pts 0.
+    let d = open(fixture("h264_bframes.mp4")).unwrap();
+    let min = d.samples().unwrap().iter().map(|e| e.pts).min();
+    assert_eq!(min, Some(0));
+    assert!(d.samples().unwrap()[0].dts < 0);
+}
+
+#[test]
+fn fragmented_mp4_samples() {
+    let mut d = open(fixture("h264_fragmented.mp4")).unwrap();
+    let len = std::fs::metadata(fixture("h264_fragmented.mp4"))
+        .unwrap()
+        .len();
+    let s = d.samples().unwrap().to_vec();
+    assert_eq!(s.len(), 30);
+    assert!(s
+        .windows(2)
+        .all(|w| w[1].offset >= w[0].offset + u64::from(w[0].size)));
+    assert!(s.iter().all(|e| e.offset + u64::from(e.size) <= len));
+    // Same pictures as the non-fragmented encode of the same settings would give: same
+    // number of NAL-unit-bearing packets and keyframes with parameter sets in front.
+    let p = d.read_packet(10).unwrap();
+    assert!(p.keyframe);
+    assert_eq!(
+        annexb::nal_type(Codec::H264, split_annexb(&p.data).next().unwrap()),
+        Some(7)
+    );
+}
+
+#[test]
+fn hevc_parameter_sets() {
+    for f in [
+        "hevc_main_hvc1.mp4",
+        "hevc_main_hev1.mp4",
+        "hevc_main10.mp4",
+    ] {
+        let mut d = open(fixture(f)).unwrap();
+        let types: Vec<u8> = split_annexb(&d.info().parameter_sets)
+            .filter_map(|n| annexb::nal_type(Codec::Hevc, n))
+            .collect();
+        assert_eq!(types, [32, 33, 34], "{f}");
+        let p = d.read_packet(0).unwrap();
+        let vps = split_annexb(&p.data)
+            .filter(|n| annexb::nal_type(Codec::Hevc, n) == Some(32))
+            .count();
+        assert_eq!(vps, 1, "{f}");
+        // Non-keyframes carry no parameter sets.
+        let p = d.read_packet(1).unwrap();
+        assert!(
+            !split_annexb(&p.data).any(|n| annexb::is_parameter_set(Codec::Hevc, n)),
+            "{f}"
+        );
+    }
+}
+
+#[test]
+fn annexb_resolution_change() {
+    let mut d = open(fixture("h264_res_change.264")).unwrap();
+    assert_eq!(d.info().container, Container::AnnexB);
+    assert_eq!((d.info().width, d.info().height), (176, 144));
+    assert_eq!(d.info().frame_rate, Some((30, 1)));
+    let p = d.read_packet(10).unwrap();
+    assert!(p.keyframe);
+    let sps = split_annexb(&p.data)
+        .find(|n| annexb::is_sps(Codec::H264, n))
+        .unwrap();
+    let s = parse_h264_sps(sps).unwrap();
+    assert_eq!((s.width, s.height, s.bit_depth), (320, 240, 8));
+    // The stored spans tile the file.
+    let s = d.samples().unwrap();
+    let len = std::fs::metadata(fixture("h264_res_change.264"))
+        .unwrap()
+        .len();
+    assert_eq!(s[0].offset, 0);
+    let last = s[s.len() - 1];
+    assert_eq!(last.offset + u64::from(last.size), len);
+}
+
+#[test]
+fn splitter_matches_indexed_demuxer() {
+    for (f, codec) in [("h264.264", Codec::H264), ("hevc.265", Codec::Hevc)] {
+        let bytes = read_fixture(f);
+        let mut d = from_bytes(bytes.clone()).unwrap();
+        let want = all_packets(d.as_mut());
+        let mut sp = AnnexBSplitter::new(codec, 1).unwrap();
+        let mut got = Vec::new();
+        for c in bytes.chunks(777) {
+            got.extend(sp.push(c).unwrap());
+        }
+        got.extend(sp.flush().unwrap());
+        assert_eq!(got.len(), want.len(), "{f}");
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(
+                (&g.data, g.keyframe, g.index),
+                (&w.data, w.keyframe, w.index),
+                "{f}"
+            );
+        }
+    }
+}
+
+#[test]
+fn odd_size_uses_sps_cropping() {
+    let d = open(fixture("h264_1918x1078.mp4")).unwrap();
+    let sps = split_annexb(&d.info().parameter_sets)
+        .find(|n| annexb::is_sps(Codec::H264, n))
+        .unwrap();
+    let s = parse_h264_sps(sps).unwrap();
+    assert_eq!((s.width, s.height), (1918, 1078));
+    assert_eq!(s.profile, 100);
+}
+
+#[test]
+fn corrupt_fixtures() {
+    let e = match open(fixture("corrupt_truncated.mp4")) {
+        Err(e) => e,
+        Ok(_) => panic!("truncated MP4 opened"),
+    };
+    assert!(
+        matches!(&e, Error::InvalidData(m) if m.contains("moov")),
+        "{e}"
+    );
+    let e = match open(fixture("garbage.bin")) {
+        Err(e) => e,
+        Ok(_) => panic!("garbage opened"),
+    };
+    assert!(matches!(e, Error::InvalidData(_)), "{e}");
+    // Bit flips inside slice data are the decoder's problem: the demuxer still splits.
+    let mut d = open(fixture("corrupt_bitflip.264")).unwrap();
+    assert_eq!(all_packets(d.as_mut()).len(), 30);
+    let e = match open(fixture("does-not-exist.mp4")) {
+        Err(e) => e,
+        Ok(_) => panic!("missing file opened"),
+    };
+    assert!(matches!(e, Error::Io { .. }), "{e}");
+}
+
+#[test]
+fn rescale_rounds_and_saturates() {
+    assert_eq!(rescale(512, 15360, 30), 1);
+    assert_eq!(rescale(-512, 15360, 30), -1);
+    assert_eq!(rescale(1, 3, 2), 1);
+    assert_eq!(rescale(i64::MAX, 1, 1000), i64::MAX);
+    assert_eq!(rescale(i64::MIN, 1, 1000), i64::MIN);
+    assert_eq!(rescale(5, 0, 1000), 0);
+    assert_eq!(ticks_to_seconds(45, 90), 0.5);
+}
+
+#[test]
+fn sniffing() {
+    assert_eq!(sniff(b"\0\0\0\x18ftypisom").unwrap(), Container::Mp4);
+    assert_eq!(sniff(b"DKIF\0\0 \0").unwrap(), Container::Ivf);
+    assert_eq!(sniff(&[0, 0, 0, 1, 0x67]).unwrap(), Container::AnnexB);
+    assert!(matches!(
+        sniff(&[0x1a, 0x45, 0xdf, 0xa3, 0, 0, 0, 0]),
+        Err(Error::Unsupported(_))
+    ));
+    assert!(matches!(sniff(b""), Err(Error::InvalidData(_))));
+}
+
+/// xorshift64*: deterministic pseudo-random bytes for the hostile-input tests.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// Opens `bytes` and reads every packet; must not panic. Returns whether it opened.
+fn exercise(bytes: Vec<u8>) -> bool {
+    match from_bytes(bytes) {
+        Ok(mut d) => {
+            let n = d.samples().map_or(0, <[SampleEntry]>::len);
+            for i in 0..n.min(64) {
+                let _ = d.read_packet(i);
+            }
+            let _ = d.display_order();
+            true
+        }
+        Err(e) => {
+            assert!(!e.to_string().is_empty());
+            false
+        }
+    }
+}
+
+#[test]
+fn truncation_at_every_offset_never_panics() {
+    for (name, step) in [
+        ("h264_fragmented.mp4", 1),
+        ("h264_bframes.mp4", 1),
+        ("vp9.ivf", 1),
+        ("av1.ivf", 1),
+        ("hevc.265", 13),
+    ] {
+        let bytes = read_fixture(name);
+        let mut opened = 0;
+        for cut in (0..bytes.len()).step_by(step) {
+            opened += usize::from(exercise(bytes[..cut].to_vec()));
+        }
+        // Files with the index first open when cut late; a moov at the end must fail.
+        if name == "h264_bframes.mp4" {
+            assert_eq!(opened, 0, "{name}");
+        } else {
+            assert!(opened > 0, "{name}: no truncation opened");
+        }
+    }
+}
+
+#[test]
+fn mutated_fixtures_never_panic() {
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    for name in [
+        "sample.mp4",
+        "h264_fragmented.mp4",
+        "hevc_main_hev1.mp4",
+        "vp9.ivf",
+        "av1.ivf",
+        "h264.264",
+    ] {
+        let orig = read_fixture(name);
+        for _ in 0..150 {
+            let mut b = orig.clone();
+            for _ in 0..1 + rng.below(8) {
+                let i = rng.below(b.len());
+                b[i] = rng.next() as u8;
+            }
+            exercise(b);
+        }
+    }
+}
+
+#[test]
+fn random_garbage_is_rejected() {
+    let mut rng = Rng(42);
+    let prefixes: [&[u8]; 5] = [
+        b"",
+        b"\0\0\0\x10ftypisom\0\0\0\0",
+        b"DKIF\0\0\x20\0VP90",
+        &[0, 0, 0, 1, 0x67],
+        &[0, 0, 0, 1, 0x40, 0x01],
+    ];
+    let mut rejected = 0;
+    for round in 0..2000 {
+        let mut b = prefixes[round % prefixes.len()].to_vec();
+        let n = rng.below(600);
+        b.extend((0..n).map(|_| rng.next() as u8));
+        if !exercise(b) {
+            rejected += 1;
+        }
+    }
+    assert!(
+        rejected > 1900,
+        "random bytes accepted too often: {rejected}"
+    );
+}
+
+#[test]
+fn hostile_box_sizes() {
+    // moov claiming 4 GiB, a 64-bit size of u64::MAX, and a zero-size box.
+    let cases: [&[u8]; 4] = [
+        b"\0\0\0\x08ftyp\xff\xff\xff\xffmoov",
+        b"\0\0\0\x08ftyp\0\0\0\x01moov\xff\xff\xff\xff\xff\xff\xff\xff",
+        b"\0\0\0\x08ftyp\0\0\0\x10moov\0\0\0\0trak",
+        b"\0\0\0\x08ftyp\0\0\0\x18moov\0\0\0\x10mvex\0\0\0\x20trex",
+    ];
+    for c in cases {
+        assert!(matches!(from_bytes(c.to_vec()), Err(Error::InvalidData(_))));
+    }
+    // An IVF frame whose size runs past the end.
+    let mut ivf = b"DKIF\0\0\x20\0VP90\xb0\0\x90\0\x1e\0\0\0\x01\0\0\0\x01\0\0\0\0\0\0\0".to_vec();
+    ivf.extend_from_slice(&[0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    let e = match from_bytes(ivf) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("opened"),
+    };
+    assert!(e.contains("truncated"), "{e}");
+}
+
+/// Inputs found by `cargo fuzz` (see `fuzz/README.md`), kept as regression tests.
+#[test]
+fn fuzz_regressions() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/demux/regressions");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries {
+        let path = e.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        exercise(bytes.clone());
+        for nal in split_annexb(&bytes) {
+            let _ = parse_h264_sps(nal);
+            let _ = parse_hevc_sps(nal);
+        }
+        for ls in [1, 2, 4] {
+            let _ = avcc_to_annexb(&bytes, ls);
+        }
+    }
+}
