@@ -31,6 +31,11 @@ pub const FLOAT_REL_TOL: f64 = 1e-3;
 /// `|gpu - ref| <= max(FLOAT_REL_TOL * |ref|, FLOAT_ABS_TOL)`.
 pub const FLOAT_ABS_TOL: f64 = 1e-3;
 
+/// Largest per-channel error (8-bit LSB) of an RGB24 -> NV12 -> RGB24 round trip on
+/// [`smooth_rgb`] pictures: chroma subsampling and re-interpolation of slowly varying colour,
+/// plus two roundings.
+pub const ROUND_TRIP_TOL: f64 = 6.0;
+
 /// An integer sample type of a frame: `u8` (NV12, RGB24...) or `u16` (P016, RGB48).
 pub trait Sample: Copy + Default + PartialEq + std::fmt::Debug + Send + Sync + 'static {
     /// Bits per sample.
@@ -629,9 +634,6 @@ mod tests {
             assert!(worst.diff <= ROUND_TRIP_TOL, "{s:?}: {worst:?}");
         }
     }
-
-    /// The round-trip bound the GPU test also uses for smooth images.
-    const ROUND_TRIP_TOL: f64 = 6.0;
 
     #[test]
     fn grey_round_trip_is_exact_enough() {
