@@ -289,9 +289,20 @@ fn events_order_work_across_streams() {
     assert!(Event::elapsed(&s, &e).unwrap() > Duration::ZERO);
 }
 
+/// Memory accounting needs a process of its own: the other tests allocate concurrently.
 #[test]
 #[ignore = "needs an NVIDIA GPU"]
 fn no_leak_over_many_allocations_and_pushes() {
+    in_fresh_process("core::leak_check_in_fresh_process");
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn leak_check_in_fresh_process() {
+    if std::env::var_os("NVDX_FRESH_PROCESS").is_none() {
+        eprintln!("runs only as the child of no_leak_over_many_allocations_and_pushes");
+        return;
+    }
     let ctx = ctx();
     let stream = Stream::new(&ctx).unwrap();
     // Warm up allocator state.

@@ -23,8 +23,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
     let mut names = Vec::new();
     for (kind, cargo_args) in [
-        ("test", vec!["test", "--release", "--workspace", "--no-run"]),
-        ("bench", vec!["bench", "--workspace", "--no-run"]),
+        ("test", vec!["test", "--release", "--workspace", "--exclude", "xtask", "--no-run"]),
+        ("bench", vec!["bench", "--workspace", "--exclude", "xtask", "--no-run"]),
         ("example", vec!["build", "--release", "--examples"]),
     ] {
         for (name, path) in build(&root, &cargo_args, kind)? {
@@ -78,19 +78,16 @@ fn build(root: &Path, args: &[&str], kind: &str) -> Result<Vec<(String, PathBuf)
             continue;
         }
         let pkg = json_str(line, "package_id").unwrap_or_default();
-        let crate_name = pkg
-            .rsplit('#')
-            .next()
-            .and_then(|s| s.split('@').next())
-            .unwrap_or("")
-            .rsplit('/')
-            .next()
-            .unwrap_or("")
-            .to_string();
+        // `path+file:///x/nvdx#0.1.0` or `registry+...#name@0.1.0`
+        let (path_part, frag) = pkg.split_once('#').unwrap_or((pkg, ""));
+        let crate_name = match frag.split_once('@') {
+            Some((n, _)) => n.to_string(),
+            None => path_part.rsplit('/').next().unwrap_or("").to_string(),
+        };
         let label = if kinds.starts_with("[\"lib\"]") {
             format!("unit-{crate_name}")
         } else {
-            name
+            name.to_string()
         };
         found.push((label, PathBuf::from(exe)));
     }
