@@ -591,6 +591,7 @@ impl<T> Recycler<T> {
 /// ```
 #[derive(Clone)]
 pub struct FramePool {
+    ctx: Context,
     shared: Arc<Recycler<Frame>>,
     format: PixelFormat,
     width: u32,
@@ -639,6 +640,7 @@ impl FramePool {
             .map(|_| Frame::new(ctx, format, width, height, kind))
             .collect::<Result<Vec<_>>>()?;
         Ok(FramePool {
+            ctx: ctx.clone(),
             shared: Recycler::new(frames),
             format,
             width,
@@ -685,6 +687,10 @@ impl FramePool {
     /// The frames' memory kind.
     pub fn memory_kind(&self) -> MemoryKind {
         self.kind
+    }
+    /// The context the frames were allocated in.
+    pub fn context(&self) -> &Context {
+        &self.ctx
     }
 }
 
