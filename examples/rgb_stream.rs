@@ -1,0 +1,151 @@
+//! Renders a moving RGBA pattern, converts it to NV12 on the GPU and encodes it zero-copy with
+//! NVENC into an elementary stream file.
+//!
+//! ```text
+//! cargo run --release --example rgb_stream -- [out.h264|out.hevc] [frames] [width] [height]
+//! ```
+//!
+//! The codec follows the file extension (`.hevc`/`.h265` → HEVC, anything else → H.264). The
+//! encode session is opened before anything is rendered, so on a GPU without NVENC (H100, H200,
+//! A100) the program stops at once with the error naming the GPU, and exits with status 1.
+//!
+//! The pattern is generated on the CPU into a pinned buffer and uploaded asynchronously on the
+//! encoder's stream (the colour module has no pattern kernel yet); RGBA→NV12 runs on the GPU
+//! (`kernels::colour::rgb_to_yuv420`, BT.709 limited, the same colour description the encoder
+//! writes into the VUI), and the NV12 pool frames go to NVENC without a copy, ordered after the
+//! conversion by `nvEncSetIOCudaStreams`.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use nvdx::encode::{
+    ColourDescription, ColourMatrix, Encoder, EncoderConfig, PictureOptions, Preset, Tuning,
+};
+use nvdx::kernels::colour::{rgb_to_yuv420, ColourSpace};
+use nvdx::memory::copy_2d_raw;
+use nvdx::{Codec, Context, Frame, FramePool, HostBuffer, MemoryKind, PixelFormat, Stream};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rgb_stream: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn pattern(buf: &mut [u8], w: usize, h: usize, t: usize) {
+    for y in 0..h {
+        for x in 0..w {
+            let i = (y * w + x) * 4;
+            let in_box = (x + 4 * t) % w < w / 5 && (y + 2 * t) % h < h / 5;
+            buf[i] = ((x + t) * 255 / w) as u8;
+            buf[i + 1] = ((y + t / 2) * 255 / h) as u8;
+            buf[i + 2] = if in_box {
+                255
+            } else {
+                ((x ^ y) & 0xff) as u8 / 2
+            };
+            buf[i + 3] = 255;
+        }
+    }
+}
+
+fn run() -> nvdx::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let path = args
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "rgb_stream.h264".into());
+    let arg = |i: usize, d: u32| -> nvdx::Result<u32> {
+        match args.get(i) {
+            None => Ok(d),
+            Some(s) => s
+                .parse()
+                .map_err(|_| nvdx::Error::InvalidArgument(format!("not a number: {s}"))),
+        }
+    };
+    let frames = arg(1, 300)?;
+    let (w, h) = (arg(2, 1920)?, arg(3, 1080)?);
+    let codec = if path.ends_with(".hevc") || path.ends_with(".h265") {
+        Codec::Hevc
+    } else {
+        Codec::H264
+    };
+
+    let ctx = Context::primary(0)?;
+    let stream = Arc::new(Stream::new(&ctx)?);
+    let cfg = EncoderConfig::new(codec, w, h)
+        .frame_rate(60, 1)
+        .preset(Preset::P4)
+        .tuning(Tuning::LowLatency)
+        .colour(Some(ColourDescription {
+            matrix: ColourMatrix::Bt709,
+            full_range: false,
+        }))
+        .repeat_headers(true);
+    // First: fails here, before any rendering, on a GPU without NVENC.
+    let mut enc = Encoder::new(&cfg, Arc::clone(&stream))?;
+    eprintln!(
+        "encoding {frames} frames of {w}x{h} {codec} on {} (NVENC API {})",
+        enc.gpu_name(),
+        enc.api_version()
+    );
+
+    let io = |e: std::io::Error| nvdx::Error::Io {
+        path: path.clone(),
+        source: e,
+    };
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
+    let rgba = Frame::new(&ctx, PixelFormat::Rgba, w, h, MemoryKind::Device)?;
+    let row = PixelFormat::Rgba.row_bytes(w);
+    let mut host = [
+        HostBuffer::new(&ctx, row * h as usize)?,
+        HostBuffer::new(&ctx, row * h as usize)?,
+    ];
+    let pool = FramePool::new(&ctx, PixelFormat::Nv12, w, h, 4, MemoryKind::Device)?;
+    let mut bytes = 0usize;
+    let start = std::time::Instant::now();
+    for t in 0..frames {
+        let hb = &mut host[t as usize % 2];
+        // The upload that last read this pinned buffer (two frames ago) must have finished.
+        stream.synchronize()?;
+        pattern(hb.as_mut_slice(), w as usize, h as usize, t as usize);
+        // SAFETY: both ranges hold `h` rows of `row` bytes at their pitches; `hb` and `rgba`
+        // outlive the copy (the stream is synchronised before `hb` is rewritten or dropped).
+        unsafe {
+            copy_2d_raw(
+                rgba.device_ptr(),
+                rgba.pitch(),
+                hb.device_ptr(),
+                row,
+                row,
+                h as usize,
+                &stream,
+            )?
+        };
+        let mut nv12 = pool.acquire()?;
+        rgb_to_yuv420(&rgba, &mut nv12, ColourSpace::BT709_LIMITED, &stream)?;
+        nv12.meta.pts = i64::from(t);
+        nv12.meta.timescale = 60;
+        let out = enc.encode(nv12, PictureOptions::default())?;
+        for p in &out.packets {
+            file.write_all(&p.data).map_err(io)?;
+            bytes += p.data.len();
+        }
+    }
+    for p in enc.finish()?.packets {
+        file.write_all(&p.data).map_err(io)?;
+        bytes += p.data.len();
+    }
+    file.flush().map_err(io)?;
+    stream.synchronize()?;
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "wrote {path}: {bytes} bytes, {frames} frames in {secs:.2} s ({:.0} fps)",
+        f64::from(frames) / secs
+    );
+    Ok(())
+}
