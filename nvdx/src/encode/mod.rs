@@ -388,6 +388,10 @@ impl Session {
                     nvEncGetEncodeCaps(self.handle, codec_guid, &mut p, &mut v)
                 )
             };
+            // A capability this driver does not know (e.g. a newer enum value) reads as 0.
+            if st == S::NV_ENC_ERR_INVALID_PARAM || st == S::NV_ENC_ERR_UNSUPPORTED_PARAM {
+                return Ok(0);
+            }
             self.check("nvEncGetEncodeCaps", st)?;
             Ok(v)
         })
