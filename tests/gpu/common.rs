@@ -29,3 +29,28 @@ pub fn ctx() -> nvdx::Context {
         Err(e) => panic!("GPU tests need an NVIDIA GPU: {e}"),
     }
 }
+
+/// Runs `test` in a fresh process (so nothing has activated the primary context yet).
+pub fn in_fresh_process(test: &str) {
+    let exe = std::env::current_exe().expect("test executable path");
+    let out = std::process::Command::new(exe)
+        .args(["--exact", test, "--include-ignored", "--nocapture", "--test-threads=1"])
+        .env("NVDX_FRESH_PROCESS", "1")
+        .output()
+        .expect("re-run the test binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stdout}{stderr}");
+    assert!(out.status.success(), "child `{test}` failed");
+    assert!(stdout.contains("1 passed"), "child `{test}` did not run: {stdout}");
+}
+
+
+/// True in the child started by [`in_fresh_process`]; child tests return early otherwise.
+pub fn is_fresh_child(parent: &str) -> bool {
+    if std::env::var_os("NVDX_FRESH_PROCESS").is_some() {
+        return true;
+    }
+    eprintln!("runs only as the child of {parent}");
+    false
+}

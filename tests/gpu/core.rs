@@ -8,23 +8,8 @@ use nvdx::{
     ManagedBuffer, MemoryKind, PixelFormat, PrimaryContextFlags, Stream,
 };
 
-use crate::common::{ctx, random_bytes, rng};
+use crate::common::{ctx, in_fresh_process, random_bytes, rng};
 
-
-/// Runs `test` in a fresh process (so nothing has activated the primary context yet).
-fn in_fresh_process(test: &str) {
-    let exe = std::env::current_exe().expect("test executable path");
-    let out = std::process::Command::new(exe)
-        .args(["--exact", test, "--include-ignored", "--nocapture", "--test-threads=1"])
-        .env("NVDX_FRESH_PROCESS", "1")
-        .output()
-        .expect("re-run the test binary");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    eprintln!("{stdout}{stderr}");
-    assert!(out.status.success(), "child `{test}` failed");
-    assert!(stdout.contains("1 passed"), "child `{test}` did not run: {stdout}");
-}
 
 #[test]
 #[ignore = "needs an NVIDIA GPU"]
