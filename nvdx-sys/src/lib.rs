@@ -25,7 +25,9 @@
 
 mod loader;
 
-pub use loader::{cuda, cuvid, nvenc, open_cuda, open_cuvid, open_nvenc, Library, LoadError, MissingSymbol};
+pub use loader::{
+    cuda, cuvid, nvenc, open_cuda, open_cuvid, open_nvenc, Library, LoadError, MissingSymbol,
+};
 
 /// CUDA driver API types, constants and the [`cuda::CudaFns`] table (from `cuda.h`).
 pub mod cuda {

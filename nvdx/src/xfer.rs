@@ -62,20 +62,31 @@ pub enum LinkKind {
 /// Queries the P2P attributes from `src` to `dst`.
 pub fn peer_info(src: &Device, dst: &Device) -> Result<PeerInfo> {
     if src == dst {
-        return Ok(PeerInfo { access: true, performance_rank: 0, native_atomics: true, array_access: true });
+        return Ok(PeerInfo {
+            access: true,
+            performance_rank: 0,
+            native_atomics: true,
+            array_access: true,
+        });
     }
     let api = driver()?;
     let attr = |a: CUdevice_P2PAttribute| -> Result<i32> {
         let mut v = 0;
         // SAFETY: valid out-parameter; device handles from cuDeviceGet.
-        check("cuDeviceGetP2PAttribute", unsafe { api.cuDeviceGetP2PAttribute(&mut v, a, src.raw(), dst.raw()) })?;
+        check("cuDeviceGetP2PAttribute", unsafe {
+            api.cuDeviceGetP2PAttribute(&mut v, a, src.raw(), dst.raw())
+        })?;
         Ok(v)
     };
     Ok(PeerInfo {
         access: src.can_access_peer(dst)?,
         performance_rank: attr(CUdevice_P2PAttribute::CU_DEVICE_P2P_ATTRIBUTE_PERFORMANCE_RANK)?,
-        native_atomics: attr(CUdevice_P2PAttribute::CU_DEVICE_P2P_ATTRIBUTE_NATIVE_ATOMIC_SUPPORTED)? != 0,
-        array_access: attr(CUdevice_P2PAttribute::CU_DEVICE_P2P_ATTRIBUTE_CUDA_ARRAY_ACCESS_SUPPORTED)? != 0,
+        native_atomics: attr(
+            CUdevice_P2PAttribute::CU_DEVICE_P2P_ATTRIBUTE_NATIVE_ATOMIC_SUPPORTED,
+        )? != 0,
+        array_access: attr(
+            CUdevice_P2PAttribute::CU_DEVICE_P2P_ATTRIBUTE_CUDA_ARRAY_ACCESS_SUPPORTED,
+        )? != 0,
     })
 }
 
@@ -98,7 +109,13 @@ impl PeerLink {
         let a_to_b = peer_info(&da, &db)?;
         let b_to_a = peer_info(&db, &da)?;
         if da == db {
-            return Ok(PeerLink { a: a.clone(), b: b.clone(), kind: LinkKind::SameDevice, a_to_b, b_to_a });
+            return Ok(PeerLink {
+                a: a.clone(),
+                b: b.clone(),
+                kind: LinkKind::SameDevice,
+                a_to_b,
+                b_to_a,
+            });
         }
         if !a_to_b.access || !b_to_a.access {
             return Err(Error::Unsupported(format!(
@@ -114,8 +131,18 @@ impl PeerLink {
         }
         enable_one_way(a, b)?;
         enable_one_way(b, a)?;
-        let kind = if a_to_b.native_atomics { LinkKind::NvLink } else { LinkKind::Pcie };
-        Ok(PeerLink { a: a.clone(), b: b.clone(), kind, a_to_b, b_to_a })
+        let kind = if a_to_b.native_atomics {
+            LinkKind::NvLink
+        } else {
+            LinkKind::Pcie
+        };
+        Ok(PeerLink {
+            a: a.clone(),
+            b: b.clone(),
+            kind,
+            a_to_b,
+            b_to_a,
+        })
     }
 
     /// The kind of link.
@@ -143,7 +170,9 @@ fn enable_one_way(from: &Context, to: &Context) -> Result<()> {
     let api = driver()?;
     // SAFETY: `from` is current; `to` is a live context handle.
     let status = unsafe { api.cuCtxEnablePeerAccess(to.raw(), 0) }?;
-    if status == CUresult::CUDA_SUCCESS || status == CUresult::CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED {
+    if status == CUresult::CUDA_SUCCESS
+        || status == CUresult::CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED
+    {
         Ok(())
     } else {
         Err(Error::cuda("cuCtxEnablePeerAccess", status))
@@ -172,7 +201,11 @@ pub enum TransferPath {
 }
 
 /// Decides the path for a mode and what the hardware allows (pure; CPU-tested).
-pub fn plan_path(mode: TransferMode, same_device: bool, peer_possible: bool) -> Result<TransferPath> {
+pub fn plan_path(
+    mode: TransferMode,
+    same_device: bool,
+    peer_possible: bool,
+) -> Result<TransferPath> {
     match (mode, same_device, peer_possible) {
         (TransferMode::Staged, _, _) => Ok(TransferPath::Staged),
         (_, true, _) => Ok(TransferPath::Direct(LinkKind::SameDevice)),
@@ -224,7 +257,9 @@ impl Transfer {
     pub fn new(src: &Context, pool: FramePool, mode: TransferMode) -> Result<Transfer> {
         let dst = pool.context().clone();
         let same = src.device() == dst.device();
-        let peer_possible = !same && src.device().can_access_peer(&dst.device())? && dst.device().can_access_peer(&src.device())?;
+        let peer_possible = !same
+            && src.device().can_access_peer(&dst.device())?
+            && dst.device().can_access_peer(&src.device())?;
         let path = plan_path(mode, same, peer_possible)?;
         let link = match path {
             TransferPath::Direct(LinkKind::SameDevice) | TransferPath::Staged => None,
@@ -278,20 +313,25 @@ impl Transfer {
     /// carries the source's metadata.
     pub fn send(&mut self, frame: &Frame, src_stream: &Stream) -> Result<PooledFrame> {
         let dst = self.pool.acquire()?;
-        self.send_into(&[frame], vec![dst], src_stream).map(|mut v| v.remove(0))
+        self.send_into(&[frame], vec![dst], src_stream)
+            .map(|mut v| v.remove(0))
     }
 
     /// Like [`Transfer::send`], but returns [`Error::PoolExhausted`] instead of blocking.
     pub fn try_send(&mut self, frame: &Frame, src_stream: &Stream) -> Result<PooledFrame> {
-        let dst = self
-            .pool
-            .try_acquire()
-            .ok_or(Error::PoolExhausted { capacity: self.pool.capacity() })?;
-        self.send_into(&[frame], vec![dst], src_stream).map(|mut v| v.remove(0))
+        let dst = self.pool.try_acquire().ok_or(Error::PoolExhausted {
+            capacity: self.pool.capacity(),
+        })?;
+        self.send_into(&[frame], vec![dst], src_stream)
+            .map(|mut v| v.remove(0))
     }
 
     /// Sends a batch as one operation: one event pair for the whole batch.
-    pub fn send_batch(&mut self, frames: &[&Frame], src_stream: &Stream) -> Result<Vec<PooledFrame>> {
+    pub fn send_batch(
+        &mut self,
+        frames: &[&Frame],
+        src_stream: &Stream,
+    ) -> Result<Vec<PooledFrame>> {
         if frames.is_empty() {
             return Ok(Vec::new());
         }
@@ -302,11 +342,18 @@ impl Transfer {
                 self.pool.capacity()
             )));
         }
-        let dsts = (0..frames.len()).map(|_| self.pool.acquire()).collect::<Result<Vec<_>>>()?;
+        let dsts = (0..frames.len())
+            .map(|_| self.pool.acquire())
+            .collect::<Result<Vec<_>>>()?;
         self.send_into(frames, dsts, src_stream)
     }
 
-    fn send_into(&mut self, frames: &[&Frame], mut dsts: Vec<PooledFrame>, src_stream: &Stream) -> Result<Vec<PooledFrame>> {
+    fn send_into(
+        &mut self,
+        frames: &[&Frame],
+        mut dsts: Vec<PooledFrame>,
+        src_stream: &Stream,
+    ) -> Result<Vec<PooledFrame>> {
         for f in frames {
             self.check_frame(f, src_stream)?;
         }
@@ -362,11 +409,31 @@ impl Transfer {
         // SAFETY: the staging buffer holds `need` = pitch * rows bytes; the source frame holds
         // `rows` rows at its pitch; both stay alive (self and the borrow) and the events below
         // order every later use.
-        unsafe { copy_2d_raw(st.buf.device_ptr(), layout.pitch, src.device_ptr(), layout.pitch, row, rows, src_stream)? };
+        unsafe {
+            copy_2d_raw(
+                st.buf.device_ptr(),
+                layout.pitch,
+                src.device_ptr(),
+                layout.pitch,
+                row,
+                rows,
+                src_stream,
+            )?
+        };
         self.ready.record(src_stream)?;
         self.dst_stream.wait_event(&self.ready)?;
         // SAFETY: as above; the destination frame has the same format and size (checked).
-        unsafe { copy_2d_raw(dst.device_ptr(), dst.pitch(), st.buf.device_ptr(), layout.pitch, row, rows, &self.dst_stream)? };
+        unsafe {
+            copy_2d_raw(
+                dst.device_ptr(),
+                dst.pitch(),
+                st.buf.device_ptr(),
+                layout.pitch,
+                row,
+                rows,
+                &self.dst_stream,
+            )?
+        };
         st.free.record(&self.dst_stream)?;
         st.used = true;
         Ok(())
@@ -383,7 +450,9 @@ impl Transfer {
                 self.pool.format()
             )));
         }
-        if f.context().device() != self.src.device() || src_stream.context().device() != self.src.device() {
+        if f.context().device() != self.src.device()
+            || src_stream.context().device() != self.src.device()
+        {
             return Err(Error::InvalidArgument(format!(
                 "frame/stream on GPU {} but the transfer's source is GPU {}",
                 f.context().device().ordinal(),
@@ -400,12 +469,30 @@ mod tests {
 
     #[test]
     fn path_planning() {
-        assert_eq!(plan_path(TransferMode::Auto, true, false).unwrap(), TransferPath::Direct(LinkKind::SameDevice));
-        assert_eq!(plan_path(TransferMode::Peer, true, false).unwrap(), TransferPath::Direct(LinkKind::SameDevice));
-        assert_eq!(plan_path(TransferMode::Auto, false, true).unwrap(), TransferPath::Direct(LinkKind::NvLink));
-        assert_eq!(plan_path(TransferMode::Auto, false, false).unwrap(), TransferPath::Staged);
-        assert_eq!(plan_path(TransferMode::Staged, false, true).unwrap(), TransferPath::Staged);
-        assert_eq!(plan_path(TransferMode::Staged, true, true).unwrap(), TransferPath::Staged);
+        assert_eq!(
+            plan_path(TransferMode::Auto, true, false).unwrap(),
+            TransferPath::Direct(LinkKind::SameDevice)
+        );
+        assert_eq!(
+            plan_path(TransferMode::Peer, true, false).unwrap(),
+            TransferPath::Direct(LinkKind::SameDevice)
+        );
+        assert_eq!(
+            plan_path(TransferMode::Auto, false, true).unwrap(),
+            TransferPath::Direct(LinkKind::NvLink)
+        );
+        assert_eq!(
+            plan_path(TransferMode::Auto, false, false).unwrap(),
+            TransferPath::Staged
+        );
+        assert_eq!(
+            plan_path(TransferMode::Staged, false, true).unwrap(),
+            TransferPath::Staged
+        );
+        assert_eq!(
+            plan_path(TransferMode::Staged, true, true).unwrap(),
+            TransferPath::Staged
+        );
         let e = plan_path(TransferMode::Peer, false, false).unwrap_err();
         assert!(matches!(e, Error::Unsupported(_)));
         assert!(e.to_string().contains("Staged"), "{e}");

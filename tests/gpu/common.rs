@@ -34,7 +34,13 @@ pub fn ctx() -> nvdx::Context {
 pub fn in_fresh_process(test: &str) {
     let exe = std::env::current_exe().expect("test executable path");
     let out = std::process::Command::new(exe)
-        .args(["--exact", test, "--include-ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            test,
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("NVDX_FRESH_PROCESS", "1")
         .output()
         .expect("re-run the test binary");
@@ -42,9 +48,11 @@ pub fn in_fresh_process(test: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("{stdout}{stderr}");
     assert!(out.status.success(), "child `{test}` failed");
-    assert!(stdout.contains("1 passed"), "child `{test}` did not run: {stdout}");
+    assert!(
+        stdout.contains("1 passed"),
+        "child `{test}` did not run: {stdout}"
+    );
 }
-
 
 /// True in the child started by [`in_fresh_process`]; child tests return early otherwise.
 pub fn is_fresh_child(parent: &str) -> bool {

@@ -10,7 +10,6 @@ use nvdx::{
 
 use crate::common::{ctx, in_fresh_process, random_bytes, rng};
 
-
 #[test]
 #[ignore = "needs an NVIDIA GPU"]
 fn primary_context_flags_semantics() {
@@ -27,17 +26,27 @@ fn flags_in_fresh_process() {
     }
     let dev = Device::get(0).unwrap();
     let before = primary_state(&dev).unwrap();
-    assert!(!before.active, "primary context already active in a fresh process: {before:?}");
+    assert!(
+        !before.active,
+        "primary context already active in a fresh process: {before:?}"
+    );
 
     // Set before activation: takes effect when the context is created.
-    let outcome = Context::set_primary_flags(&dev, PrimaryContextFlags::SCHED_BLOCKING_SYNC).unwrap();
+    let outcome =
+        Context::set_primary_flags(&dev, PrimaryContextFlags::SCHED_BLOCKING_SYNC).unwrap();
     assert_eq!(outcome, FlagsOutcome::Applied);
     let ctx = Context::primary_on(&dev).unwrap();
     let live = ctx.flags().unwrap();
-    assert!(live.contains(PrimaryContextFlags::SCHED_BLOCKING_SYNC), "live flags {live:?}");
+    assert!(
+        live.contains(PrimaryContextFlags::SCHED_BLOCKING_SYNC),
+        "live flags {live:?}"
+    );
     let state = primary_state(&dev).unwrap();
     assert!(state.active);
-    assert_eq!(state.flags & PrimaryContextFlags::SCHED_BLOCKING_SYNC, PrimaryContextFlags::SCHED_BLOCKING_SYNC);
+    assert_eq!(
+        state.flags & PrimaryContextFlags::SCHED_BLOCKING_SYNC,
+        PrimaryContextFlags::SCHED_BLOCKING_SYNC
+    );
 
     // Same flags again while active: nothing to do.
     assert_eq!(
@@ -50,7 +59,10 @@ fn flags_in_fresh_process() {
         Ok(FlagsOutcome::AppliedWhileActive { previous }) => {
             assert!(previous.contains(PrimaryContextFlags::SCHED_BLOCKING_SYNC));
             let st = primary_state(&dev).unwrap();
-            println!("driver applied SCHED_SPIN to the active primary context: state {st:?}, live {:?}", ctx.flags().unwrap());
+            println!(
+                "driver applied SCHED_SPIN to the active primary context: state {st:?}, live {:?}",
+                ctx.flags().unwrap()
+            );
             assert!(st.flags.contains(PrimaryContextFlags::SCHED_SPIN), "{st:?}");
         }
         Err(Error::InvalidState(msg)) => {
@@ -114,13 +126,19 @@ fn buffer_round_trips_on_random_data() {
         out.as_mut_slice().fill(0x33);
         out.copy_from_async(&managed, len, &stream).unwrap();
         stream.synchronize().unwrap();
-        assert!(out.as_slice() == &data[..], "async chain of {len} bytes differs");
+        assert!(
+            out.as_slice() == &data[..],
+            "async chain of {len} bytes differs"
+        );
         // SAFETY: the stream was synchronised; nothing else touches the buffer.
         assert!(unsafe { managed.host_slice() } == &data[..]);
     }
     // Oversized copies are argument errors, not crashes.
     let mut small = DeviceBuffer::new(&ctx, 8).unwrap();
-    assert!(matches!(small.copy_from_host(&[0u8; 9]), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        small.copy_from_host(&[0u8; 9]),
+        Err(Error::InvalidArgument(_))
+    ));
 }
 
 #[test]
@@ -139,7 +157,8 @@ fn frames_round_trip_with_padded_pitches_and_all_kinds() {
     ];
     for (fmt, w, h) in formats {
         let packed = FrameLayout::packed(fmt, w, h).unwrap();
-        let padded = FrameLayout::new(fmt, w, h, packed.row_bytes() + 64 * fmt.bytes_per_sample()).unwrap();
+        let padded =
+            FrameLayout::new(fmt, w, h, packed.row_bytes() + 64 * fmt.bytes_per_sample()).unwrap();
         let data = random_bytes(&mut rng, packed.tight_len());
         let mut src = Frame::with_layout(&ctx, padded, MemoryKind::Device).unwrap();
         src.memset_async(0xEE, &stream).unwrap();
@@ -150,7 +169,10 @@ fn frames_round_trip_with_padded_pitches_and_all_kinds() {
         let raw = src.raw_to_host_vec().unwrap();
         for r in 0..padded.rows() {
             let pad = &raw[r * padded.pitch + padded.row_bytes()..(r + 1) * padded.pitch];
-            assert!(pad.iter().all(|&b| b == 0xEE), "{fmt:?} padding of row {r} overwritten");
+            assert!(
+                pad.iter().all(|&b| b == 0xEE),
+                "{fmt:?} padding of row {r} overwritten"
+            );
         }
         for kind in [MemoryKind::Device, MemoryKind::Pinned, MemoryKind::Managed] {
             let mut dst = Frame::new(&ctx, fmt, w, h, kind).unwrap();
@@ -158,15 +180,25 @@ fn frames_round_trip_with_padded_pitches_and_all_kinds() {
             src.meta.pts = 1234;
             dst.copy_from_async(&src, &stream).unwrap();
             stream.synchronize().unwrap();
-            assert_eq!(dst.to_host_vec().unwrap(), data, "{fmt:?} copy into {kind:?}");
+            assert_eq!(
+                dst.to_host_vec().unwrap(),
+                data,
+                "{fmt:?} copy into {kind:?}"
+            );
             assert_eq!(dst.meta.pts, 1234);
         }
     }
     // Mismatched frames are refused.
     let a = Frame::new(&ctx, PixelFormat::Nv12, 64, 64, MemoryKind::Device).unwrap();
     let mut b = Frame::new(&ctx, PixelFormat::Nv12, 64, 32, MemoryKind::Device).unwrap();
-    assert!(matches!(b.copy_from_async(&a, &stream), Err(Error::InvalidArgument(_))));
-    assert!(matches!(Frame::new(&ctx, PixelFormat::Nv12, 63, 64, MemoryKind::Device), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        b.copy_from_async(&a, &stream),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        Frame::new(&ctx, PixelFormat::Nv12, 63, 64, MemoryKind::Device),
+        Err(Error::InvalidArgument(_))
+    ));
 }
 
 #[test]
@@ -176,7 +208,10 @@ fn nv12_planes_sit_at_pitch_times_height() {
     let (w, h) = (1920u32, 1080u32);
     let mut f = Frame::new(&ctx, PixelFormat::Nv12, w, h, MemoryKind::Device).unwrap();
     assert!(f.pitch() >= w as usize);
-    assert_eq!(f.chroma_ptr(), f.device_ptr() + (f.pitch() * h as usize) as u64);
+    assert_eq!(
+        f.chroma_ptr(),
+        f.device_ptr() + (f.pitch() * h as usize) as u64
+    );
     assert_eq!(f.plane_ptr(1).unwrap(), f.chroma_ptr());
     assert!(f.plane_ptr(2).is_err());
     let mut tight = vec![0u8; f.layout().tight_len()];
@@ -191,13 +226,29 @@ fn nv12_planes_sit_at_pitch_times_height() {
     let stream = Stream::new(&ctx).unwrap();
     let mut host = HostBuffer::new(&ctx, w as usize).unwrap();
     // SAFETY: both ranges are inside live allocations; synchronised below.
-    unsafe { nvdx::memory::copy_raw(host.device_ptr(), f.chroma_ptr() + (f.pitch() * 7) as u64, w as usize, &stream) }.unwrap();
+    unsafe {
+        nvdx::memory::copy_raw(
+            host.device_ptr(),
+            f.chroma_ptr() + (f.pitch() * 7) as u64,
+            w as usize,
+            &stream,
+        )
+    }
+    .unwrap();
     stream.synchronize().unwrap();
     chroma_row.copy_from_slice(&host);
     assert!(chroma_row.chunks(2).all(|c| c == [90, 240]));
     host.as_mut_slice().fill(0);
     // SAFETY: as above.
-    unsafe { nvdx::memory::copy_raw(host.device_ptr(), f.luma_ptr() + (f.pitch() * (h as usize - 1)) as u64, w as usize, &stream) }.unwrap();
+    unsafe {
+        nvdx::memory::copy_raw(
+            host.device_ptr(),
+            f.luma_ptr() + (f.pitch() * (h as usize - 1)) as u64,
+            w as usize,
+            &stream,
+        )
+    }
+    .unwrap();
     stream.synchronize().unwrap();
     assert!(host.iter().all(|&b| b == 16));
 }
@@ -206,7 +257,10 @@ fn nv12_planes_sit_at_pitch_times_height() {
 #[ignore = "needs an NVIDIA GPU"]
 fn pool_recycles_frames() {
     let ctx = ctx();
-    assert!(matches!(FramePool::new(&ctx, PixelFormat::Nv12, 64, 64, 1, MemoryKind::Device), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        FramePool::new(&ctx, PixelFormat::Nv12, 64, 64, 1, MemoryKind::Device),
+        Err(Error::InvalidArgument(_))
+    ));
     for kind in [MemoryKind::Device, MemoryKind::Pinned, MemoryKind::Managed] {
         let pool = FramePool::new(&ctx, PixelFormat::Nv12, 320, 240, 3, kind).unwrap();
         let a = pool.acquire().unwrap();
@@ -217,7 +271,10 @@ fn pool_recycles_frames() {
         ptrs.dedup();
         assert_eq!(ptrs.len(), 3);
         assert!(pool.try_acquire().is_none());
-        assert!(matches!(pool.acquire_timeout(Duration::from_millis(20)), Err(Error::PoolExhausted { capacity: 3 })));
+        assert!(matches!(
+            pool.acquire_timeout(Duration::from_millis(20)),
+            Err(Error::PoolExhausted { capacity: 3 })
+        ));
         let released = b.device_ptr();
         drop(b);
         let again = pool.acquire_timeout(Duration::from_millis(20)).unwrap();
@@ -257,9 +314,20 @@ fn events_order_work_across_streams() {
         let mut tail = HostBuffer::new(&ctx, 4096).unwrap();
         // The last page too.
         // SAFETY: the range is inside `big`; synchronised below.
-        unsafe { nvdx::memory::copy_raw(tail.device_ptr(), big.device_ptr() + (len - 4096) as u64, 4096, &b) }.unwrap();
+        unsafe {
+            nvdx::memory::copy_raw(
+                tail.device_ptr(),
+                big.device_ptr() + (len - 4096) as u64,
+                4096,
+                &b,
+            )
+        }
+        .unwrap();
         b.synchronize().unwrap();
-        assert!(out.iter().chain(tail.iter()).all(|&x| x == 0xC0 + round), "stream B ran before A's event");
+        assert!(
+            out.iter().chain(tail.iter()).all(|&x| x == 0xC0 + round),
+            "stream B ran before A's event"
+        );
         tail.as_mut_slice().fill(0);
     }
     // Timing events measure something positive.
@@ -309,5 +377,10 @@ fn leak_check_in_fresh_process() {
     }
     ctx.synchronize().unwrap();
     let (free_after, _) = ctx.memory_info().unwrap();
-    assert_eq!(free_before, free_after, "device memory leaked: {} bytes", free_before as i64 - free_after as i64);
+    assert_eq!(
+        free_before,
+        free_after,
+        "device memory leaked: {} bytes",
+        free_before as i64 - free_after as i64
+    );
 }

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use nvdx::xfer::{LinkKind, PeerLink, Transfer, TransferMode, TransferPath};
-use nvdx::{Context, Device, Error, Frame, FrameLayout, FramePool, MemoryKind, PixelFormat, Stream};
+use nvdx::{
+    Context, Device, Error, Frame, FrameLayout, FramePool, MemoryKind, PixelFormat, Stream,
+};
 
 use crate::common::{ctx, in_fresh_process, is_fresh_child, random_bytes, rng};
 
@@ -58,7 +60,10 @@ fn frames_arrive_intact_for_every_format_kind_and_path() {
                     let got = x.send(&src, &src_stream).unwrap();
                     x.dst_stream().synchronize().unwrap();
                     assert_eq!(got.meta.pts, 777);
-                    assert!(got.to_host_vec().unwrap() == data, "{label} {mode:?} {kind:?} {fmt:?} {w}x{h}: bytes differ");
+                    assert!(
+                        got.to_host_vec().unwrap() == data,
+                        "{label} {mode:?} {kind:?} {fmt:?} {w}x{h}: bytes differ"
+                    );
                 }
             }
         }
@@ -72,12 +77,21 @@ fn batches_and_overwrite_ordering() {
     for (src_ctx, dst_ctx, label) in contexts() {
         let src_stream = Stream::new(&src_ctx).unwrap();
         for mode in [TransferMode::Auto, TransferMode::Staged] {
-            let pool = FramePool::new(&dst_ctx, PixelFormat::Nv12, 1920, 1080, 8, MemoryKind::Device).unwrap();
+            let pool = FramePool::new(
+                &dst_ctx,
+                PixelFormat::Nv12,
+                1920,
+                1080,
+                8,
+                MemoryKind::Device,
+            )
+            .unwrap();
             let mut x = Transfer::new(&src_ctx, pool, mode).unwrap();
             let mut srcs = Vec::new();
             let mut datas = Vec::new();
             for i in 0..8 {
-                let mut f = Frame::new(&src_ctx, PixelFormat::Nv12, 1920, 1080, MemoryKind::Device).unwrap();
+                let mut f = Frame::new(&src_ctx, PixelFormat::Nv12, 1920, 1080, MemoryKind::Device)
+                    .unwrap();
                 let d = random_bytes(&mut rng, f.layout().tight_len());
                 f.copy_from_host(&d).unwrap();
                 f.meta.pts = i;
@@ -95,7 +109,10 @@ fn batches_and_overwrite_ordering() {
             x.dst_stream().synchronize().unwrap();
             for (i, (g, d)) in got.iter().zip(&datas).enumerate() {
                 assert_eq!(g.meta.pts, i as i64);
-                assert!(g.to_host_vec().unwrap() == *d, "{label} {mode:?}: frame {i} corrupted by the overwrite");
+                assert!(
+                    g.to_host_vec().unwrap() == *d,
+                    "{label} {mode:?}: frame {i} corrupted by the overwrite"
+                );
             }
         }
     }
@@ -111,9 +128,15 @@ fn pool_exhaustion_blocks_or_errors() {
     let src = Frame::new(&c, PixelFormat::Nv12, 64, 64, MemoryKind::Device).unwrap();
     let a = x.send(&src, &s).unwrap();
     let b = x.try_send(&src, &s).unwrap();
-    assert!(matches!(x.try_send(&src, &s), Err(Error::PoolExhausted { capacity: 2 })));
+    assert!(matches!(
+        x.try_send(&src, &s),
+        Err(Error::PoolExhausted { capacity: 2 })
+    ));
     let batch = [&src, &src, &src];
-    assert!(matches!(x.send_batch(&batch, &s), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        x.send_batch(&batch, &s),
+        Err(Error::InvalidArgument(_))
+    ));
     // A blocking send resumes when a frame comes back.
     let released = a.device_ptr();
     let h = std::thread::spawn(move || {
@@ -187,5 +210,10 @@ fn transfer_leak_check_in_fresh_process() {
     }
     c.synchronize().unwrap();
     let (free1, _) = c.memory_info().unwrap();
-    assert_eq!(free0, free1, "device memory changed by {} bytes over 10,000 transfers", free0 as i64 - free1 as i64);
+    assert_eq!(
+        free0,
+        free1,
+        "device memory changed by {} bytes over 10,000 transfers",
+        free0 as i64 - free1 as i64
+    );
 }

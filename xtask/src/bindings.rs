@@ -29,12 +29,14 @@ struct Target {
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let [cuda_dir, sdk_dir] = args else {
-        return Err("usage: cargo xtask bindgen CUDA_INCLUDE_DIR VIDEO_SDK_INCLUDE_DIR\n\
+        return Err(
+            "usage: cargo xtask bindgen CUDA_INCLUDE_DIR VIDEO_SDK_INCLUDE_DIR\n\
              CUDA_INCLUDE_DIR holds cuda.h (pip download nvidia-cuda-runtime-cu12; unzip; \
              nvidia/cuda_runtime/include)\n\
              VIDEO_SDK_INCLUDE_DIR holds cuviddec.h, nvcuvid.h and nvEncodeAPI.h (Video Codec SDK \
              12.x interface headers, MIT; e.g. the nvidia-video-codec-sdk crate's src/sys/headers)"
-            .into());
+                .into(),
+        );
     };
     let cuda_dir = PathBuf::from(cuda_dir);
     let sdk_dir = PathBuf::from(sdk_dir);
@@ -181,7 +183,11 @@ fn table(t: &Target, fns: &[syn::ForeignItemFn]) -> String {
             syn::ReturnType::Default => "()".to_string(),
             syn::ReturnType::Type(_, ty) => ty.to_token_stream().to_string(),
         };
-        let variadic = if f.sig.variadic.is_some() { ", ..." } else { "" };
+        let variadic = if f.sig.variadic.is_some() {
+            ", ..."
+        } else {
+            ""
+        };
         let fn_ty = format!(
             "unsafe extern \"C\" fn({}{}) -> {}",
             inputs.join(", "),

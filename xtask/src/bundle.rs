@@ -14,17 +14,35 @@ pub fn run(args: &[String]) -> Result<(), String> {
     };
     let root = crate::workspace_root();
     let out = PathBuf::from(dir);
-    let out = if out.is_absolute() { out } else { root.join(out) };
+    let out = if out.is_absolute() {
+        out
+    } else {
+        root.join(out)
+    };
     if out.exists() {
-        std::fs::remove_dir_all(&out).map_err(|e| format!("cannot clear {}: {e}", out.display()))?;
+        std::fs::remove_dir_all(&out)
+            .map_err(|e| format!("cannot clear {}: {e}", out.display()))?;
     }
     let bin = out.join("bin");
     std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
 
     let mut names = Vec::new();
     for (kind, cargo_args) in [
-        ("test", vec!["test", "--release", "--workspace", "--exclude", "xtask", "--no-run"]),
-        ("bench", vec!["bench", "--workspace", "--exclude", "xtask", "--no-run"]),
+        (
+            "test",
+            vec![
+                "test",
+                "--release",
+                "--workspace",
+                "--exclude",
+                "xtask",
+                "--no-run",
+            ],
+        ),
+        (
+            "bench",
+            vec!["bench", "--workspace", "--exclude", "xtask", "--no-run"],
+        ),
         ("example", vec!["build", "--release", "--examples"]),
     ] {
         for (name, path) in build(&root, &cargo_args, kind)? {
@@ -65,8 +83,12 @@ fn build(root: &Path, args: &[&str], kind: &str) -> Result<Vec<(String, PathBuf)
         if !line.contains("\"reason\":\"compiler-artifact\"") {
             continue;
         }
-        let Some(exe) = json_str(line, "executable") else { continue };
-        let Some(target) = json_obj(line, "target") else { continue };
+        let Some(exe) = json_str(line, "executable") else {
+            continue;
+        };
+        let Some(target) = json_obj(line, "target") else {
+            continue;
+        };
         let name = json_str(target, "name").unwrap_or_default();
         let kinds = target.split("\"kind\":").nth(1).unwrap_or("");
         let wanted = match kind {
@@ -130,7 +152,9 @@ fn set_executable(p: &Path) -> Result<(), String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mut perm = std::fs::metadata(p).map_err(|e| e.to_string())?.permissions();
+        let mut perm = std::fs::metadata(p)
+            .map_err(|e| e.to_string())?
+            .permissions();
         perm.set_mode(0o755);
         std::fs::set_permissions(p, perm).map_err(|e| e.to_string())?;
     }
