@@ -507,17 +507,24 @@ fn hostile_box_sizes() {
     assert!(e.contains("truncated"), "{e}");
 }
 
-/// Inputs found by `cargo fuzz` (see `fuzz/README.md`), kept as regression tests.
+/// Hostile inputs kept as regression tests (`src/demux/regressions/`; fuzz crashes go there
+/// too, see `fuzz/README.md`). Files named `reject-*` must fail to open, cleanly.
 #[test]
 fn fuzz_regressions() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/demux/regressions");
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries {
+    let mut seen = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
         let path = e.unwrap().path();
         let bytes = std::fs::read(&path).unwrap();
-        exercise(bytes.clone());
+        let opened = exercise(bytes.clone());
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("reject-")
+        {
+            assert!(!opened, "{} opened", path.display());
+        }
         for nal in split_annexb(&bytes) {
             let _ = parse_h264_sps(nal);
             let _ = parse_hevc_sps(nal);
@@ -525,5 +532,7 @@ fn fuzz_regressions() {
         for ls in [1, 2, 4] {
             let _ = avcc_to_annexb(&bytes, ls);
         }
+        seen += 1;
     }
+    assert!(seen >= 4, "regression inputs missing: {seen}");
 }
