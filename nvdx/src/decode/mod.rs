@@ -184,7 +184,7 @@ impl DecoderConfig {
 }
 
 /// What NVDEC reported about one picture (`cuvidGetDecodeStatus`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum DecodeStatus {
     /// Decoded without errors.
     Success,
@@ -367,6 +367,57 @@ pub fn capabilities(
     Ok(DecoderCaps::from_raw(codec, chroma, bit_depth, &raw, gpu))
 }
 
+impl std::fmt::Display for DecoderCaps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} {}-bit: ",
+            self.codec,
+            chroma_name(self.chroma),
+            self.bit_depth
+        )?;
+        if !self.supported {
+            return f.write_str("not supported");
+        }
+        write!(
+            f,
+            "{} NVDEC, {}x{} to {}x{} (max {} MBs), output {:?}",
+            self.num_engines,
+            self.min_width,
+            self.min_height,
+            self.max_width,
+            self.max_height,
+            self.max_mb_count,
+            self.output_formats()
+        )
+    }
+}
+
+/// One line per codec, chroma format and bit depth NVDEC knows of on `ctx`'s GPU (what
+/// [`capabilities`] reports), for tools such as the `info` example.
+pub fn capability_table(ctx: &Context) -> Result<Vec<String>> {
+    let mut rows = Vec::new();
+    for codec in [
+        Codec::H264,
+        Codec::Hevc,
+        Codec::Vp9,
+        Codec::Av1,
+        Codec::Mpeg2,
+        Codec::Mjpeg,
+    ] {
+        for chroma in [ChromaFormat::Yuv420, ChromaFormat::Yuv444] {
+            for depth in [8u8, 10, 12] {
+                let c = capabilities(ctx, codec, chroma, depth)?;
+                let base = chroma == ChromaFormat::Yuv420 && depth == 8;
+                if c.supported || base {
+                    rows.push(c.to_string());
+                }
+            }
+        }
+    }
+    Ok(rows)
+}
+
 /// The `cudaVideoCodec` of a codec.
 pub fn cuda_codec(codec: Codec) -> cudaVideoCodec {
     match codec {
@@ -521,9 +572,12 @@ pub fn nv12_to_i420(
     for plane in 0..2 {
         for y in 0..ch {
             let r = &uv[y * uv_row..(y + 1) * uv_row];
-            for x in 0..cw {
-                let at = (2 * x + plane) * bytes_per_sample;
-                out.extend_from_slice(&r[at..at + bytes_per_sample]);
+            if bytes_per_sample == 1 {
+                out.extend(r.iter().skip(plane).step_by(2));
+            } else {
+                for s in r.chunks_exact(4) {
+                    out.extend_from_slice(&s[plane * 2..plane * 2 + 2]);
+                }
             }
         }
     }

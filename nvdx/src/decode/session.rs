@@ -159,6 +159,10 @@ pub(crate) unsafe extern "C" fn sei_cb<H: ParserCallbacks>(
 // ---------------------------------------------------------------------------------------------
 // Session state
 
+/// Pools of 16 frames each that pictures can be copied into when the parser is about to reuse
+/// their surface before they were taken.
+const MAX_SPILL_POOLS: usize = 8;
+
 /// The stream geometry and the decoder it runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Active {
@@ -259,7 +263,7 @@ pub(crate) struct Session {
     done: Option<Event>,
     last_stream: CUstream,
     out_pool: Option<FramePool>,
-    spill_pool: Option<FramePool>,
+    spill_pools: Vec<FramePool>,
 }
 
 impl ParserCallbacks for Session {
@@ -644,14 +648,24 @@ impl Session {
         if self.own_stream.is_none() {
             self.own_stream = Some(Stream::new(&self.ctx)?);
         }
-        let pool = Self::pool(&mut self.spill_pool, &self.ctx, format, w, h, 16)?;
-        let mut frame = pool.try_acquire().ok_or_else(|| {
-            Error::Decode(
-                "more than 16 decoded pictures are waiting to be taken: drain frames \
-                 (next_owned/map_next) after each push"
-                    .into(),
-            )
-        })?;
+        self.spill_pools
+            .retain(|p| p.format() == format && p.size() == (w, h));
+        let mut frame = match self.spill_pools.iter().find_map(FramePool::try_acquire) {
+            Some(f) => f,
+            None if self.spill_pools.len() < MAX_SPILL_POOLS => {
+                let pool = FramePool::new(&self.ctx, format, w, h, 16, MemoryKind::Device)?;
+                let f = pool.try_acquire();
+                self.spill_pools.push(pool);
+                f.ok_or_else(|| Error::InvalidState("new spill pool is empty".into()))?
+            }
+            None => {
+                return Err(Error::Decode(format!(
+                    "more than {} decoded pictures are waiting to be taken: drain frames \
+                     (next_owned/map_next) after each push",
+                    16 * MAX_SPILL_POOLS
+                )))
+            }
+        };
         let Some(stream) = self.own_stream.take() else {
             return Err(Error::InvalidState("no stream for spilling".into()));
         };
@@ -935,7 +949,7 @@ impl Decoder {
             done: None,
             last_stream: std::ptr::null_mut(),
             out_pool: None,
-            spill_pool: None,
+            spill_pools: Vec::new(),
         });
         let state = NonNull::from(Box::leak(session));
         let mut d = Decoder {

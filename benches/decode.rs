@@ -1,0 +1,273 @@
+//! Decode throughput: one session, and N sessions in threads, frames copied into pool frames
+//! (GPU-resident output, no host download), with process CPU time per frame.
+//!
+//! `NVDX_MEDIA_DIR=/path/to/media cargo bench --bench decode`; the peer figures (PyNvVideoCodec)
+//! come from `NVDX_PEER_RESULTS` (the JSON `shared/peers/decode_peers.py` writes) when set, else
+//! from the figures recorded in `shared/peers/RESULTS.md`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use nvdx::decode::{DecoderConfig, FileDecoder};
+use nvdx::{Context, PrimaryContextFlags};
+
+const FILES: &[(&str, &str, &str)] = &[
+    ("h264_1080p", "h264_1080p_gop250.mp4", "H.264 1080p"),
+    ("hevc_1080p", "hevc_1080p.mp4", "HEVC 1080p"),
+    (
+        "h264_720p_gop60",
+        "h264_720p_10s_gop60.mp4",
+        "H.264 720p GOP 60",
+    ),
+];
+const SESSIONS: &[usize] = &[4, 7, 14];
+
+/// Process CPU time (user + system) in seconds, from /proc/self/stat (clock ticks of 1/100 s).
+fn cpu_seconds() -> f64 {
+    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let Some(rest) = s.rfind(')').map(|i| &s[i + 2..]) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (t(11) + t(12)) / 100.0
+}
+
+fn decode_all(ctx: &Context, path: &Path) -> nvdx::Result<usize> {
+    let mut d = FileDecoder::open(ctx, path, DecoderConfig::default())?;
+    let mut n = 0;
+    while let Some(f) = d.next_frame()? {
+        drop(f);
+        n += 1;
+    }
+    d.stream().synchronize()?;
+    Ok(n)
+}
+
+struct Run {
+    frames: usize,
+    secs: f64,
+    cpu: f64,
+}
+
+fn best_of(reps: usize, mut f: impl FnMut() -> nvdx::Result<usize>) -> nvdx::Result<Run> {
+    let mut best: Option<Run> = None;
+    for _ in 0..reps {
+        let (c0, t0) = (cpu_seconds(), Instant::now());
+        let frames = f()?;
+        let run = Run {
+            frames,
+            secs: t0.elapsed().as_secs_f64(),
+            cpu: cpu_seconds() - c0,
+        };
+        if best.as_ref().is_none_or(|b| run.secs < b.secs) {
+            best = Some(run);
+        }
+    }
+    best.ok_or_else(|| nvdx::Error::InvalidState("no runs".into()))
+}
+
+fn sessions(ctx: &Context, path: &Path, n: usize) -> nvdx::Result<usize> {
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let ctx = ctx.clone();
+            let path = path.to_path_buf();
+            std::thread::spawn(move || decode_all(&ctx, &path))
+        })
+        .collect();
+    let mut total = 0;
+    for h in handles {
+        total += h
+            .join()
+            .map_err(|_| nvdx::Error::InvalidState("decode thread panicked".into()))??;
+    }
+    Ok(total)
+}
+
+/// Peer figures: (fps, cpu seconds) by key, e.g. `pnv_full_h264_1080p`, `pnv_sessions4_hevc_1080p`.
+struct Peers {
+    source: String,
+    values: Vec<(String, f64, Option<f64>)>,
+}
+
+impl Peers {
+    fn load() -> Peers {
+        if let Ok(p) = std::env::var("NVDX_PEER_RESULTS") {
+            if let Ok(text) = std::fs::read_to_string(&p) {
+                let mut values = Vec::new();
+                for key in keys() {
+                    if let Some(obj) = json_object(&text, &key) {
+                        if let Some(fps) = json_number(obj, "fps") {
+                            values.push((key, fps, json_number(obj, "cpu_s")));
+                        }
+                    }
+                }
+                return Peers {
+                    source: format!("PyNvVideoCodec, measured in this run ({p})"),
+                    values,
+                };
+            }
+            eprintln!("cannot read NVDX_PEER_RESULTS={p}; using the recorded figures");
+        }
+        let rec = |k: &str, fps: f64, cpu: Option<f64>| (k.to_owned(), fps, cpu);
+        Peers {
+            source: "recorded peer: PyNvVideoCodec 2.2.4 on 2x H200 (shared/peers/RESULTS.md, \
+                     2026-11-22), not measured in this run"
+                .into(),
+            values: vec![
+                rec("pnv_full_h264_1080p", 495.0, Some(0.33)),
+                rec("pnv_full_hevc_1080p", 827.0, Some(0.37)),
+                rec("pnv_full_h264_720p_gop60", 661.0, None),
+                rec("pnv_sessions4_h264_1080p", 1609.0, None),
+                rec("pnv_sessions7_h264_1080p", 2392.0, None),
+                rec("pnv_sessions14_h264_1080p", 3044.0, None),
+                rec("pnv_sessions4_hevc_1080p", 2363.0, None),
+                rec("pnv_sessions7_hevc_1080p", 2787.0, None),
+                rec("pnv_sessions14_hevc_1080p", 3700.0, None),
+            ],
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<(f64, Option<f64>)> {
+        self.values
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, f, c)| (*f, *c))
+    }
+}
+
+fn keys() -> Vec<String> {
+    let mut k: Vec<String> = FILES
+        .iter()
+        .map(|(n, _, _)| format!("pnv_full_{n}"))
+        .collect();
+    for (n, _, _) in &FILES[..2] {
+        for s in SESSIONS {
+            k.push(format!("pnv_sessions{s}_{n}"));
+        }
+    }
+    k
+}
+
+/// The text of `"key": { ... }` in a flat JSON document (no nested objects inside).
+fn json_object<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    let at = text.find(&format!("\"{key}\""))?;
+    let rest = &text[at..];
+    let open = rest.find('{')?;
+    let close = rest[open..].find('}')?;
+    Some(&rest[open..open + close])
+}
+
+fn json_number(obj: &str, field: &str) -> Option<f64> {
+    let at = obj.find(&format!("\"{field}\""))?;
+    let rest = &obj[at + field.len() + 2..];
+    let rest = rest.trim_start().strip_prefix(':')?.trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '-' | 'e' | 'E' | '+')))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let Some(dir) = std::env::var_os("NVDX_MEDIA_DIR").map(PathBuf::from) else {
+        eprintln!("set NVDX_MEDIA_DIR to the folder with h264_1080p_gop250.mp4, hevc_1080p.mp4 and h264_720p_10s_gop60.mp4");
+        std::process::exit(2);
+    };
+    // NVDX_SCHED=blocking|yield|spin|auto picks the context's wait policy (default: blocking
+    // sync, which keeps host CPU time low while NVDEC works).
+    let sched = std::env::var("NVDX_SCHED").unwrap_or_else(|_| "blocking".into());
+    let flags = match sched.as_str() {
+        "spin" => PrimaryContextFlags::SCHED_SPIN,
+        "yield" => PrimaryContextFlags::SCHED_YIELD,
+        "auto" => PrimaryContextFlags::SCHED_AUTO,
+        _ => PrimaryContextFlags::SCHED_BLOCKING_SYNC,
+    };
+    if let Ok(dev) = nvdx::Device::get(0) {
+        if let Err(e) = Context::set_primary_flags(&dev, flags) {
+            eprintln!("cannot set {flags:?}: {e}");
+        }
+    }
+    let ctx = match Context::primary(0) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("no GPU: {e}");
+            std::process::exit(1);
+        }
+    };
+    let gpu = ctx.device().name().unwrap_or_default();
+    let peers = Peers::load();
+    let mut rows = Vec::new();
+    for (key, file, label) in FILES {
+        let path = dir.join(file);
+        if !path.exists() {
+            eprintln!("{} missing, skipped", path.display());
+            continue;
+        }
+        // Warm-up: context, library, first decoder creation.
+        if let Err(e) = decode_all(&ctx, &path) {
+            eprintln!("{label}: {e}");
+            std::process::exit(1);
+        }
+        match best_of(3, || decode_all(&ctx, &path)) {
+            Ok(r) => {
+                let fps = r.frames as f64 / r.secs;
+                let cpu_ms = 1000.0 * r.cpu / r.frames.max(1) as f64;
+                let peer = peers.get(&format!("pnv_full_{key}"));
+                rows.push(format!(
+                    "| full decode, {label}, 1 session | {} frames | {fps:.0} fps | {cpu_ms:.3} ms ({:.2} CPU-s) | {} |",
+                    r.frames,
+                    r.cpu,
+                    peer.map(|(f, c)| format!(
+                        "{f:.0} fps{}",
+                        c.map(|c| format!(", {c:.2} CPU-s")).unwrap_or_default()
+                    ))
+                    .unwrap_or_else(|| "-".into())
+                ));
+                eprintln!("{label}: {fps:.0} fps, {cpu_ms:.3} CPU-ms/frame");
+            }
+            Err(e) => {
+                eprintln!("{label}: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    for (key, file, label) in &FILES[..2] {
+        let path = dir.join(file);
+        if !path.exists() {
+            continue;
+        }
+        for &n in SESSIONS {
+            match best_of(1, || sessions(&ctx, &path, n)) {
+                Ok(r) => {
+                    let fps = r.frames as f64 / r.secs;
+                    let cpu_ms = 1000.0 * r.cpu / r.frames.max(1) as f64;
+                    let peer = peers.get(&format!("pnv_sessions{n}_{key}"));
+                    rows.push(format!(
+                        "| {label}, {n} sessions in threads, aggregate | {} frames | {fps:.0} fps | {cpu_ms:.3} ms | {} |",
+                        r.frames,
+                        peer.map(|(f, _)| format!("{f:.0} fps")).unwrap_or_else(|| "-".into())
+                    ));
+                    eprintln!("{label} x{n}: {fps:.0} fps aggregate");
+                }
+                Err(e) => {
+                    eprintln!("{label} x{n}: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+    }
+    println!("\n## nvdx decode on {gpu} (context scheduling {sched})\n");
+    println!("| work | frames | nvdx | nvdx CPU per frame | peer |");
+    println!("| --- | --- | --- | --- | --- |");
+    for r in rows {
+        println!("{r}");
+    }
+    println!("\npeer: {}", peers.source);
+    println!("targets: 1 session >= 495 fps H.264 1080p, >= 827 fps HEVC; all engines >= 3500 fps H.264, >= 4000 fps HEVC; CPU <= 0.1 ms/frame");
+}

@@ -1,0 +1,741 @@
+//! GPU tests of NVDEC decoding: conformance streams, fixtures bit-exact against ffmpeg's
+//! per-frame MD5s, both output paths, corrupt input, reset, threads, leaks, capabilities.
+
+use std::path::{Path, PathBuf};
+
+use nvdx::codec::ChromaFormat;
+use nvdx::decode::{
+    capabilities, nv12_crop_to_i420, DecodeStatus, Decoder, DecoderConfig, FileDecoder,
+};
+use nvdx::{Codec, Context, Error, PixelFormat, Stream};
+use sha1::{Digest, Sha1};
+
+use super::common::ctx;
+
+// ---------------------------------------------------------------------------------------------
+// MD5 (RFC 1321), enough for framemd5 comparisons.
+
+fn md5(data: &[u8]) -> [u8; 16] {
+    const S: [u32; 64] = [
+        7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5,
+        9, 14, 20, 5, 9, 14, 20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10,
+        15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
+    ];
+    let k: Vec<u32> = (0..64)
+        .map(|i| ((i as f64 + 1.0).sin().abs() * 4294967296.0) as u32)
+        .collect();
+    let (mut a0, mut b0, mut c0, mut d0) =
+        (0x67452301u32, 0xefcdab89u32, 0x98badcfeu32, 0x10325476u32);
+    let mut msg = data.to_vec();
+    let bit_len = (data.len() as u64).wrapping_mul(8);
+    msg.push(0x80);
+    while msg.len() % 64 != 56 {
+        msg.push(0);
+    }
+    msg.extend_from_slice(&bit_len.to_le_bytes());
+    for chunk in msg.chunks_exact(64) {
+        let m: Vec<u32> = chunk
+            .chunks_exact(4)
+            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+            .collect();
+        let (mut a, mut b, mut c, mut d) = (a0, b0, c0, d0);
+        for i in 0..64 {
+            let (f, g) = match i / 16 {
+                0 => ((b & c) | (!b & d), i),
+                1 => ((d & b) | (!d & c), (5 * i + 1) % 16),
+                2 => (b ^ c ^ d, (3 * i + 5) % 16),
+                _ => (c ^ (b | !d), (7 * i) % 16),
+            };
+            let f = f.wrapping_add(a).wrapping_add(k[i]).wrapping_add(m[g]);
+            a = d;
+            d = c;
+            c = b;
+            b = b.wrapping_add(f.rotate_left(S[i]));
+        }
+        a0 = a0.wrapping_add(a);
+        b0 = b0.wrapping_add(b);
+        c0 = c0.wrapping_add(c);
+        d0 = d0.wrapping_add(d);
+    }
+    let mut out = [0u8; 16];
+    for (i, v) in [a0, b0, c0, d0].iter().enumerate() {
+        out[i * 4..i * 4 + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn md5_known_answers() {
+    assert_eq!(hex(&md5(b"")), "d41d8cd98f00b204e9800998ecf8427e");
+    assert_eq!(hex(&md5(b"abc")), "900150983cd24fb0d6963f7d28e17f72");
+    assert_eq!(hex(&md5(&[b'a'; 1000])), "cabe45dcc9ae5b66ba86600cca6b8ba8");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+fn fixtures_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("NVDX_FIXTURES_DIR") {
+        return PathBuf::from(d);
+    }
+    let local = PathBuf::from("fixtures");
+    if local.join("manifest.tsv").exists() {
+        return local;
+    }
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures"))
+}
+
+fn fixture(name: &str) -> PathBuf {
+    fixtures_dir().join(name)
+}
+
+/// Per-frame MD5s of a `.framemd5` file.
+fn read_framemd5(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.rsplit(',').next().map(|h| h.trim().to_owned()))
+        .collect()
+}
+
+/// One decoded frame as ffmpeg's framemd5 sees it: planar yuv420p (8-bit) or yuv420p10le.
+#[derive(Debug, Clone)]
+struct Out {
+    md5: String,
+    i420: Vec<u8>,
+    width: u32,
+    height: u32,
+    format: PixelFormat,
+    status: DecodeStatus,
+    pts: i64,
+}
+
+fn to_planar(tight: &[u8], format: PixelFormat, w: u32, h: u32, out_w: u32, out_h: u32) -> Vec<u8> {
+    let bps = format.bytes_per_sample();
+    let mut i420 = Vec::new();
+    nv12_crop_to_i420(
+        tight,
+        w as usize,
+        h as usize,
+        out_w as usize,
+        out_h as usize,
+        bps,
+        &mut i420,
+    )
+    .expect("conversion");
+    if bps == 2 {
+        // P016 keeps 10-bit samples in the high bits; yuv420p10le has them in the low bits.
+        for s in i420.chunks_exact_mut(2) {
+            let v = u16::from_le_bytes([s[0], s[1]]) >> 6;
+            s.copy_from_slice(&v.to_le_bytes());
+        }
+    }
+    i420
+}
+
+fn out_of(
+    tight: &[u8],
+    format: PixelFormat,
+    w: u32,
+    h: u32,
+    status: DecodeStatus,
+    pts: i64,
+) -> Out {
+    let i420 = to_planar(tight, format, w, h, w, h);
+    Out {
+        md5: hex(&md5(&i420)),
+        i420,
+        width: w,
+        height: h,
+        format,
+        status,
+        pts,
+    }
+}
+
+/// Decodes a file with the owned path (or the mapped one) and returns every frame.
+fn decode_path(ctx: &Context, path: &Path, mapped: bool) -> nvdx::Result<Vec<Out>> {
+    let mut dec = FileDecoder::open(ctx, path, DecoderConfig::default())?;
+    drain_file(&mut dec, mapped)
+}
+
+fn drain_file(dec: &mut FileDecoder, mapped: bool) -> nvdx::Result<Vec<Out>> {
+    let mut outs = Vec::new();
+    if mapped {
+        while let Some(m) = dec.next_mapped()? {
+            let v = m.to_host_vec()?;
+            outs.push(out_of(
+                &v,
+                m.format(),
+                m.width(),
+                m.height(),
+                m.status(),
+                m.meta().pts,
+            ));
+        }
+    } else {
+        while let Some(f) = dec.next_frame()? {
+            dec.stream().synchronize()?;
+            let v = f.frame.to_host_vec()?;
+            outs.push(out_of(
+                &v,
+                f.frame.format(),
+                f.frame.width(),
+                f.frame.height(),
+                f.status,
+                f.frame.meta.pts,
+            ));
+        }
+    }
+    Ok(outs)
+}
+
+/// Pushes raw elementary-stream bytes in chunks, draining after each push.
+fn decode_raw(
+    dec: &mut Decoder,
+    stream: &Stream,
+    data: &[u8],
+    chunk: usize,
+) -> nvdx::Result<Vec<Out>> {
+    let mut outs = Vec::new();
+    let drain = |dec: &mut Decoder, outs: &mut Vec<Out>| -> nvdx::Result<()> {
+        while let Some(f) = dec.next_owned(stream)? {
+            stream.synchronize()?;
+            let v = f.frame.to_host_vec()?;
+            outs.push(out_of(
+                &v,
+                f.frame.format(),
+                f.frame.width(),
+                f.frame.height(),
+                f.status,
+                f.frame.meta.pts,
+            ));
+        }
+        Ok(())
+    };
+    for c in data.chunks(chunk.max(1)) {
+        dec.push(c, None)?;
+        drain(dec, &mut outs)?;
+    }
+    dec.flush()?;
+    drain(dec, &mut outs)?;
+    Ok(outs)
+}
+
+/// Compares frames with reference MD5s; returns a description of the first mismatch.
+fn compare(name: &str, got: &[Out], want: &[String]) -> Option<String> {
+    if let Some(i) = got.iter().zip(want).position(|(g, w)| &g.md5 != w) {
+        let g = &got[i];
+        return Some(format!(
+            "{name}: frame {i} differs ({}x{} {:?} {:?}: got {}, want {}); {} frames, {} expected",
+            g.width,
+            g.height,
+            g.format,
+            g.status,
+            g.md5,
+            want[i],
+            got.len(),
+            want.len()
+        ));
+    }
+    if got.len() != want.len() {
+        return Some(format!(
+            "{name}: {} frames decoded, {} expected",
+            got.len(),
+            want.len()
+        ));
+    }
+    None
+}
+
+fn supported(ctx: &Context, codec: Codec, bit_depth: u8) -> bool {
+    capabilities(ctx, codec, ChromaFormat::Yuv420, bit_depth)
+        .map(|c| c.supported)
+        .unwrap_or(false)
+}
+
+const FIXTURES: &[(&str, Codec, u8)] = &[
+    ("sample.mp4", Codec::H264, 8),
+    ("h264_bframes.mp4", Codec::H264, 8),
+    ("hevc_main_hvc1.mp4", Codec::Hevc, 8),
+    ("hevc_main_hev1.mp4", Codec::Hevc, 8),
+    ("hevc_main10.mp4", Codec::Hevc, 10),
+    ("h264_fragmented.mp4", Codec::H264, 8),
+    ("vp9.ivf", Codec::Vp9, 8),
+    ("vp9_10bit.ivf", Codec::Vp9, 10),
+    ("av1.ivf", Codec::Av1, 8),
+    ("h264_1918x1078.mp4", Codec::H264, 8),
+    ("h264_res_change.264", Codec::H264, 8),
+    ("h264_editlist.mp4", Codec::H264, 8),
+    ("h264.264", Codec::H264, 8),
+    ("hevc.265", Codec::Hevc, 8),
+];
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn decode_capabilities_report() {
+    let ctx = ctx();
+    let gpu = ctx.device().name().unwrap_or_default();
+    for codec in [
+        Codec::H264,
+        Codec::Hevc,
+        Codec::Vp9,
+        Codec::Av1,
+        Codec::Mpeg2,
+        Codec::Mjpeg,
+    ] {
+        for chroma in [ChromaFormat::Yuv420, ChromaFormat::Yuv444] {
+            for depth in [8u8, 10, 12] {
+                let c = capabilities(&ctx, codec, chroma, depth).expect("cuvidGetDecoderCaps");
+                if c.supported {
+                    eprintln!(
+                        "{gpu}: {codec} {chroma:?} {depth}-bit: {} NVDEC, {}x{}..{}x{}, out {:?}",
+                        c.num_engines,
+                        c.min_width,
+                        c.min_height,
+                        c.max_width,
+                        c.max_height,
+                        c.output_formats()
+                    );
+                }
+            }
+        }
+    }
+    let h264 = capabilities(&ctx, Codec::H264, ChromaFormat::Yuv420, 8).expect("caps");
+    assert!(h264.supported && h264.num_engines >= 1, "{h264:?}");
+    assert!(h264.supports_output(PixelFormat::Nv12));
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn decode_conformance_h264() {
+    let Ok(dir) = std::env::var("NVDX_CONFORMANCE_DIR") else {
+        eprintln!("NVDX_CONFORMANCE_DIR is not set: skipping the H.264 conformance streams");
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let table = std::fs::read_to_string(dir.join("hashes.tsv")).unwrap_or_else(|e| {
+        panic!(
+            "NVDX_CONFORMANCE_DIR={} has no readable hashes.tsv: {e}",
+            dir.display()
+        )
+    });
+    let ctx = ctx();
+    let mut failures = Vec::new();
+    let mut passed = 0;
+    let rows: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    for row in &rows {
+        let cols: Vec<&str> = row.split('\t').collect();
+        assert!(cols.len() >= 6, "bad hashes.tsv row: {row}");
+        let (file, w, h, frames, sha) = (
+            cols[0],
+            cols[1].parse::<u32>().expect("width"),
+            cols[2].parse::<u32>().expect("height"),
+            cols[3].parse::<usize>().expect("frames"),
+            cols[5],
+        );
+        let path = dir.join(file);
+        let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        // Raw Annex B through the push API: the parser finds the pictures itself.
+        let stream = Stream::new(&ctx).expect("stream");
+        let result = Decoder::new(&ctx, Codec::H264, DecoderConfig::default())
+            .and_then(|mut d| decode_raw(&mut d, &stream, &data, 4096));
+        let outs = match result {
+            Ok(o) => o,
+            Err(e) => {
+                failures.push(format!("{file}: decode error: {e}"));
+                continue;
+            }
+        };
+        let mut hasher = Sha1::new();
+        let mut per_frame = Vec::new();
+        for o in &outs {
+            let tight_w = o.width;
+            let tight_h = o.height;
+            // Re-crop from the converted frame when the reference size is smaller.
+            let i420 = if (tight_w, tight_h) == (w, h) {
+                o.i420.clone()
+            } else {
+                crop_i420(&o.i420, tight_w, tight_h, w, h)
+            };
+            per_frame.push(hex(&md5(&i420)));
+            hasher.update(&i420);
+        }
+        let got = hex(&hasher.finalize());
+        if got == sha && outs.len() == frames {
+            passed += 1;
+            continue;
+        }
+        let md5_path = dir.join(format!("{file}.framemd5"));
+        let detail = if md5_path.exists() {
+            let want = read_framemd5(&md5_path);
+            let first = per_frame.iter().zip(&want).position(|(g, w)| g != w);
+            format!(
+                "first differing frame {:?} of {} (reference {}), statuses {:?}",
+                first,
+                per_frame.len(),
+                want.len(),
+                outs.iter()
+                    .map(|o| o.status)
+                    .collect::<std::collections::BTreeSet<_>>()
+            )
+        } else {
+            String::new()
+        };
+        failures.push(format!(
+            "{file}: sha1 {got} want {sha}, {} frames want {frames}; {detail}",
+            outs.len()
+        ));
+    }
+    eprintln!("conformance: {passed}/{} streams bit-exact", rows.len());
+    for f in &failures {
+        eprintln!("MISMATCH {f}");
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} streams differ",
+        failures.len(),
+        rows.len()
+    );
+    assert_eq!(rows.len(), 22, "hashes.tsv should list 22 streams");
+}
+
+fn crop_i420(i420: &[u8], w: u32, h: u32, ow: u32, oh: u32) -> Vec<u8> {
+    let (w, h, ow, oh) = (w as usize, h as usize, ow as usize, oh as usize);
+    let mut out = Vec::new();
+    for y in 0..oh {
+        out.extend_from_slice(&i420[y * w..y * w + ow]);
+    }
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let (ocw, och) = (ow.div_ceil(2), oh.div_ceil(2));
+    for p in 0..2 {
+        let base = w * h + p * cw * ch;
+        for y in 0..och {
+            out.extend_from_slice(&i420[base + y * cw..base + y * cw + ocw]);
+        }
+    }
+    out
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn decode_fixtures_bit_exact() {
+    let ctx = ctx();
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for &(name, codec, depth) in FIXTURES {
+        if !supported(&ctx, codec, depth) {
+            eprintln!("{name}: {codec} {depth}-bit not supported on this GPU, skipped");
+            continue;
+        }
+        let want = read_framemd5(&fixture(&format!("{name}.framemd5")));
+        match decode_path(&ctx, &fixture(name), false) {
+            Ok(got) => {
+                checked += 1;
+                if let Some(f) = compare(name, &got, &want) {
+                    failures.push(f);
+                } else {
+                    eprintln!("{name}: {} frames bit-exact", got.len());
+                }
+                if depth > 8 {
+                    assert!(
+                        got.iter().all(|o| o.format == PixelFormat::P016),
+                        "{name}: 10-bit must come out as P016"
+                    );
+                }
+                if name == "h264_1918x1078.mp4" {
+                    assert!(got.iter().all(|o| (o.width, o.height) == (1918, 1078)));
+                }
+            }
+            Err(e) => failures.push(format!("{name}: {e}")),
+        }
+    }
+    for f in &failures {
+        eprintln!("MISMATCH {f}");
+    }
+    assert!(failures.is_empty(), "{} fixtures differ", failures.len());
+    assert!(checked >= 10, "only {checked} fixtures checked");
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn decode_resolution_change_midstream() {
+    let ctx = ctx();
+    let mut dec = FileDecoder::open(
+        &ctx,
+        fixture("h264_res_change.264"),
+        DecoderConfig::default(),
+    )
+    .expect("open");
+    let outs = drain_file(&mut dec, false).expect("decode");
+    let sizes: Vec<(u32, u32)> = outs.iter().map(|o| (o.width, o.height)).collect();
+    assert_eq!(sizes.len(), 20, "{sizes:?}");
+    assert!(sizes[..10].iter().all(|&s| s == (176, 144)), "{sizes:?}");
+    assert!(sizes[10..].iter().all(|&s| s == (320, 240)), "{sizes:?}");
+    let st = dec.decoder().stats();
+    assert!(st.created + st.reconfigured >= 2, "{st:?}");
+    let want = read_framemd5(&fixture("h264_res_change.264.framemd5"));
+    assert_eq!(compare("res_change", &outs, &want), None);
+
+    // With headroom the same change is an in-place reconfigure.
+    let cfg = DecoderConfig {
+        max_width: 320,
+        max_height: 240,
+        ..Default::default()
+    };
+    let mut d = Decoder::new(&ctx, Codec::H264, cfg).expect("decoder");
+    let stream = Stream::new(&ctx).expect("stream");
+    let data = std::fs::read(fixture("h264_res_change.264")).expect("read");
+    let outs = decode_raw(&mut d, &stream, &data, 4096).expect("decode");
+    assert_eq!(compare("res_change reconfigure", &outs, &want), None);
+    eprintln!("res change stats with headroom: {:?}", d.stats());
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn decode_hev1_and_hvc1_and_ten_bit() {
+    let ctx = ctx();
+    for name in [
+        "hevc_main_hev1.mp4",
+        "hevc_main_hvc1.mp4",
+        "hevc_main10.mp4",
+    ] {
+        let got = decode_path(&ctx, &fixture(name), false).expect(name);
+        let want = read_framemd5(&fixture(&format!("{name}.framemd5")));
+        assert_eq!(compare(name, &got, &want), None);
+    }
+    let got = decode_path(&ctx, &fixture("hevc_main10.mp4"), false).expect("main10");
+    assert!(got.iter().all(|o| o.format == PixelFormat::P016));
+    if supported(&ctx, Codec::Vp9, 10) {
+        let got = decode_path(&ctx, &fixture("vp9_10bit.ivf"), false).expect("vp9 10");
+        assert!(got.iter().all(|o| o.format == PixelFormat::P016));
+        let want = read_framemd5(&fixture("vp9_10bit.ivf.framemd5"));
+        assert_eq!(compare("vp9_10bit", &got, &want), None);
+    }
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn decode_owned_and_mapped_agree() {
+    let ctx = ctx();
+    for name in ["sample.mp4", "hevc.265", "vp9.ivf", "hevc_main10.mp4"] {
+        let owned = decode_path(&ctx, &fixture(name), false).expect(name);
+        let mapped = decode_path(&ctx, &fixture(name), true).expect(name);
+        assert_eq!(owned.len(), mapped.len(), "{name}");
+        for (i, (a, b)) in owned.iter().zip(&mapped).enumerate() {
+            assert_eq!(a.md5, b.md5, "{name} frame {i}");
+            assert_eq!(a.pts, b.pts, "{name} frame {i}");
+        }
+    }
+    // Timestamps come out in display order.
+    let owned = decode_path(&ctx, &fixture("sample.mp4"), false).expect("sample");
+    assert!(owned.windows(2).all(|w| w[0].pts < w[1].pts));
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn decode_corrupt_input_then_clean_stream() {
+    let ctx = ctx();
+    let stream = Stream::new(&ctx).expect("stream");
+    let clean = std::fs::read(fixture("h264.264")).expect("read");
+    let want = read_framemd5(&fixture("h264.264.framemd5"));
+    let mut dec = Decoder::new(&ctx, Codec::H264, DecoderConfig::default()).expect("decoder");
+    for bad in [
+        "corrupt_bitflip.264",
+        "garbage.bin",
+        "corrupt_truncated.mp4",
+    ] {
+        let data = std::fs::read(fixture(bad)).expect("read");
+        match decode_raw(&mut dec, &stream, &data, 4096) {
+            Ok(outs) => {
+                let statuses: Vec<DecodeStatus> = outs.iter().map(|o| o.status).collect();
+                eprintln!("{bad}: {} frames, statuses {statuses:?}", outs.len());
+            }
+            Err(e) => eprintln!("{bad}: error {e}"),
+        }
+        dec.reset().expect("reset");
+        let outs = decode_raw(&mut dec, &stream, &clean, 4096).expect("clean decode after corrupt");
+        assert_eq!(compare(&format!("clean after {bad}"), &outs, &want), None);
+        dec.reset().expect("reset");
+    }
+    // Through the file API as well: errors, never panics.
+    for bad in [
+        "corrupt_truncated.mp4",
+        "garbage.bin",
+        "corrupt_bitflip.264",
+    ] {
+        match FileDecoder::open(&ctx, fixture(bad), DecoderConfig::default()) {
+            Ok(mut d) => {
+                let r = drain_file(&mut d, false);
+                eprintln!("{bad} via FileDecoder: {:?}", r.map(|o| o.len()));
+            }
+            Err(e) => eprintln!("{bad} via FileDecoder: open error {e}"),
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn decode_reset_midstream() {
+    let ctx = ctx();
+    let stream = Stream::new(&ctx).expect("stream");
+    let clean = std::fs::read(fixture("h264.264")).expect("read");
+    let want = read_framemd5(&fixture("h264.264.framemd5"));
+    let mut dec = Decoder::new(&ctx, Codec::H264, DecoderConfig::default()).expect("decoder");
+    dec.push(&clean[..clean.len() / 2], None).expect("push");
+    while dec.next_owned(&stream).expect("frame").is_some() {}
+    dec.reset().expect("reset");
+    assert_eq!(dec.pending(), 0);
+    let outs = decode_raw(&mut dec, &stream, &clean, 4096).expect("decode");
+    assert_eq!(compare("after reset", &outs, &want), None);
+
+    // Seeking in a file: back to the start, reset, decode again.
+    let mut f =
+        FileDecoder::open(&ctx, fixture("sample.mp4"), DecoderConfig::default()).expect("open");
+    for _ in 0..20 {
+        f.next_frame().expect("frame");
+    }
+    f.demuxer().seek(0).expect("seek");
+    f.decoder().reset().expect("reset");
+    let outs = drain_file(&mut f, false).expect("decode");
+    let want = read_framemd5(&fixture("sample.mp4.framemd5"));
+    assert_eq!(compare("sample after seek", &outs, &want), None);
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn decode_many_sessions_on_threads() {
+    let ctx = ctx();
+    let want = read_framemd5(&fixture("sample.mp4.framemd5"));
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let ctx = ctx.clone();
+            let name = if i % 2 == 0 { "sample.mp4" } else { "hevc.265" };
+            std::thread::spawn(move || {
+                let mut all = Vec::new();
+                for _ in 0..3 {
+                    let outs =
+                        decode_path(&ctx, &fixture(name), i % 3 == 0).map_err(|e| e.to_string())?;
+                    all.push(outs.into_iter().map(|o| o.md5).collect::<Vec<_>>());
+                }
+                Ok::<_, String>((name, all))
+            })
+        })
+        .collect();
+    let hevc = read_framemd5(&fixture("hevc.265.framemd5"));
+    for h in handles {
+        let (name, runs) = h.join().expect("thread panicked").expect("decode");
+        for r in runs {
+            let w = if name == "sample.mp4" { &want } else { &hevc };
+            assert_eq!(&r, w, "{name}");
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn decode_cycles_leak_nothing() {
+    let ctx = ctx();
+    let cycle = || {
+        let mut d =
+            FileDecoder::open(&ctx, fixture("h264.264"), DecoderConfig::default()).expect("open");
+        let mut n = 0;
+        while let Some(f) = d.next_frame().expect("frame") {
+            drop(f);
+            n += 1;
+        }
+        d.stream().synchronize().expect("sync");
+        assert_eq!(n, 30);
+    };
+    cycle();
+    ctx.synchronize().expect("sync");
+    let (free0, _) = ctx.memory_info().expect("mem");
+    for _ in 0..100 {
+        cycle();
+    }
+    ctx.synchronize().expect("sync");
+    let (free1, _) = ctx.memory_info().expect("mem");
+    let lost = free0.saturating_sub(free1);
+    eprintln!("100 decode cycles: free before {free0}, after {free1}, lost {lost} bytes");
+    assert!(
+        lost <= 8 << 20,
+        "lost {lost} bytes of GPU memory over 100 cycles"
+    );
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn decode_av1_unsupported_on_hopper() {
+    let ctx = ctx();
+    let gpu = ctx.device().name().unwrap_or_default();
+    let caps = capabilities(&ctx, Codec::Av1, ChromaFormat::Yuv420, 8).expect("caps");
+    if caps.supported {
+        eprintln!("{gpu} decodes AV1; checking av1.ivf instead");
+        let got = decode_path(&ctx, &fixture("av1.ivf"), false).expect("av1");
+        let want = read_framemd5(&fixture("av1.ivf.framemd5"));
+        assert_eq!(compare("av1", &got, &want), None);
+        return;
+    }
+    match Decoder::new(&ctx, Codec::Av1, DecoderConfig::default()) {
+        Err(Error::Unsupported(m)) => {
+            eprintln!("AV1: {m}");
+            assert!(m.contains("AV1") && m.contains(&gpu), "{m}");
+        }
+        other => panic!("expected Unsupported for AV1 on {gpu}, got {other:?}"),
+    }
+    match FileDecoder::open(&ctx, fixture("av1.ivf"), DecoderConfig::default()) {
+        Err(Error::Unsupported(m)) => assert!(m.contains("AV1"), "{m}"),
+        other => panic!("expected Unsupported, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn decode_resize_crop_and_low_latency() {
+    let ctx = ctx();
+    let stream = Stream::new(&ctx).expect("stream");
+    let data = std::fs::read(fixture("h264.264")).expect("read");
+    let cfg = DecoderConfig {
+        resize: Some((88, 72)),
+        ..Default::default()
+    };
+    let mut d = Decoder::new(&ctx, Codec::H264, cfg).expect("decoder");
+    let outs = decode_raw(&mut d, &stream, &data, 4096).expect("decode");
+    assert_eq!(outs.len(), 30);
+    assert!(outs.iter().all(|o| (o.width, o.height) == (88, 72)));
+    let cfg = DecoderConfig {
+        crop: Some(nvdx::decode::Rect {
+            left: 16,
+            top: 16,
+            right: 112,
+            bottom: 80,
+        }),
+        ..Default::default()
+    };
+    let mut d = Decoder::new(&ctx, Codec::H264, cfg).expect("decoder");
+    let outs = decode_raw(&mut d, &stream, &data, 4096).expect("decode");
+    assert!(outs.iter().all(|o| (o.width, o.height) == (96, 64)));
+
+    // Low latency: one packet in, its picture out (for streams without reordering the frame
+    // is available right after the push).
+    let cfg = DecoderConfig {
+        low_latency: true,
+        ..Default::default()
+    };
+    let mut f = FileDecoder::open(&ctx, fixture("h264.264"), cfg).expect("open");
+    let outs = drain_file(&mut f, false).expect("decode");
+    let want = read_framemd5(&fixture("h264.264.framemd5"));
+    assert_eq!(compare("low latency", &outs, &want), None);
+}
