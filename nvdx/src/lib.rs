@@ -34,6 +34,7 @@ pub mod encode;
 pub mod error;
 pub mod frame;
 pub mod kernels;
+pub mod sample;
 pub mod memory;
 pub mod stream;
 pub mod xfer;
