@@ -198,9 +198,12 @@ fn transfer_leak_check_in_fresh_process() {
     let mut direct = Transfer::new(&c, pool.clone(), TransferMode::Auto).unwrap();
     let mut staged = Transfer::new(&c, pool, TransferMode::Staged).unwrap();
     let src = Frame::new(&c, PixelFormat::Nv12, 320, 240, MemoryKind::Device).unwrap();
-    // Warm up both paths (staging buffers are allocated once).
-    drop(direct.send(&src, &s).unwrap());
-    drop(staged.send(&src, &s).unwrap());
+    // Warm up both paths (staging buffers are allocated once; the driver grows internal pools
+    // during the first transfers).
+    for _ in 0..1000 {
+        drop(direct.send(&src, &s).unwrap());
+        drop(staged.send(&src, &s).unwrap());
+    }
     c.synchronize().unwrap();
     let (free0, _) = c.memory_info().unwrap();
     for i in 0..10_000 {
