@@ -352,7 +352,7 @@ fn reader_metadata_without_a_gpu() {
 
 #[test]
 fn non_reference_pictures_are_found_in_the_bframe_fixtures() {
-    use crate::demux::{self, Demux};
+    use crate::demux;
     for name in ["h264_bframes.mp4", "hevc_main_hvc1.mp4"] {
         let mut d = demux::open(fixture(name)).unwrap();
         let policy = super::DropPolicy::new(d.info().codec, &d.info().parameter_sets);
