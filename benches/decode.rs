@@ -179,14 +179,14 @@ fn main() {
         eprintln!("set NVDX_MEDIA_DIR to the folder with h264_1080p_gop250.mp4, hevc_1080p.mp4 and h264_720p_10s_gop60.mp4");
         std::process::exit(2);
     };
-    // NVDX_SCHED=blocking|yield|spin|auto picks the context's wait policy (default: blocking
+    XX
     // sync, which keeps host CPU time low while NVDEC works).
-    let sched = std::env::var("NVDX_SCHED").unwrap_or_else(|_| "blocking".into());
+    let sched = std::env::var("NVDX_SCHED").unwrap_or_else(|_| "auto".into());
     let flags = match sched.as_str() {
         "spin" => PrimaryContextFlags::SCHED_SPIN,
         "yield" => PrimaryContextFlags::SCHED_YIELD,
-        "auto" => PrimaryContextFlags::SCHED_AUTO,
-        _ => PrimaryContextFlags::SCHED_BLOCKING_SYNC,
+        "blocking" => PrimaryContextFlags::SCHED_BLOCKING_SYNC,
+        _ => PrimaryContextFlags::SCHED_AUTO,
     };
     if let Ok(dev) = nvdx::Device::get(0) {
         if let Err(e) = Context::set_primary_flags(&dev, flags) {
