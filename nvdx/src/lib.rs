@@ -34,8 +34,8 @@ pub mod encode;
 pub mod error;
 pub mod frame;
 pub mod kernels;
-pub mod sample;
 pub mod memory;
+pub mod sample;
 pub mod stream;
 pub mod xfer;
 
@@ -45,4 +45,5 @@ pub use device::Device;
 pub use error::{Error, Result};
 pub use frame::{Frame, FrameLayout, FrameMeta, FramePool, PixelFormat, PooledFrame};
 pub use memory::{AsDevicePtr, DeviceBuffer, HostBuffer, ManagedBuffer, MemoryKind};
+pub use sample::VideoReader;
 pub use stream::{Event, Stream};

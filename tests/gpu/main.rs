@@ -6,4 +6,5 @@ mod common;
 mod core;
 mod decode;
 mod encode;
+mod sample;
 mod xfer;
