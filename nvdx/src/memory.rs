@@ -231,7 +231,9 @@ pub(crate) fn copy_2d_from_host(
     // A copy from pageable memory may return once the bytes are staged, before the DMA lands;
     // kernels on nvdx's non-blocking streams are not ordered after it, so wait for it here.
     // SAFETY: synchronising the legacy default stream of the current context.
-    check("cuStreamSynchronize", unsafe { api.cuStreamSynchronize(std::ptr::null_mut()) })
+    check("cuStreamSynchronize", unsafe {
+        api.cuStreamSynchronize(std::ptr::null_mut())
+    })
 }
 
 /// Synchronous copy from a unified address to pageable host bytes, in 2D.
