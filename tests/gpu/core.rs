@@ -358,24 +358,30 @@ fn leak_check_in_fresh_process() {
     }
     let ctx = ctx();
     let stream = Stream::new(&ctx).unwrap();
-    // Warm up allocator state.
-    drop(DeviceBuffer::new(&ctx, 1 << 20).unwrap());
-    ctx.synchronize().unwrap();
-    let (free_before, _) = ctx.memory_info().unwrap();
-    for i in 0..1000usize {
-        let mut b = DeviceBuffer::new(&ctx, (1 << 20) + i).unwrap();
-        b.memset_async(1, &stream).unwrap();
-        let f = Frame::new(&ctx, PixelFormat::Nv12, 640, 480, MemoryKind::Device).unwrap();
-        drop(f);
-        if i % 100 == 0 {
-            drop(HostBuffer::new(&ctx, 1 << 16).unwrap());
+    let round = |n: usize| {
+        for i in 0..n {
+            let mut b = DeviceBuffer::new(&ctx, (1 << 20) + i).unwrap();
+            b.memset_async(1, &stream).unwrap();
+            let f = Frame::new(&ctx, PixelFormat::Nv12, 640, 480, MemoryKind::Device).unwrap();
+            drop(f);
+            if i % 100 == 0 {
+                drop(HostBuffer::new(&ctx, 1 << 16).unwrap());
+            }
+            if i % 50 == 49 {
+                // Bound the queue of pending work (the driver grows its command buffers with it).
+                stream.synchronize().unwrap();
+            }
         }
-    }
-    for _ in 0..1000 {
-        let _g = ctx.bind().unwrap();
-        let _g2 = ctx.bind().unwrap();
-    }
-    ctx.synchronize().unwrap();
+        for _ in 0..n {
+            let _g = ctx.bind().unwrap();
+            let _g2 = ctx.bind().unwrap();
+        }
+        ctx.synchronize().unwrap();
+    };
+    // Warm up the driver's internal pools with the same work, then measure a second round.
+    round(200);
+    let (free_before, _) = ctx.memory_info().unwrap();
+    round(1000);
     let (free_after, _) = ctx.memory_info().unwrap();
     assert_eq!(
         free_before,
