@@ -9,6 +9,10 @@ use crate::demux::{self, Container, Demux, StreamInfo};
 use crate::error::Result;
 use crate::stream::Stream;
 
+/// Pictures [`FileDecoder`] keeps queued ahead of the one it hands out (see
+/// [`FileDecoder::set_decode_ahead`]).
+pub const DEFAULT_DECODE_AHEAD: usize = 3;
+
 /// Decodes a whole file or buffer: a [`demux`] demuxer feeding a [`Decoder`], with its own
 /// stream. Frames come out in display order; pictures an MP4 edit list marks as pre-roll
 /// (negative timestamps) are decoded but not returned.
@@ -28,6 +32,7 @@ pub struct FileDecoder {
     stream: Stream,
     eos: bool,
     skip_preroll: bool,
+    decode_ahead: usize,
     demux_time: Duration,
     decode_time: Duration,
 }
@@ -84,9 +89,19 @@ impl FileDecoder {
             stream,
             eos: false,
             skip_preroll,
+            decode_ahead: DEFAULT_DECODE_AHEAD,
             demux_time: Duration::ZERO,
             decode_time: Duration::ZERO,
         })
+    }
+
+    /// How many displayable pictures to keep queued before handing one out (default
+    /// [`DEFAULT_DECODE_AHEAD`]). Mapping a picture waits for NVDEC to finish it; staying a few
+    /// pictures behind the decoder means the picture handed out is done, so the CPU does not
+    /// wait for the engine. 0 hands pictures out as soon as the parser displays them (lowest
+    /// latency). Values are capped by the decoder's spare surfaces.
+    pub fn set_decode_ahead(&mut self, pictures: usize) {
+        self.decode_ahead = pictures.min(8);
     }
 
     /// The stream's description from the container.
@@ -126,7 +141,8 @@ impl FileDecoder {
             while self.skip_preroll && self.decoder.peek_meta().is_some_and(|m| m.pts < 0) {
                 self.decoder.skip_next();
             }
-            if self.decoder.pending() > 0 {
+            let pending = self.decoder.pending();
+            if pending > self.decode_ahead || (self.eos && pending > 0) {
                 return Ok(true);
             }
             if self.eos {

@@ -43,7 +43,7 @@ use crate::context::Context;
 use crate::error::{check_nvdec, Error, Result};
 use crate::frame::{FrameMeta, PixelFormat, PooledFrame};
 
-pub use file::{decode_file, FileDecoder};
+pub use file::{decode_file, FileDecoder, DEFAULT_DECODE_AHEAD};
 pub use session::{DecodedFrame, Decoder, DecoderStats, MappedFrame, StreamFormat};
 
 #[cfg(test)]
