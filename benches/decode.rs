@@ -39,7 +39,10 @@ fn cpu_seconds() -> f64 {
 fn decode_all(ctx: &Context, path: &Path) -> nvdx::Result<usize> {
     let mut d = FileDecoder::open(ctx, path, DecoderConfig::default())?;
     // NVDX_DECODE_AHEAD=N overrides how far the consumer stays behind the decoder.
-    if let Some(n) = std::env::var("NVDX_DECODE_AHEAD").ok().and_then(|v| v.parse().ok()) {
+    if let Some(n) = std::env::var("NVDX_DECODE_AHEAD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         d.set_decode_ahead(n);
     }
     let mut n = 0;
