@@ -47,3 +47,8 @@ pub use frame::{Frame, FrameLayout, FrameMeta, FramePool, PixelFormat, PooledFra
 pub use memory::{AsDevicePtr, DeviceBuffer, HostBuffer, ManagedBuffer, MemoryKind};
 pub use sample::VideoReader;
 pub use stream::{Event, Stream};
+
+/// The README's code examples, compiled as doctests so they cannot drift from the API.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
