@@ -293,7 +293,9 @@ pub(crate) struct AuSpan {
 ///
 /// Packets carry the access unit's bytes unchanged (Annex B), `keyframe` for IDR/IRAP
 /// pictures, `index` counting from 0 in decode order, and `pts = dts = index * duration`
-/// (an elementary stream has no timestamps).
+/// (an elementary stream has no timestamps). Unlike the indexed demuxer ([`super::open`]),
+/// which derives the display order from the picture order count of the whole stream, the
+/// splitter emits each packet at once, so with B-frames its `pts` are in decode order.
 #[derive(Debug)]
 pub struct AnnexBSplitter {
     codec: Codec,

@@ -7,6 +7,8 @@
 //!   does not already carry them in-band. Edit lists shift the timestamps.
 //! - IVF (VP9, AV1, VP8 is rejected as unsupported).
 //! - Annex B H.264/HEVC elementary streams, grouped into one access unit (picture) per packet.
+//!   They carry no timestamps: pictures are `1/fps` apart (VUI rate, else 30 fps) and the
+//!   display order comes from the picture order count of each slice header.
 //!
 //! Every demuxer builds a sample index when opened ([`SampleEntry`], decode order), so any
 //! packet can be read directly with [`Demux::read_packet`], and [`Demux::keyframe_before`]
@@ -28,6 +30,7 @@
 pub mod annexb;
 mod ivf;
 mod mp4;
+mod poc;
 pub mod reader;
 pub mod sps;
 
@@ -489,7 +492,10 @@ fn parse_annexb(source: &mut Source) -> Result<Parsed> {
     let mut sps_info: Option<SpsInfo> = None;
     let mut sps_error: Option<Error> = None;
     let mut splitter = AnnexBSplitter::new(codec, 1)?;
+    let mut tracker = poc::PocTracker::new(codec);
+    let mut keys = Vec::new();
     let mut on_au = |span: annexb::AuSpan, bytes: &[u8]| {
+        keys.push(tracker.access_unit(bytes));
         if sps_info.is_none() {
             for nal in split_annexb(bytes) {
                 if annexb::is_parameter_set(codec, nal) {
@@ -535,19 +541,28 @@ fn parse_annexb(source: &mut Source) -> Result<Parsed> {
         Some((n, d)) => (n, i64::from(d)),
         None => (30, 1),
     };
-    let samples: Vec<SampleEntry> = spans
+    // pts from the display position (picture order count), so the first picture shown is at
+    // 0; dts from the decode position, shifted back by the reorder delay so that dts <= pts,
+    // as an MP4 edit list does for B-frames (the first dts are negative).
+    let ranks = poc::display_ranks(&keys);
+    let delay = ranks
         .iter()
         .enumerate()
-        .map(|(i, s)| {
-            let t = (i as i64).saturating_mul(dur);
-            SampleEntry {
-                offset: s.offset,
-                size: s.size,
-                pts: t,
-                dts: t,
-                duration: dur,
-                keyframe: s.keyframe,
-            }
+        .map(|(i, &r)| i.saturating_sub(r))
+        .max()
+        .unwrap_or(0);
+    let ticks = |n: usize| i64::try_from(n).unwrap_or(i64::MAX).saturating_mul(dur);
+    let samples: Vec<SampleEntry> = spans
+        .iter()
+        .zip(&ranks)
+        .enumerate()
+        .map(|(i, (s, &rank))| SampleEntry {
+            offset: s.offset,
+            size: s.size,
+            pts: ticks(rank),
+            dts: ticks(i).saturating_sub(ticks(delay)),
+            duration: dur,
+            keyframe: s.keyframe,
         })
         .collect();
     let total = (samples.len() as i64).saturating_mul(dur);

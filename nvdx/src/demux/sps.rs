@@ -1,5 +1,6 @@
-//! Minimal H.264 and HEVC sequence parameter set parsing: picture size after cropping, bit
-//! depth, chroma format and (H.264) the VUI frame rate.
+//! Minimal H.264 and HEVC parameter set parsing: picture size after cropping, bit depth,
+//! chroma format and (H.264) the VUI frame rate from the SPS, and the SPS/PPS fields that
+//! picture order count derivation needs (display order of Annex B streams).
 
 use super::reader::{remove_emulation_prevention, BitReader};
 use crate::codec::ChromaFormat;
@@ -52,8 +53,33 @@ fn scaling_list(r: &mut BitReader<'_>, size: usize) -> Result<()> {
     Ok(())
 }
 
+/// The H.264 SPS fields that slice header parsing and picture order count derivation need
+/// (ITU-T H.264 7.4.2.1.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct H264PocSps {
+    pub sps_id: u32,
+    pub separate_colour_plane: bool,
+    /// `log2_max_frame_num_minus4 + 4` (4..=16).
+    pub log2_max_frame_num: u32,
+    /// `pic_order_cnt_type` (0..=2).
+    pub poc_type: u32,
+    /// `log2_max_pic_order_cnt_lsb_minus4 + 4` (4..=16), type 0 only.
+    pub log2_max_poc_lsb: u32,
+    pub delta_pic_order_always_zero: bool,
+    pub offset_for_non_ref_pic: i32,
+    pub offset_for_top_to_bottom_field: i32,
+    /// `offset_for_ref_frame[]`, `num_ref_frames_in_pic_order_cnt_cycle` entries.
+    pub offset_for_ref_frame: Vec<i32>,
+    pub frame_mbs_only: bool,
+}
+
 /// Parses an H.264 SPS NAL unit (header byte included, emulation prevention still present).
 pub fn parse_h264_sps(nal: &[u8]) -> Result<SpsInfo> {
+    parse_h264_sps_full(nal).map(|(info, _)| info)
+}
+
+/// [`parse_h264_sps`], plus the fields picture order count derivation needs.
+pub(crate) fn parse_h264_sps_full(nal: &[u8]) -> Result<(SpsInfo, H264PocSps)> {
     let Some((&hdr, body)) = nal.split_first() else {
         return Err(bad("empty NAL unit"));
     };
@@ -64,7 +90,7 @@ pub fn parse_h264_sps(nal: &[u8]) -> Result<SpsInfo> {
     let mut r = BitReader::new(&rbsp);
     let profile = r.bits(8)? as u8;
     r.skip(16)?; // constraint flags, level_idc
-    r.ue_max(31, "seq_parameter_set_id")?;
+    let sps_id = r.ue_max(31, "seq_parameter_set_id")?;
     let mut chroma_idc = 1;
     let mut separate_planes = false;
     let mut bit_depth = 8;
@@ -88,18 +114,31 @@ pub fn parse_h264_sps(nal: &[u8]) -> Result<SpsInfo> {
             }
         }
     }
-    r.ue_max(12, "log2_max_frame_num_minus4")?;
-    match r.ue_max(2, "pic_order_cnt_type")? {
+    let log2_max_frame_num = r.ue_max(12, "log2_max_frame_num_minus4")? + 4;
+    let poc_type = r.ue_max(2, "pic_order_cnt_type")?;
+    let mut poc = H264PocSps {
+        sps_id,
+        separate_colour_plane: separate_planes,
+        log2_max_frame_num,
+        poc_type,
+        log2_max_poc_lsb: 4,
+        delta_pic_order_always_zero: false,
+        offset_for_non_ref_pic: 0,
+        offset_for_top_to_bottom_field: 0,
+        offset_for_ref_frame: Vec::new(),
+        frame_mbs_only: true,
+    };
+    match poc_type {
         0 => {
-            r.ue_max(12, "log2_max_pic_order_cnt_lsb_minus4")?;
+            poc.log2_max_poc_lsb = r.ue_max(12, "log2_max_pic_order_cnt_lsb_minus4")? + 4;
         }
         1 => {
-            r.skip(1)?;
-            r.se()?;
-            r.se()?;
+            poc.delta_pic_order_always_zero = r.bit()?;
+            poc.offset_for_non_ref_pic = r.se()?;
+            poc.offset_for_top_to_bottom_field = r.se()?;
             let n = r.ue_max(255, "num_ref_frames_in_pic_order_cnt_cycle")?;
             for _ in 0..n {
-                r.se()?;
+                poc.offset_for_ref_frame.push(r.se()?);
             }
         }
         _ => {}
@@ -109,6 +148,7 @@ pub fn parse_h264_sps(nal: &[u8]) -> Result<SpsInfo> {
     let w_mbs = r.ue_max(1 << 16, "pic_width_in_mbs_minus1")? + 1;
     let h_units = r.ue_max(1 << 16, "pic_height_in_map_units_minus1")? + 1;
     let frame_mbs_only = r.bit()?;
+    poc.frame_mbs_only = frame_mbs_only;
     if !frame_mbs_only {
         r.skip(1)?;
     }
@@ -144,14 +184,15 @@ pub fn parse_h264_sps(nal: &[u8]) -> Result<SpsInfo> {
         .checked_sub(crop_y)
         .filter(|h| *h > 0)
         .ok_or_else(|| bad("cropping is larger than the picture"))?;
-    Ok(SpsInfo {
+    let info = SpsInfo {
         width: u32::try_from(width).map_err(|_| bad("width out of range"))?,
         height: u32::try_from(height).map_err(|_| bad("height out of range"))?,
         bit_depth: bit_depth as u8,
         chroma: chroma_of(chroma_idc),
         profile,
         frame_rate,
-    })
+    };
+    Ok((info, poc))
 }
 
 fn parse_h264_vui_timing(r: &mut BitReader<'_>) -> Result<Option<(u32, u32)>> {
@@ -198,8 +239,24 @@ pub(crate) fn gcd(mut a: u64, mut b: u64) -> u64 {
     a.max(1)
 }
 
+/// The HEVC SPS fields that slice segment header parsing and picture order count derivation
+/// need (ITU-T H.265 7.4.3.2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HevcPocSps {
+    pub sps_id: u32,
+    pub separate_colour_plane: bool,
+    /// `log2_max_pic_order_cnt_lsb_minus4 + 4` (4..=16).
+    pub log2_max_poc_lsb: u32,
+}
+
 /// Parses an HEVC SPS NAL unit (2-byte header included, emulation prevention still present).
 pub fn parse_hevc_sps(nal: &[u8]) -> Result<SpsInfo> {
+    parse_hevc_sps_full(nal).map(|(info, _)| info)
+}
+
+/// [`parse_hevc_sps`], plus the fields picture order count derivation needs (an error when
+/// the SPS ends before them).
+pub(crate) fn parse_hevc_sps_full(nal: &[u8]) -> Result<(SpsInfo, Result<HevcPocSps>)> {
     let (Some(&h0), Some(body)) = (nal.first(), nal.get(2..)) else {
         return Err(bad("NAL unit shorter than its header"));
     };
@@ -235,11 +292,9 @@ pub fn parse_hevc_sps(nal: &[u8]) -> Result<SpsInfo> {
             r.skip(8)?;
         }
     }
-    r.ue_max(15, "sps_seq_parameter_set_id")?;
+    let sps_id = r.ue_max(15, "sps_seq_parameter_set_id")?;
     let chroma_idc = r.ue_max(3, "chroma_format_idc")?;
-    if chroma_idc == 3 {
-        r.skip(1)?; // separate_colour_plane_flag
-    }
+    let separate_colour_plane = chroma_idc == 3 && r.bit()?;
     let w = r.ue_max(1 << 16, "pic_width_in_luma_samples")?;
     let h = r.ue_max(1 << 16, "pic_height_in_luma_samples")?;
     let (sub_w, sub_h) = match chroma_idc {
@@ -255,6 +310,11 @@ pub fn parse_hevc_sps(nal: &[u8]) -> Result<SpsInfo> {
         cb = u64::from(r.ue()?);
     }
     let bit_depth = r.ue_max(8, "bit_depth_luma_minus8")? + 8;
+    // Fields past the ones `SpsInfo` needs: a truncated SPS still gives its `SpsInfo`.
+    let log2_max_poc_lsb = r
+        .ue_max(8, "bit_depth_chroma_minus8")
+        .and_then(|_| r.ue_max(12, "log2_max_pic_order_cnt_lsb_minus4"))
+        .map(|v| v + 4);
     let width = u64::from(w)
         .checked_sub(sub_w * (cl + cr))
         .filter(|v| *v > 0)
@@ -263,12 +323,93 @@ pub fn parse_hevc_sps(nal: &[u8]) -> Result<SpsInfo> {
         .checked_sub(sub_h * (ct + cb))
         .filter(|v| *v > 0)
         .ok_or_else(|| bad("conformance window is larger than the picture"))?;
-    Ok(SpsInfo {
+    let info = SpsInfo {
         width: u32::try_from(width).map_err(|_| bad("width out of range"))?,
         height: u32::try_from(height).map_err(|_| bad("height out of range"))?,
         bit_depth: bit_depth as u8,
         chroma: chroma_of(chroma_idc),
         profile,
         frame_rate: None,
+    };
+    let poc = log2_max_poc_lsb.map(|log2_max_poc_lsb| HevcPocSps {
+        sps_id,
+        separate_colour_plane,
+        log2_max_poc_lsb,
+    });
+    Ok((info, poc))
+}
+
+fn bad_pps(msg: &str) -> Error {
+    Error::InvalidData(format!(
+        "picture parameter set: {msg}; the stream is corrupt"
+    ))
+}
+
+/// The H.264 PPS fields that slice header parsing needs (7.3.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct H264Pps {
+    pub pps_id: u32,
+    pub sps_id: u32,
+    pub bottom_field_pic_order_in_frame_present: bool,
+}
+
+/// Parses the start of an H.264 PPS NAL unit (header byte included).
+pub(crate) fn parse_h264_pps(nal: &[u8]) -> Result<H264Pps> {
+    let Some((&hdr, body)) = nal.split_first() else {
+        return Err(bad_pps("empty NAL unit"));
+    };
+    if hdr & 0x1f != 8 {
+        return Err(bad_pps(&format!(
+            "NAL type {} is not a PPS (8)",
+            hdr & 0x1f
+        )));
+    }
+    let rbsp = remove_emulation_prevention(body.get(..16).unwrap_or(body));
+    let mut r = BitReader::new(&rbsp);
+    let pps_id = r.ue_max(255, "pic_parameter_set_id")?;
+    let sps_id = r.ue_max(31, "seq_parameter_set_id")?;
+    r.skip(1)?; // entropy_coding_mode_flag
+    let bottom_field_pic_order_in_frame_present = r.bit()?;
+    Ok(H264Pps {
+        pps_id,
+        sps_id,
+        bottom_field_pic_order_in_frame_present,
+    })
+}
+
+/// The HEVC PPS fields that slice segment header parsing needs (7.3.2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HevcPps {
+    pub pps_id: u32,
+    pub sps_id: u32,
+    pub output_flag_present: bool,
+    pub num_extra_slice_header_bits: u32,
+}
+
+/// Parses the start of an HEVC PPS NAL unit (2-byte header included).
+pub(crate) fn parse_hevc_pps(nal: &[u8]) -> Result<HevcPps> {
+    let (Some(&h0), Some(body)) = (nal.first(), nal.get(2..)) else {
+        return Err(bad_pps("NAL unit shorter than its header"));
+    };
+    if (h0 >> 1) & 0x3f != 34 {
+        return Err(bad_pps(&format!(
+            "NAL type {} is not a PPS (34)",
+            (h0 >> 1) & 0x3f
+        )));
+    }
+    let rbsp = remove_emulation_prevention(body.get(..16).unwrap_or(body));
+    let mut r = BitReader::new(&rbsp);
+    let pps_id = r.ue_max(63, "pps_pic_parameter_set_id")?;
+    let sps_id = r.ue_max(15, "pps_seq_parameter_set_id")?;
+    // dependent_slice_segments_enabled_flag: only first slice segments are parsed, and
+    // those are never dependent.
+    r.skip(1)?;
+    let output_flag_present = r.bit()?;
+    let num_extra_slice_header_bits = r.bits(3)?;
+    Ok(HevcPps {
+        pps_id,
+        sps_id,
+        output_flag_present,
+        num_extra_slice_header_bits,
     })
 }

@@ -99,10 +99,7 @@ fn every_fixture_matches_the_manifest() {
                 (p.pts, p.dts, p.keyframe),
                 (samples[i].pts, samples[i].dts, samples[i].keyframe)
             );
-            assert!(
-                p.dts <= p.pts || info.container != Container::Mp4,
-                "{name} #{i}: dts > pts"
-            );
+            assert!(p.dts <= p.pts, "{name} #{i}: dts > pts");
             if matches!(info.codec, Codec::H264 | Codec::Hevc) {
                 assert_eq!(&p.data[..4], &[0, 0, 0, 1], "{name} #{i}: not Annex B");
                 assert!(split_annexb(&p.data).count() >= 1);
@@ -128,22 +125,25 @@ fn every_fixture_matches_the_manifest() {
                 assert_eq!(p.data.len(), samples[i].size as usize);
             }
         }
-        // Displayed pictures in display order, at ffmpeg's 1/30 s, equal the framemd5 pts.
-        if info.container != Container::AnnexB {
-            let order = d.display_order();
-            let shown: Vec<i64> = order
-                .iter()
-                .map(|&i| samples[i].pts)
-                .filter(|&p| p >= 0)
-                .map(|p| rescale(p, info.timescale, 30))
-                .collect();
-            assert_eq!(Some(shown.len()), row.frames, "{name}: displayed frames");
-            // The ffmpeg CLI shifts its output to start at 0 (a fragmented file without an
-            // edit list starts at the B-frame delay), so compare from the first picture.
-            let want = framemd5_pts(name);
-            let rel = |v: &[i64]| v.iter().map(|p| p - v[0]).collect::<Vec<_>>();
-            assert_eq!(rel(&shown), rel(&want), "{name}: display pts vs framemd5");
-        }
+        // Displayed pictures in display order, at ffmpeg's 1/30 s, equal the framemd5 pts
+        // (Annex B: pts from the picture order count, see `annexb_display_order_from_poc`).
+        let order = d.display_order();
+        let shown: Vec<i64> = order
+            .iter()
+            .map(|&i| samples[i].pts)
+            .filter(|&p| p >= 0)
+            .map(|p| rescale(p, info.timescale, 30))
+            .collect();
+        assert_eq!(Some(shown.len()), row.frames, "{name}: displayed frames");
+        // The ffmpeg CLI shifts its output to start at 0 (a fragmented file without an
+        // edit list starts at the B-frame delay), so compare from the first picture.
+        let want = framemd5_pts(name);
+        let rel = |v: &[i64]| v.iter().map(|p| p - v[0]).collect::<Vec<_>>();
+        assert_eq!(rel(&shown), rel(&want), "{name}: display pts vs framemd5");
+        assert!(
+            samples.windows(2).all(|w| w[0].dts < w[1].dts),
+            "{name}: dts not increasing"
+        );
         // Random access gives the same bytes as sequential reading.
         for &i in &[samples.len() - 1, samples.len() / 2, 0] {
             assert_eq!(d.read_packet(i).unwrap(), packets[i], "{name} #{i}");
@@ -297,6 +297,93 @@ fn annexb_resolution_change() {
     assert_eq!(s[0].offset, 0);
     let last = s[s.len() - 1];
     assert_eq!(last.offset + u64::from(last.size), len);
+}
+
+/// `hash` column of a framemd5 file (display order).
+fn framemd5_hashes(name: &str) -> Vec<String> {
+    std::fs::read_to_string(fixture(&format!("{name}.framemd5")))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.rsplit(',').next().unwrap().trim().to_string())
+        .collect()
+}
+
+/// The slice NAL units of each picture, in display order.
+fn slices_in_display_order(name: &str) -> Vec<Vec<Vec<u8>>> {
+    let mut d = open(fixture(name)).unwrap();
+    let codec = d.info().codec;
+    let packets = all_packets(d.as_mut());
+    d.display_order()
+        .iter()
+        .map(|&i| {
+            split_annexb(&packets[i].data)
+                .filter(|n| match (codec, annexb::nal_type(codec, n)) {
+                    (Codec::Hevc, Some(t)) => t < 32,
+                    (_, Some(t)) => (1..=5).contains(&t),
+                    _ => false,
+                })
+                .map(<[u8]>::to_vec)
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn annexb_display_order_from_poc() {
+    // `ffprobe -show_frames -show_entries frame=coded_picture_number fixtures/h264.264`:
+    // the decode index of each displayed picture.
+    let d = open(fixture("h264.264")).unwrap();
+    let want = [
+        0, 2, 3, 1, 5, 6, 4, 8, 7, 9, 10, 12, 11, 14, 15, 13, 17, 18, 16, 19, 20, 22, 23, 21, 25,
+        24, 27, 28, 26, 29,
+    ];
+    assert_eq!(d.display_order(), want);
+    // Frame n is shown at n frames; dts trail by the one-frame reorder delay.
+    let s = d.samples().unwrap();
+    for (n, &i) in want.iter().enumerate() {
+        assert_eq!(s[i].pts, n as i64, "h264.264 display {n}");
+    }
+    assert_eq!(
+        s.iter().map(|e| e.dts).collect::<Vec<_>>(),
+        (-1..29).collect::<Vec<_>>()
+    );
+
+    // Each Annex B fixture has an MP4 twin encoded with the same settings (same framemd5):
+    // in display order, both give the same slices. HEVC: an IDR, then two CRAs that do not
+    // restart the POC.
+    for (es, mp4) in [
+        ("h264.264", "h264_fragmented.mp4"),
+        ("hevc.265", "hevc_main_hev1.mp4"),
+    ] {
+        assert_eq!(framemd5_hashes(es), framemd5_hashes(mp4), "{es} vs {mp4}");
+        let a = slices_in_display_order(es);
+        let b = slices_in_display_order(mp4);
+        assert_eq!(a.len(), 30);
+        assert_ne!(
+            open(fixture(es)).unwrap().display_order(),
+            (0..30).collect::<Vec<_>>(),
+            "{es}"
+        );
+        for (n, (x, y)) in a.iter().zip(&b).enumerate() {
+            assert!(x == y, "{es} vs {mp4}: display position {n} differs");
+        }
+    }
+
+    // No B-frames (POC type 2): display order is decode order, across the new SPS.
+    let d = open(fixture("h264_res_change.264")).unwrap();
+    assert_eq!(d.display_order(), (0..20).collect::<Vec<_>>());
+    assert!(d.samples().unwrap().iter().all(|e| e.pts == e.dts));
+
+    // Bit flips in slice data: still a permutation with distinct pts.
+    let d = open(fixture("corrupt_bitflip.264")).unwrap();
+    let mut order = d.display_order();
+    order.sort_unstable();
+    assert_eq!(order, (0..30).collect::<Vec<_>>());
+    let mut pts: Vec<i64> = d.samples().unwrap().iter().map(|e| e.pts).collect();
+    pts.sort_unstable();
+    pts.dedup();
+    assert_eq!(pts.len(), 30);
 }
 
 #[test]
