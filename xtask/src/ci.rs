@@ -1,11 +1,13 @@
-//! `cargo xtask ci`: the checks CI runs (and the README's test command).
+//! `cargo xtask ci`: the checks CI runs (and the README's test command): rustfmt, clippy with
+//! `-D warnings`, unit/integration/doc tests (GPU tests are ignored without a GPU) and rustdoc with
+//! warnings denied (`RUSTDOCFLAGS=-D warnings`).
 
 use std::process::Command;
 
 pub fn run(_args: &[String]) -> Result<(), String> {
     let root = crate::workspace_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let steps: [&[&str]; 4] = [
+    let steps: [&[&str]; 5] = [
         &["fmt", "--all", "--check"],
         &[
             "clippy",
@@ -24,6 +26,7 @@ pub fn run(_args: &[String]) -> Result<(), String> {
             "--examples",
         ],
         &["test", "--workspace", "--doc"],
+        &["doc", "--workspace", "--no-deps"],
     ];
     for step in steps {
         println!("==> cargo {}", step.join(" "));

@@ -4,7 +4,7 @@
 //! hardware decoder (`cuvidCreateDecoder`). Packets go in with [`Decoder::push`]; decoded
 //! pictures queue up in display order and come out either
 //! - owned: [`Decoder::next_owned`] copies the picture from the decoder's surface into a frame of
-//!   a [`FramePool`] with one asynchronous 2D copy on the caller's stream, or
+//!   a [`FramePool`](crate::FramePool) with one asynchronous 2D copy on the caller's stream, or
 //! - borrowed: [`Decoder::map_next`] returns a zero-copy [`MappedFrame`] that points into the
 //!   decoder's output surface and unmaps it when dropped.
 //!
