@@ -6,5 +6,6 @@ mod common;
 mod core;
 mod decode;
 mod encode;
+mod reliability;
 mod sample;
 mod xfer;
