@@ -463,6 +463,15 @@ impl Transfer {
     }
 }
 
+impl Drop for Transfer {
+    fn drop(&mut self) {
+        // Copies out of the staging buffers (and into pool frames) may still be queued on the
+        // destination stream; wait for them before the buffers are freed. One host wait per
+        // dropped transfer, none per frame.
+        let _ = self.dst_stream.synchronize();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
