@@ -187,7 +187,8 @@ pub enum TransferMode {
     Auto,
     /// Peer-to-peer (or a device copy on one GPU); an error if impossible.
     Peer,
-    /// Through pinned host memory, double-buffered.
+    /// Through pinned host memory, chunked over a ring of buffers so downloads and uploads
+    /// overlap.
     Staged,
 }
 
@@ -214,6 +215,39 @@ pub fn plan_path(
         (TransferMode::Peer, false, false) => Err(Error::Unsupported(
             "peer-to-peer transfer requested but the GPUs cannot access each other; use TransferMode::Staged or Auto".into(),
         )),
+    }
+}
+
+/// Pinned buffers in the staging ring.
+pub const STAGING_SLOTS: usize = 4;
+/// Bytes per staging chunk: large enough to keep per-copy overhead small, small enough that a
+/// 1080p frame's download and upload overlap across the ring.
+pub const STAGING_CHUNK_BYTES: usize = 4 << 20;
+
+/// How a staged copy splits a frame's rows into chunks (pure; CPU-tested).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkPlan {
+    /// Total rows of the frame.
+    pub rows: usize,
+    /// Rows per chunk (at least 1).
+    pub rows_per_chunk: usize,
+}
+
+impl ChunkPlan {
+    /// Chunks of at most `chunk_bytes` (but at least one row) for rows of `row_bytes`.
+    pub fn new(rows: usize, row_bytes: usize, chunk_bytes: usize) -> ChunkPlan {
+        let rows_per_chunk = (chunk_bytes / row_bytes.max(1)).clamp(1, rows.max(1));
+        ChunkPlan {
+            rows,
+            rows_per_chunk,
+        }
+    }
+
+    /// `(first_row, row_count)` of each chunk, in order.
+    pub fn chunks(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        (0..self.rows)
+            .step_by(self.rows_per_chunk)
+            .map(move |r| (r, self.rows_per_chunk.min(self.rows - r)))
     }
 }
 
@@ -381,61 +415,70 @@ impl Transfer {
         Ok(dsts)
     }
 
-    /// Device → pinned (source stream), pinned → destination (destination stream), alternating
-    /// between two staging buffers so one frame's upload overlaps the next one's download.
+    /// Device → pinned (source stream), pinned → destination (destination stream), in chunks of
+    /// rows through a ring of [`STAGING_SLOTS`] pinned buffers, so the download of one chunk
+    /// overlaps the upload of the previous one (also within a large frame).
     fn staged_one(&mut self, src: &Frame, dst: &mut Frame, src_stream: &Stream) -> Result<()> {
         let layout = *src.layout();
-        let need = layout.byte_len();
-        if self.staging.len() < 2 || self.staging.iter().any(|s| s.buf.len() < need) {
-            // Grows once per frame size; steady state allocates nothing.
+        let row = layout.row_bytes();
+        let plan = ChunkPlan::new(layout.rows(), row, STAGING_CHUNK_BYTES);
+        let need = plan.rows_per_chunk * row;
+        if self.staging.len() < STAGING_SLOTS || self.staging.iter().any(|s| s.buf.len() < need) {
+            // Grows once per row size; steady state allocates nothing. Pending copies out of
+            // the old buffers must finish before they are freed.
+            self.dst_stream.synchronize()?;
             self.staging.clear();
-            for _ in 0..2 {
+            for _ in 0..STAGING_SLOTS {
                 self.staging.push(Staging {
-                    buf: HostBuffer::new(&self.src, need)?,
+                    buf: HostBuffer::new(&self.src, need.max(STAGING_CHUNK_BYTES))?,
                     free: Event::new_sync_only(self.dst_stream.context())?,
                     used: false,
                 });
             }
+            self.next_staging = 0;
         }
-        let i = self.next_staging;
-        self.next_staging = (i + 1) % self.staging.len();
-        let st = &mut self.staging[i];
-        if st.used {
-            // The previous upload out of this buffer must finish before we overwrite it.
-            src_stream.wait_event(&st.free)?;
+        for (first_row, rows) in plan.chunks() {
+            let i = self.next_staging;
+            self.next_staging = (i + 1) % self.staging.len();
+            let st = &mut self.staging[i];
+            if st.used {
+                // The previous upload out of this buffer must finish before we overwrite it.
+                src_stream.wait_event(&st.free)?;
+            }
+            let src_ptr = src.device_ptr() + (first_row * layout.pitch) as u64;
+            let dst_ptr = dst.device_ptr() + (first_row * dst.pitch()) as u64;
+            // SAFETY: the staging buffer holds `rows_per_chunk * row` bytes (checked above) and
+            // the chunk has at most that many rows of `row` bytes; rows `first_row..+rows` lie
+            // inside both frames (same format and size, checked); the frames and buffers stay
+            // alive for the call and the events order every later use of them.
+            unsafe {
+                copy_2d_raw(
+                    st.buf.device_ptr(),
+                    row,
+                    src_ptr,
+                    layout.pitch,
+                    row,
+                    rows,
+                    src_stream,
+                )?
+            };
+            self.ready.record(src_stream)?;
+            self.dst_stream.wait_event(&self.ready)?;
+            // SAFETY: as above.
+            unsafe {
+                copy_2d_raw(
+                    dst_ptr,
+                    dst.pitch(),
+                    st.buf.device_ptr(),
+                    row,
+                    row,
+                    rows,
+                    &self.dst_stream,
+                )?
+            };
+            st.free.record(&self.dst_stream)?;
+            st.used = true;
         }
-        let rows = layout.rows();
-        let row = layout.row_bytes();
-        // SAFETY: the staging buffer holds `need` = pitch * rows bytes; the source frame holds
-        // `rows` rows at its pitch; both stay alive (self and the borrow) and the events below
-        // order every later use.
-        unsafe {
-            copy_2d_raw(
-                st.buf.device_ptr(),
-                layout.pitch,
-                src.device_ptr(),
-                layout.pitch,
-                row,
-                rows,
-                src_stream,
-            )?
-        };
-        self.ready.record(src_stream)?;
-        self.dst_stream.wait_event(&self.ready)?;
-        // SAFETY: as above; the destination frame has the same format and size (checked).
-        unsafe {
-            copy_2d_raw(
-                dst.device_ptr(),
-                dst.pitch(),
-                st.buf.device_ptr(),
-                layout.pitch,
-                row,
-                rows,
-                &self.dst_stream,
-            )?
-        };
-        st.free.record(&self.dst_stream)?;
-        st.used = true;
         Ok(())
     }
 
@@ -475,6 +518,31 @@ impl Drop for Transfer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunk_plans_cover_every_row_once() {
+        for (rows, row, chunk) in [
+            (1620, 1920, 4 << 20),
+            (1, 10, 4),
+            (7, 3, 6),
+            (16384, 1 << 23, 4 << 20),
+            (5, 1, 100),
+        ] {
+            let p = ChunkPlan::new(rows, row, chunk);
+            assert!(p.rows_per_chunk >= 1);
+            assert!(p.rows_per_chunk * row <= chunk.max(row));
+            let mut next = 0;
+            for (first, n) in p.chunks() {
+                assert_eq!(first, next);
+                assert!(n >= 1 && n <= p.rows_per_chunk);
+                next += n;
+            }
+            assert_eq!(next, rows, "{rows} rows of {row} in chunks of {chunk}");
+        }
+        // A 1080p NV12 frame (1620 rows of 1920 bytes) fits one 4 MiB chunk.
+        assert_eq!(ChunkPlan::new(1620, 1920, 4 << 20).chunks().count(), 1);
+        assert_eq!(ChunkPlan::new(16384, 16384, 4 << 20).chunks().count(), 64);
+    }
 
     #[test]
     fn path_planning() {
