@@ -663,8 +663,21 @@ fn invalid_arguments_are_rejected() {
         "Nv12 or P016",
     );
     invalid(Tensor::new(&ctx, 0, 16, 16, TensorDtype::F32), "empty");
-    // A valid call still works after the rejected ones.
+    // A valid call still works after the rejected ones (on initialised input: grey).
+    nv12.memset_async(128, &stream)
+        .unwrap_or_else(|e| panic!("{e}"));
+    t.buffer_mut()
+        .memset_async(0xFF, &stream)
+        .unwrap_or_else(|e| panic!("{e}"));
     colour::yuv420_to_tensor(&nv12, &mut t, 1, &TensorParams::unit(), &stream)
         .unwrap_or_else(|e| panic!("{e}"));
     sync(&stream);
+    let v = t.to_host_f32().unwrap_or_else(|e| panic!("{e}"));
+    let slot = &v[3 * 16 * 16..];
+    // Y = U = V = 128, BT.709 limited: (128 - 16) / 219 = 0.5114 for every channel.
+    assert!(
+        slot.iter().all(|x| (x - 0.5114).abs() < 2e-3),
+        "grey frame gave {:?}..",
+        &slot[..4]
+    );
 }
