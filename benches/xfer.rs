@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use nvdx::xfer::{Transfer, TransferMode};
+use nvdx::xfer::{CopyMethod, Transfer, TransferMode};
 use nvdx::{Context, Device, Event, Frame, FramePool, HostBuffer, MemoryKind, PixelFormat, Stream};
 
 fn main() {
@@ -41,8 +41,13 @@ fn run() -> nvdx::Result<()> {
     for (a, b) in pairs {
         let src = Context::primary(a)?;
         let dst = Context::primary(b)?;
-        for mode in [TransferMode::Auto, TransferMode::Staged] {
-            bench_pair(&src, &dst, mode, a, b)?;
+        for (mode, method) in [
+            (TransferMode::Auto, CopyMethod::CopyEngine),
+            (TransferMode::Auto, CopyMethod::SmKernel),
+            (TransferMode::Auto, CopyMethod::Auto),
+            (TransferMode::Staged, CopyMethod::Auto),
+        ] {
+            bench_pair(&src, &dst, mode, method, a, b)?;
         }
     }
     // The host link itself, for the staged path's yardstick.
@@ -99,6 +104,7 @@ fn bench_pair(
     src: &Context,
     dst: &Context,
     mode: TransferMode,
+    method: CopyMethod,
     a: u32,
     b: u32,
 ) -> nvdx::Result<()> {
@@ -106,7 +112,11 @@ fn bench_pair(
     // One 1080p frame, back to back and with a wait.
     let pool = FramePool::new(dst, PixelFormat::Nv12, 1920, 1080, 16, MemoryKind::Device)?;
     let mut x = Transfer::new(src, pool, mode)?;
-    let label = format!("GPU{a}->GPU{b} {:?}", x.path());
+    x.set_copy_method(method);
+    let label = match x.path() {
+        nvdx::xfer::TransferPath::Staged => format!("GPU{a}->GPU{b} staged"),
+        p => format!("GPU{a}->GPU{b} {p:?} {method:?}"),
+    };
     let frame = Frame::new(src, PixelFormat::Nv12, 1920, 1080, MemoryKind::Device)?;
     let bytes = frame.layout().tight_len();
     for _ in 0..20 {
@@ -174,6 +184,7 @@ fn bench_pair(
         MemoryKind::Device,
     )?;
     let mut xb = Transfer::new(src, big_pool, mode)?;
+    xb.set_copy_method(method);
     let big = Frame::new(
         src,
         PixelFormat::RgbPlanarU8,

@@ -6,8 +6,10 @@
 //!
 //! 1. an event is recorded on the caller's source stream (the frame is ready there);
 //! 2. the destination stream waits for it and pulls the frame with one 2D copy per frame (the
-//!    pitched NV12 layout is copied as it is, no packing), or the source stream copies it to a
-//!    pinned staging buffer and the destination stream uploads it;
+//!    pitched NV12 layout is copied as it is, no packing) — by an SM kernel with 16-byte loads
+//!    where that is faster (frame-sized peer copies, every same-GPU copy), by the copy engine
+//!    otherwise ([`CopyMethod`]) — or the source stream copies it in chunks to a ring of pinned
+//!    staging buffers and the destination stream uploads them;
 //! 3. an event recorded after the copy is waited on by the source stream, so the caller may
 //!    overwrite the source frame right after the call: the overwrite runs after the copy.
 //!
@@ -30,6 +32,7 @@ use crate::context::Context;
 use crate::device::{driver, Device};
 use crate::error::{check, Error, Result};
 use crate::frame::{Frame, FramePool, PooledFrame};
+use crate::kernels::{Function, LaunchConfig, ModuleImage};
 use crate::memory::{copy_2d_raw, HostBuffer};
 use crate::stream::{Event, Stream};
 
@@ -218,6 +221,64 @@ pub fn plan_path(
     }
 }
 
+/// The SM copy kernels (`nvdx/kernels/xfer.cu`).
+pub static XFER_MODULE: ModuleImage = ModuleImage {
+    name: "xfer",
+    image: concat!(include_str!("../kernels/ptx/xfer.ptx"), "\0").as_bytes(),
+};
+
+/// How a direct (peer or same-GPU) frame copy is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CopyMethod {
+    /// The SM kernel for sizes where it wins, the copy engine otherwise
+    /// (see [`choose_sm_kernel`]).
+    #[default]
+    Auto,
+    /// Always the copy engine (`cuMemcpy2DAsync`): leaves the SMs free.
+    CopyEngine,
+    /// The SM pull kernel with 16-byte loads whenever the layout allows (16-byte aligned
+    /// addresses, pitches and rows), else the copy engine.
+    SmKernel,
+}
+
+/// Largest peer copy that [`CopyMethod::Auto`] gives to the SM kernel: below it the kernel's
+/// lower latency wins (on NVLink: 11.5 µs vs 16.1 µs for a 3.1 MB frame), above it the copy
+/// engine reaches the link's peak without taking SMs from the caller's kernels.
+pub const SM_COPY_MAX_PEER_BYTES: usize = 32 << 20;
+
+/// Whether the SM kernel can copy this region: every address, pitch and the row length must be
+/// multiples of 16 bytes.
+pub fn sm_copy_eligible(
+    dst: u64,
+    dst_pitch: usize,
+    src: u64,
+    src_pitch: usize,
+    row_bytes: usize,
+) -> bool {
+    dst % 16 == 0
+        && src % 16 == 0
+        && dst_pitch % 16 == 0
+        && src_pitch % 16 == 0
+        && row_bytes % 16 == 0
+        && row_bytes > 0
+}
+
+/// The per-copy choice (pure; CPU-tested): on one GPU the kernel copies at HBM speed where the
+/// copy engine does not, so it is used for every eligible copy; between GPUs only up to
+/// [`SM_COPY_MAX_PEER_BYTES`].
+pub fn choose_sm_kernel(
+    method: CopyMethod,
+    eligible: bool,
+    same_device: bool,
+    bytes: usize,
+) -> bool {
+    match method {
+        CopyMethod::CopyEngine => false,
+        CopyMethod::SmKernel => eligible,
+        CopyMethod::Auto => eligible && (same_device || bytes <= SM_COPY_MAX_PEER_BYTES),
+    }
+}
+
 /// Pinned buffers in the staging ring.
 pub const STAGING_SLOTS: usize = 4;
 /// Bytes per staging chunk: large enough to keep per-copy overhead small, small enough that a
@@ -272,6 +333,8 @@ pub struct Transfer {
     next_staging: usize,
     bytes_moved: u64,
     _link: Option<PeerLink>,
+    method: CopyMethod,
+    sm_copy: Option<(Function, u32)>,
 }
 
 impl std::fmt::Debug for Transfer {
@@ -314,7 +377,70 @@ impl Transfer {
             next_staging: 0,
             bytes_moved: 0,
             _link: link,
+            method: CopyMethod::Auto,
+            sm_copy: None,
         })
+    }
+
+    /// Chooses how direct (peer or same-GPU) copies are made; [`CopyMethod::Auto`] by default.
+    pub fn set_copy_method(&mut self, method: CopyMethod) {
+        self.method = method;
+    }
+
+    /// One frame on the direct path, by the copy engine or the SM kernel.
+    fn copy_direct(&mut self, src: &Frame, dst: &mut Frame) -> Result<()> {
+        let row = src.layout().row_bytes();
+        let rows = src.layout().rows();
+        let eligible = sm_copy_eligible(
+            dst.device_ptr(),
+            dst.pitch(),
+            src.device_ptr(),
+            src.pitch(),
+            row,
+        );
+        let same = matches!(self.path, TransferPath::Direct(LinkKind::SameDevice));
+        if !choose_sm_kernel(self.method, eligible, same, row * rows) {
+            return dst.copy_from_async(src, &self.dst_stream);
+        }
+        if self.sm_copy.is_none() {
+            let ctx = self.dst_stream.context();
+            let f = ctx.module(&XFER_MODULE)?.function(c"copy2d_v16")?;
+            let sms = ctx.device().multiprocessor_count()?;
+            self.sm_copy = Some((f, sms));
+        }
+        let Some((f, sms)) = &self.sm_copy else {
+            return dst.copy_from_async(src, &self.dst_stream);
+        };
+        dst.meta = src.meta;
+        let vecs = (row / 16) as u64;
+        let total = vecs * rows as u64;
+        let blocks = (total.div_ceil(256 * 4)).clamp(1, u64::from(*sms) * 8) as u32;
+        let mut src_ptr = src.device_ptr();
+        let mut src_pitch = (src.pitch() / 16) as u64;
+        let mut dst_ptr = dst.device_ptr();
+        let mut dst_pitch = (dst.pitch() / 16) as u64;
+        let mut row_vecs = vecs;
+        let mut nrows = rows as u64;
+        let mut params = [
+            (&mut src_ptr as *mut u64).cast::<std::ffi::c_void>(),
+            (&mut src_pitch as *mut u64).cast(),
+            (&mut dst_ptr as *mut u64).cast(),
+            (&mut dst_pitch as *mut u64).cast(),
+            (&mut row_vecs as *mut u64).cast(),
+            (&mut nrows as *mut u64).cast(),
+        ];
+        let cfg = LaunchConfig {
+            grid: (blocks, 1, 1),
+            block: (256, 1, 1),
+            shared_bytes: 0,
+        };
+        // SAFETY: the six parameters match `copy2d_v16(const uint4*, u64, uint4*, u64, u64,
+        // u64)`; both frames hold `rows` rows of `row` bytes at their pitches (same format and
+        // size, checked), all addresses and pitches are 16-byte multiples (checked by
+        // `sm_copy_eligible`), the source is readable from the destination GPU (same device or
+        // peer access enabled by PeerLink), and the events around the launch order every
+        // other use of both frames.
+        unsafe { f.launch(cfg, &self.dst_stream, &mut params) }
     }
 
     /// The path in use.
@@ -396,7 +522,7 @@ impl Transfer {
                 self.ready.record(src_stream)?;
                 self.dst_stream.wait_event(&self.ready)?;
                 for (src, dst) in frames.iter().zip(dsts.iter_mut()) {
-                    dst.copy_from_async(src, &self.dst_stream)?;
+                    self.copy_direct(src, dst)?;
                 }
                 self.copied.record(&self.dst_stream)?;
                 // Later writes to the sources on the source stream run after the copies.
@@ -542,6 +668,38 @@ mod tests {
         // A 1080p NV12 frame (1620 rows of 1920 bytes) fits one 4 MiB chunk.
         assert_eq!(ChunkPlan::new(1620, 1920, 4 << 20).chunks().count(), 1);
         assert_eq!(ChunkPlan::new(16384, 16384, 4 << 20).chunks().count(), 64);
+    }
+
+    #[test]
+    fn copy_method_choice() {
+        assert!(sm_copy_eligible(0x1000, 2048, 0x2000, 2048, 1920));
+        assert!(!sm_copy_eligible(0x1008, 2048, 0x2000, 2048, 1920));
+        assert!(!sm_copy_eligible(0x1000, 2050, 0x2000, 2048, 1920));
+        assert!(!sm_copy_eligible(0x1000, 2048, 0x2000, 2048, 1918));
+        assert!(choose_sm_kernel(CopyMethod::Auto, true, true, 1 << 30));
+        assert!(choose_sm_kernel(CopyMethod::Auto, true, false, 3_110_400));
+        assert!(!choose_sm_kernel(CopyMethod::Auto, true, false, 256 << 20));
+        assert!(!choose_sm_kernel(CopyMethod::Auto, false, true, 100));
+        assert!(!choose_sm_kernel(CopyMethod::CopyEngine, true, true, 100));
+        assert!(choose_sm_kernel(
+            CopyMethod::SmKernel,
+            true,
+            false,
+            256 << 20
+        ));
+        assert!(!choose_sm_kernel(CopyMethod::SmKernel, false, false, 100));
+    }
+
+    #[test]
+    fn xfer_ptx_is_embedded_for_the_driver_floor() {
+        let text = std::str::from_utf8(XFER_MODULE.image).unwrap_or("");
+        assert_eq!(XFER_MODULE.image.last(), Some(&0));
+        assert!(
+            text.contains(".version 8.1"),
+            "PTX ISA must stay at 8.1 (driver >= 530)"
+        );
+        assert!(text.contains(".target sm_70"));
+        assert!(text.contains(".entry copy2d_v16("));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use nvdx::xfer::{LinkKind, PeerLink, Transfer, TransferMode, TransferPath};
+use nvdx::xfer::{CopyMethod, LinkKind, PeerLink, Transfer, TransferMode, TransferPath};
 use nvdx::{
     Context, Device, Error, Frame, FrameLayout, FramePool, MemoryKind, PixelFormat, Stream,
 };
@@ -37,11 +37,17 @@ fn frames_arrive_intact_for_every_format_kind_and_path() {
     ];
     for (src_ctx, dst_ctx, label) in contexts() {
         let src_stream = Stream::new(&src_ctx).unwrap();
-        for mode in [TransferMode::Auto, TransferMode::Staged] {
+        for (mode, method) in [
+            (TransferMode::Auto, CopyMethod::Auto),
+            (TransferMode::Auto, CopyMethod::CopyEngine),
+            (TransferMode::Auto, CopyMethod::SmKernel),
+            (TransferMode::Staged, CopyMethod::Auto),
+        ] {
             for kind in [MemoryKind::Device, MemoryKind::Pinned, MemoryKind::Managed] {
                 for (fmt, w, h) in formats {
                     let pool = FramePool::new(&dst_ctx, fmt, w, h, 2, kind).unwrap();
                     let mut x = Transfer::new(&src_ctx, pool.clone(), mode).unwrap();
+                    x.set_copy_method(method);
                     if mode == TransferMode::Staged {
                         assert_eq!(x.path(), TransferPath::Staged);
                     }
@@ -76,7 +82,11 @@ fn batches_and_overwrite_ordering() {
     let mut rng = rng();
     for (src_ctx, dst_ctx, label) in contexts() {
         let src_stream = Stream::new(&src_ctx).unwrap();
-        for mode in [TransferMode::Auto, TransferMode::Staged] {
+        for (mode, method) in [
+            (TransferMode::Auto, CopyMethod::SmKernel),
+            (TransferMode::Auto, CopyMethod::CopyEngine),
+            (TransferMode::Staged, CopyMethod::Auto),
+        ] {
             let pool = FramePool::new(
                 &dst_ctx,
                 PixelFormat::Nv12,
@@ -87,6 +97,7 @@ fn batches_and_overwrite_ordering() {
             )
             .unwrap();
             let mut x = Transfer::new(&src_ctx, pool, mode).unwrap();
+            x.set_copy_method(method);
             let mut srcs = Vec::new();
             let mut datas = Vec::new();
             for i in 0..8 {
@@ -111,7 +122,7 @@ fn batches_and_overwrite_ordering() {
                 assert_eq!(g.meta.pts, i as i64);
                 assert!(
                     g.to_host_vec().unwrap() == *d,
-                    "{label} {mode:?}: frame {i} corrupted by the overwrite"
+                    "{label} {mode:?} {method:?}: frame {i} corrupted by the overwrite"
                 );
             }
         }
