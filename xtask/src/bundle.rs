@@ -187,9 +187,9 @@ for t in "$here"/bin/test-*; do
   log="$(mktemp)"
   # Pass 1: everything but the tests that measure device memory (named *leak* / *soak*);
   # pass 2: those, one at a time, so no other test allocates on the GPU meanwhile
-  # (cuMemGetInfo counts the whole device).
+  # (cuMemGetInfo counts the whole device). Pass 2 prints its figures (--nocapture).
   for pass in 1 2; do
-    if [ $pass = 1 ]; then args=(--include-ignored --skip leak --skip soak); else args=(--include-ignored --test-threads=1 leak soak); fi
+    if [ $pass = 1 ]; then args=(--include-ignored --skip leak --skip soak); else args=(--include-ignored --test-threads=1 --nocapture leak soak); fi
     "$t" "${args[@]}" "${extra[@]}" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     line="$(grep -E '^test result:' "$log" | tail -1)"
