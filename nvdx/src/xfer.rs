@@ -472,18 +472,18 @@ impl Transfer {
     /// [`Transfer::try_send`]). The returned frame is ready in [`Transfer::dst_stream`] order and
     /// carries the source's metadata.
     pub fn send(&mut self, frame: &Frame, src_stream: &Stream) -> Result<PooledFrame> {
-        let dst = self.pool.acquire()?;
-        self.send_into(&[frame], vec![dst], src_stream)
-            .map(|mut v| v.remove(0))
+        let mut dst = self.pool.acquire()?;
+        self.send_into(&[frame], std::slice::from_mut(&mut dst), src_stream)?;
+        Ok(dst)
     }
 
     /// Like [`Transfer::send`], but returns [`Error::PoolExhausted`] instead of blocking.
     pub fn try_send(&mut self, frame: &Frame, src_stream: &Stream) -> Result<PooledFrame> {
-        let dst = self.pool.try_acquire().ok_or(Error::PoolExhausted {
+        let mut dst = self.pool.try_acquire().ok_or(Error::PoolExhausted {
             capacity: self.pool.capacity(),
         })?;
-        self.send_into(&[frame], vec![dst], src_stream)
-            .map(|mut v| v.remove(0))
+        self.send_into(&[frame], std::slice::from_mut(&mut dst), src_stream)?;
+        Ok(dst)
     }
 
     /// Sends a batch as one operation: one event pair for the whole batch.
@@ -502,18 +502,20 @@ impl Transfer {
                 self.pool.capacity()
             )));
         }
-        let dsts = (0..frames.len())
+        let mut dsts = (0..frames.len())
             .map(|_| self.pool.acquire())
             .collect::<Result<Vec<_>>>()?;
-        self.send_into(frames, dsts, src_stream)
+        self.send_into(frames, &mut dsts, src_stream)?;
+        Ok(dsts)
     }
 
+    /// Enqueues the copies of `frames` into `dsts` (same length) and the events around them.
     fn send_into(
         &mut self,
         frames: &[&Frame],
-        mut dsts: Vec<PooledFrame>,
+        dsts: &mut [PooledFrame],
         src_stream: &Stream,
-    ) -> Result<Vec<PooledFrame>> {
+    ) -> Result<()> {
         for f in frames {
             self.check_frame(f, src_stream)?;
         }
@@ -538,7 +540,7 @@ impl Transfer {
             dst.meta = src.meta;
             self.bytes_moved += dst.layout().tight_len() as u64;
         }
-        Ok(dsts)
+        Ok(())
     }
 
     /// Device → pinned (source stream), pinned → destination (destination stream), in chunks of

@@ -1157,15 +1157,34 @@ fn conc_worker(
             };
             let (w, h) = [(1920, 1080), (640, 360), (176, 144), (1918, 1078)][variant % 4];
             let mut rng = StdRng::seed_from_u64(seed ^ (i as u64).wrapping_mul(0x9E37_79B9));
-            let pool = FramePool::new(ctx, PixelFormat::Nv12, w, h, 4, MemoryKind::Device)
+            // On a two-GPU host half of the transfer threads send to GPU 1.
+            let dst_ctx = if variant >= 4 && nvdx::Device::count().unwrap_or(0) >= 2 {
+                Context::primary(1).map_err(e("GPU 1 context"))?
+            } else {
+                ctx.clone()
+            };
+            let pool = FramePool::new(&dst_ctx, PixelFormat::Nv12, w, h, 4, MemoryKind::Device)
                 .map_err(e("pool"))?;
             let mut x = Transfer::new(ctx, pool, mode).map_err(e("transfer"))?;
-            let want_path = match mode {
-                TransferMode::Staged => TransferPath::Staged,
-                _ => TransferPath::Direct(LinkKind::SameDevice),
+            let same = dst_ctx.device() == ctx.device();
+            let peer = same
+                || ctx
+                    .device()
+                    .can_access_peer(&dst_ctx.device())
+                    .map_err(e("peer"))?;
+            let path_ok = match (mode, x.path()) {
+                (TransferMode::Staged, p) => p == TransferPath::Staged,
+                (_, TransferPath::Direct(LinkKind::SameDevice)) => same,
+                (_, TransferPath::Direct(_)) => !same && peer,
+                (_, TransferPath::Staged) => !peer,
             };
-            if x.path() != want_path {
-                return Err(format!("{mode:?}: path {:?}", x.path()));
+            if !path_ok {
+                return Err(format!(
+                    "{mode:?} GPU {} -> GPU {}: path {:?}",
+                    ctx.device().ordinal(),
+                    dst_ctx.device().ordinal(),
+                    x.path()
+                ));
             }
             let src_stream = Stream::new(ctx).map_err(e("stream"))?;
             for r in 0..ROUNDS {
@@ -1203,7 +1222,11 @@ fn conc_worker(
                     }
                 }
             }
-            Ok(format!("transfer {mode:?} {w}x{h}"))
+            Ok(format!(
+                "transfer {mode:?} {w}x{h} GPU {} -> GPU {}",
+                ctx.device().ordinal(),
+                dst_ctx.device().ordinal()
+            ))
         }
     }
 }
@@ -1371,13 +1394,25 @@ fn soak_child() {
     let secs = soak_seconds();
     let warm = (secs / 10.0).max(2.0).min(secs / 2.0);
     let ctx = ctx();
+    // On a two-GPU host the frames go to GPU 1 (peer-to-peer where the GPUs can, else staged),
+    // and GPU 1's memory is watched as well.
+    let peer =
+        (nvdx::Device::count().unwrap_or(0) >= 2).then(|| ok(Context::primary(1), "GPU 1 context"));
+    let dst_ctx = peer.clone().unwrap_or_else(|| ctx.clone());
     let (w, h) = (176, 144);
     let params = TensorParams::imagenet();
     let pool = ok(
-        FramePool::new(&ctx, PixelFormat::Nv12, w, h, 4, MemoryKind::Device),
+        FramePool::new(&dst_ctx, PixelFormat::Nv12, w, h, 4, MemoryKind::Device),
         "pool",
     );
     let mut auto = ok(Transfer::new(&ctx, pool, TransferMode::Auto), "transfer");
+    eprintln!(
+        "soak: transfers GPU {} -> GPU {} ({:?}) and staged on GPU {}",
+        ctx.device().ordinal(),
+        dst_ctx.device().ordinal(),
+        auto.path(),
+        dst_ctx.device().ordinal()
+    );
     let mut tensor = ok(Tensor::new(&ctx, 8, 112, 112, TensorDtype::F16), "tensor");
     let mut rgb = ok(
         Frame::new(&ctx, PixelFormat::Rgb24, w, h, MemoryKind::Device),
@@ -1393,7 +1428,7 @@ fn soak_child() {
         // Every fourth iteration also a short-lived staged transfer (pinned staging buffers).
         let mut staged = (it % 4 == 3).then(|| {
             let p = ok(
-                FramePool::new(&ctx, PixelFormat::Nv12, w, h, 2, MemoryKind::Device),
+                FramePool::new(&dst_ctx, PixelFormat::Nv12, w, h, 2, MemoryKind::Device),
                 &what,
             );
             ok(Transfer::new(&ctx, p, TransferMode::Staged), &what)
@@ -1449,6 +1484,7 @@ fn soak_child() {
     let warm_its = it;
     let warm_s = t0.elapsed().as_secs_f64();
     let free0 = free_memory(&ctx, None);
+    let peer_free0 = peer.as_ref().map(|p| free_memory(p, None));
     let (rss0, fds0) = (rss_kib(), open_fds());
     while t0.elapsed().as_secs_f64() < secs || it < warm_its * 2 {
         frames += iteration(it);
@@ -1458,8 +1494,28 @@ fn soak_child() {
     const DEVICE_TOL: usize = 4 << 20;
     const RSS_TOL_KIB: u64 = 32 << 10;
     let free1 = free_memory(&ctx, Some(free0.saturating_sub(DEVICE_TOL)));
+    let peer_free1 = peer
+        .as_ref()
+        .zip(peer_free0)
+        .map(|(p, f0)| free_memory(p, Some(f0.saturating_sub(DEVICE_TOL))));
     let (rss1, fds1) = (rss_kib(), open_fds());
     let lost = free0.saturating_sub(free1);
+    if let (Some(f0), Some(f1)) = (peer_free0, peer_free1) {
+        let peer_lost = f0.saturating_sub(f1);
+        eprintln!(
+            "  GPU 1 device free {:.1} -> {:.1} MiB (lost {:.2}, tolerance {} MiB)",
+            mib(f0),
+            mib(f1),
+            mib(peer_lost),
+            DEVICE_TOL >> 20
+        );
+        assert!(
+            peer_lost <= DEVICE_TOL,
+            "GPU 1 memory shrank by {:.2} MiB over {} iterations after warm-up",
+            mib(peer_lost),
+            it - warm_its
+        );
+    }
     eprintln!(
         "soak: {it} iterations ({warm_its} warm-up in {warm_s:.1} s), {frames} frames decoded, \
          converted twice and transferred, {elapsed:.1} s ({:.0} frames/s)\n  \

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::{DecodedFrame, Decoder, DecoderConfig, MappedFrame};
 use crate::context::Context;
-use crate::demux::{self, Container, Demux, StreamInfo};
+use crate::demux::{self, Container, Demux, Packet, StreamInfo};
 use crate::error::Result;
 use crate::stream::Stream;
 
@@ -28,6 +28,8 @@ pub const DEFAULT_DECODE_AHEAD: usize = 3;
 /// ```
 pub struct FileDecoder {
     demux: Box<dyn Demux>,
+    /// The packet being fed (its buffer is reused from packet to packet).
+    packet: Packet,
     decoder: Decoder,
     stream: Stream,
     eos: bool,
@@ -85,6 +87,7 @@ impl FileDecoder {
         let stream = Stream::new(ctx)?;
         Ok(FileDecoder {
             demux,
+            packet: Packet::default(),
             decoder,
             stream,
             eos: false,
@@ -149,12 +152,12 @@ impl FileDecoder {
                 return Ok(false);
             }
             let t0 = Instant::now();
-            let packet = self.demux.next_packet();
+            let more = self.demux.next_packet_into(&mut self.packet);
             let t1 = Instant::now();
             self.demux_time += t1 - t0;
-            let r = match packet? {
-                Some(p) => self.decoder.push(&p.data, Some(p.pts)),
-                None => {
+            let r = match more? {
+                true => self.decoder.push(&self.packet.data, Some(self.packet.pts)),
+                false => {
                     self.eos = true;
                     self.decoder.flush()
                 }

@@ -91,7 +91,11 @@ pub struct StreamInfo {
 }
 
 /// One compressed picture.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// To read many packets without an allocation each, keep one `Packet` (start from
+/// `Packet::default()`) and refill it with [`Demux::read_packet_into`] or
+/// [`Demux::next_packet_into`]: its buffer is reused once it is large enough.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Packet {
     /// Annex B (4-byte start codes) for H.264/HEVC; the raw frame for VP9/AV1.
     pub data: Vec<u8>,
@@ -137,6 +141,24 @@ pub trait Demux: Send {
     fn samples(&self) -> Option<&[SampleEntry]>;
     /// Reads the packet of sample `index` (decode order) without moving the cursor.
     fn read_packet(&mut self, index: usize) -> Result<Packet>;
+    /// Like [`Demux::read_packet`], but refills `packet`, reusing its buffer: no allocation
+    /// once the buffer has grown to the largest packet. On an error `packet` holds no
+    /// meaningful data (but stays usable for the next call).
+    fn read_packet_into(&mut self, index: usize, packet: &mut Packet) -> Result<()> {
+        *packet = self.read_packet(index)?;
+        Ok(())
+    }
+    /// Like [`Demux::next_packet`], but refills `packet` (see [`Demux::read_packet_into`]);
+    /// `false` at the end.
+    fn next_packet_into(&mut self, packet: &mut Packet) -> Result<bool> {
+        match self.next_packet()? {
+            Some(p) => {
+                *packet = p;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
     /// Indices of the keyframes, ascending.
     fn keyframes(&self) -> &[usize];
     /// Sample indices sorted by presentation time: `display_order()[n]` is the decode index
@@ -168,6 +190,15 @@ impl Source {
 
     /// Reads `len` bytes at `offset`; an error if the range is not inside the input.
     pub(crate) fn read_at(&mut self, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.read_into(offset, len, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Reads `len` bytes at `offset` into `out` (replacing its contents, reusing its
+    /// capacity); an error if the range is not inside the input.
+    pub(crate) fn read_into(&mut self, offset: u64, len: u64, out: &mut Vec<u8>) -> Result<()> {
+        out.clear();
         let end = offset.checked_add(len).filter(|&e| e <= self.len());
         let Some(end) = end else {
             return Err(Error::InvalidData(format!(
@@ -180,13 +211,14 @@ impl Source {
             Source::Bytes(b) => {
                 let s = usize::try_from(offset).ok();
                 let e = usize::try_from(end).ok();
-                match (s, e) {
-                    (Some(s), Some(e)) => b
-                        .get(s..e)
-                        .map(<[u8]>::to_vec)
-                        .ok_or_else(|| Error::InvalidData("read outside of the input".into())),
-                    _ => Err(Error::InvalidData("read outside of the input".into())),
-                }
+                let range = match (s, e) {
+                    (Some(s), Some(e)) => b.get(s..e),
+                    _ => None,
+                };
+                let bytes =
+                    range.ok_or_else(|| Error::InvalidData("read outside of the input".into()))?;
+                out.extend_from_slice(bytes);
+                Ok(())
             }
             Source::File { file, path, .. } => {
                 let n = usize::try_from(len)
@@ -196,12 +228,15 @@ impl Source {
                     source,
                 };
                 file.seek(SeekFrom::Start(offset)).map_err(io)?;
-                let mut buf = vec![0u8; n];
-                file.read_exact(&mut buf).map_err(|source| Error::Io {
+                out.resize(n, 0);
+                let r = file.read_exact(out).map_err(|source| Error::Io {
                     path: path.clone(),
                     source,
-                })?;
-                Ok(buf)
+                });
+                if r.is_err() {
+                    out.clear();
+                }
+                r
             }
         }
     }
@@ -243,6 +278,8 @@ pub struct Demuxer {
     keyframes: Vec<usize>,
     format: PacketFormat,
     cursor: usize,
+    /// The stored bytes of the last length-prefixed sample (reused between packets).
+    scratch: Vec<u8>,
 }
 
 /// Opens a file, detecting the container from its first bytes.
@@ -347,6 +384,7 @@ impl Demuxer {
             keyframes,
             format: parsed.format,
             cursor: 0,
+            scratch: Vec::new(),
         })
     }
 
@@ -362,12 +400,17 @@ impl Demux for Demuxer {
     }
 
     fn next_packet(&mut self) -> Result<Option<Packet>> {
+        let mut p = Packet::default();
+        Ok(self.next_packet_into(&mut p)?.then_some(p))
+    }
+
+    fn next_packet_into(&mut self, packet: &mut Packet) -> Result<bool> {
         if self.cursor >= self.samples.len() {
-            return Ok(None);
+            return Ok(false);
         }
-        let p = self.read_packet(self.cursor)?;
+        self.read_packet_into(self.cursor, packet)?;
         self.cursor += 1;
-        Ok(Some(p))
+        Ok(true)
     }
 
     fn seek(&mut self, sample_index: usize) -> Result<()> {
@@ -386,45 +429,46 @@ impl Demux for Demuxer {
     }
 
     fn read_packet(&mut self, index: usize) -> Result<Packet> {
+        let mut p = Packet::default();
+        self.read_packet_into(index, &mut p)?;
+        Ok(p)
+    }
+
+    fn read_packet_into(&mut self, index: usize, packet: &mut Packet) -> Result<()> {
         let Some(&s) = self.samples.get(index) else {
             return Err(Error::InvalidArgument(format!(
                 "sample {index} does not exist; the stream has {} samples",
                 self.samples.len()
             )));
         };
-        let stored = self.source.read_at(s.offset, u64::from(s.size))?;
-        let data = match &self.format {
-            PacketFormat::Raw => stored,
+        let data = &mut packet.data;
+        match &self.format {
+            PacketFormat::Raw => self.source.read_into(s.offset, u64::from(s.size), data)?,
             PacketFormat::LengthPrefixed {
                 length_size,
                 parameter_sets,
             } => {
-                let mut out = Vec::with_capacity(stored.len().saturating_add(64));
-                avcc_to_annexb_into(&stored, *length_size, &mut out).map_err(|e| {
+                let stored = &mut self.scratch;
+                self.source.read_into(s.offset, u64::from(s.size), stored)?;
+                data.clear();
+                avcc_to_annexb_into(stored, *length_size, data).map_err(|e| {
                     Error::InvalidData(format!("sample {index}: {}", strip_prefix(&e)))
                 })?;
                 let codec = self.info.codec;
                 if (s.keyframe || index == 0)
                     && !parameter_sets.is_empty()
-                    && !split_annexb(&out).any(|n| annexb::is_sps(codec, n))
+                    && !split_annexb(data).any(|n| annexb::is_sps(codec, n))
                 {
-                    let mut with = Vec::with_capacity(parameter_sets.len() + out.len());
-                    with.extend_from_slice(parameter_sets);
-                    with.extend_from_slice(&out);
-                    with
-                } else {
-                    out
+                    data.splice(0..0, parameter_sets.iter().copied());
                 }
             }
-        };
-        Ok(Packet {
-            data,
-            pts: s.pts,
-            dts: s.dts,
-            duration: s.duration,
-            keyframe: s.keyframe,
-            index,
-        })
+        }
+        packet.pts = s.pts;
+        packet.dts = s.dts;
+        packet.duration = s.duration;
+        packet.keyframe = s.keyframe;
+        packet.index = index;
+        Ok(())
     }
 
     fn keyframes(&self) -> &[usize] {

@@ -623,3 +623,51 @@ fn fuzz_regressions() {
     }
     assert!(seen >= 4, "regression inputs missing: {seen}");
 }
+
+/// `read_packet_into` / `next_packet_into` give the same packets as the allocating calls, for
+/// every container and packet format, and reuse the buffer once it is large enough.
+#[test]
+fn packet_into_matches_and_reuses_its_buffer() {
+    let rows = manifest();
+    let valid: Vec<_> = rows.iter().filter(|r| r.frames.is_some()).collect();
+    assert!(valid.len() >= 13, "{} valid fixtures", valid.len());
+    for row in valid {
+        let name = row.file.as_str();
+        let mut d = open(fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let want = all_packets(d.as_mut());
+        assert!(!want.is_empty(), "{name}");
+        // A poisoned start: stale bytes and fields must all be replaced.
+        let mut p = Packet {
+            data: vec![0xEE; 3],
+            pts: -99,
+            dts: -99,
+            duration: -99,
+            keyframe: true,
+            index: 9999,
+        };
+        d.seek(0).unwrap();
+        let mut n = 0;
+        while d.next_packet_into(&mut p).unwrap() {
+            assert_eq!(p, want[n], "{name}: packet {n} (next_packet_into)");
+            n += 1;
+        }
+        assert_eq!(n, want.len(), "{name}");
+        // Largest packet first: after it, no later read may reallocate.
+        let largest = (0..want.len()).max_by_key(|&i| want[i].data.len()).unwrap();
+        d.read_packet_into(largest, &mut p).unwrap();
+        let ptr = p.data.as_ptr();
+        for i in (0..want.len()).rev() {
+            d.read_packet_into(i, &mut p).unwrap();
+            assert_eq!(p, want[i], "{name}: packet {i} (read_packet_into)");
+            assert_eq!(
+                p.data.as_ptr(),
+                ptr,
+                "{name}: packet {i} reallocated the buffer"
+            );
+        }
+        // An out-of-range read is an error and leaves the packet usable.
+        assert!(d.read_packet_into(want.len(), &mut p).is_err());
+        d.read_packet_into(0, &mut p).unwrap();
+        assert_eq!(p, want[0], "{name}");
+    }
+}

@@ -112,6 +112,7 @@ pub(crate) fn run(
         decoder,
         stream,
         done: finished,
+        packet,
         ..
     } = sess;
     decoder.set_timescale(timescale);
@@ -160,12 +161,12 @@ pub(crate) fn run(
             Ok(())
         };
         for i in range.start..=range.end {
-            let packet = {
+            {
                 let mut d = demux
                     .lock()
                     .map_err(|_| Error::InvalidState("demuxer lock poisoned".into()))?;
-                d.read_packet(i)?
-            };
+                d.read_packet_into(i, packet)?;
+            }
             if let Some(p) = &policy {
                 if !range.is_target(i) && p.droppable(&packet.data) {
                     work.dropped += 1;

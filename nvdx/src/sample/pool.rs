@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::codec::{ChromaFormat, Codec};
 use crate::context::Context;
 use crate::decode::{capabilities, Decoder, DecoderConfig};
+use crate::demux::Packet;
 use crate::error::{Error, Result};
 use crate::stream::{Event, Stream};
 
@@ -49,6 +50,8 @@ pub(crate) struct Session {
     /// `(width, height, bit depth)` of the last stream decoded, to prefer a session that needs
     /// no reconfiguration.
     pub(crate) last: Option<(u32, u32, u8)>,
+    /// The packet being fed; its buffer is reused from packet to packet and request to request.
+    pub(crate) packet: Packet,
 }
 
 struct State {
@@ -264,6 +267,7 @@ impl DecoderPool {
             done: Event::new_sync_only(&self.ctx)?,
             codec,
             last: None,
+            packet: Packet::default(),
         })
     }
 
