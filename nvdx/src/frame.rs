@@ -6,6 +6,7 @@
 //! lets a frame move between GPUs as a single 2D copy. Planar formats (YUV 4:4:4, planar RGB)
 //! stack their planes the same way.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ use crate::error::{check, Error, Result};
 use crate::memory::{
     copy_2d_from_host, copy_2d_raw, copy_2d_to_host, AsDevicePtr, MemoryKind, RawAlloc,
 };
-use crate::stream::Stream;
+use crate::stream::{Event, Stream};
 
 /// Pixel layouts nvdx frames can hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -510,10 +511,12 @@ impl AsDevicePtr for Frame {
 // ---------------------------------------------------------------------------------------------
 // Pools
 
-/// A fixed set of reusable items with blocking and non-blocking acquire. Generic so that its
-/// bookkeeping is testable without a GPU; [`FramePool`] is `Recycler<Frame>` plus a spec.
+/// A fixed set of reusable items with blocking and non-blocking acquire, handed out in the
+/// order they were returned (first in, first out: the item returned longest ago, whose pending
+/// GPU work is most likely done, goes out first). Generic so that its bookkeeping is testable
+/// without a GPU; [`FramePool`] is a `Recycler` of frames plus a spec.
 pub(crate) struct Recycler<T> {
-    free: Mutex<Vec<T>>,
+    free: Mutex<VecDeque<T>>,
     returned: Condvar,
     capacity: usize,
 }
@@ -522,14 +525,14 @@ impl<T> Recycler<T> {
     pub(crate) fn new(items: Vec<T>) -> Arc<Recycler<T>> {
         let capacity = items.len();
         Arc::new(Recycler {
-            free: Mutex::new(items),
+            free: Mutex::new(items.into()),
             returned: Condvar::new(),
             capacity,
         })
     }
 
     pub(crate) fn try_take(&self) -> Option<T> {
-        self.free.lock().ok()?.pop()
+        self.free.lock().ok()?.pop_front()
     }
 
     pub(crate) fn take_timeout(&self, timeout: Option<Duration>) -> Result<T> {
@@ -538,7 +541,7 @@ impl<T> Recycler<T> {
             Error::InvalidState("frame pool poisoned by a panic on another thread".into())
         })?;
         loop {
-            if let Some(item) = free.pop() {
+            if let Some(item) = free.pop_front() {
                 return Ok(item);
             }
             free = match deadline {
@@ -564,7 +567,7 @@ impl<T> Recycler<T> {
 
     pub(crate) fn give_back(&self, item: T) {
         if let Ok(mut free) = self.free.lock() {
-            free.push(item);
+            free.push_back(item);
             self.returned.notify_one();
         }
     }
@@ -592,7 +595,7 @@ impl<T> Recycler<T> {
 #[derive(Clone)]
 pub struct FramePool {
     ctx: Context,
-    shared: Arc<Recycler<Frame>>,
+    shared: Arc<Recycler<PoolSlot>>,
     format: PixelFormat,
     width: u32,
     height: u32,
@@ -637,7 +640,13 @@ impl FramePool {
         validate_pool_size(capacity)?;
         FrameLayout::packed(format, width, height)?;
         let frames = (0..capacity)
-            .map(|_| Frame::new(ctx, format, width, height, kind))
+            .map(|_| {
+                Ok(PoolSlot {
+                    frame: Frame::new(ctx, format, width, height, kind)?,
+                    released: None,
+                    pending: false,
+                })
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(FramePool {
             ctx: ctx.clone(),
@@ -694,48 +703,112 @@ impl FramePool {
     }
 }
 
+/// A pool frame with the event that orders its reuse after its last user's work.
+pub(crate) struct PoolSlot {
+    frame: Frame,
+    /// Recorded on the frame's release stream when it was last returned (created on first use,
+    /// in the release stream's context).
+    released: Option<Event>,
+    /// Whether `released` holds a recording the next writer must wait for.
+    pending: bool,
+}
+
 /// A frame on loan from a [`FramePool`]; derefs to [`Frame`] and goes back on drop.
 ///
-/// GPU work that still uses the frame when it drops is the caller's to order: record an event
-/// and make the next user's stream wait, or synchronise, before dropping.
+/// GPU work that still uses the frame when it drops is ordered before the frame's next writer
+/// in one of two ways:
+/// - give the frame a release stream ([`PooledFrame::set_release_stream`]; a [`Transfer`]
+///   sets its destination stream on every frame it delivers): on drop an event is recorded on
+///   that stream, and the next writer calls [`PooledFrame::wait_released`] on its own stream
+///   before writing (nvdx's transfers do). No host wait;
+/// - or order it yourself: synchronise, or make the next user's stream wait, before dropping.
+///
+/// [`Transfer`]: crate::xfer::Transfer
 pub struct PooledFrame {
-    frame: std::mem::ManuallyDrop<Frame>,
-    pool: Arc<Recycler<Frame>>,
+    slot: std::mem::ManuallyDrop<PoolSlot>,
+    release_stream: Option<Arc<Stream>>,
+    pool: Arc<Recycler<PoolSlot>>,
 }
 
 impl PooledFrame {
-    fn new(frame: Frame, pool: &Arc<Recycler<Frame>>) -> PooledFrame {
+    fn new(slot: PoolSlot, pool: &Arc<Recycler<PoolSlot>>) -> PooledFrame {
         PooledFrame {
-            frame: std::mem::ManuallyDrop::new(frame),
+            slot: std::mem::ManuallyDrop::new(slot),
+            release_stream: None,
             pool: Arc::clone(pool),
         }
+    }
+
+    /// The stream on which this frame's users run: when the frame drops, an event is recorded
+    /// there, and the frame's next writer waits for it (see [`PooledFrame::wait_released`]).
+    /// `None` (the default for frames taken from a pool directly) leaves the ordering to the
+    /// caller.
+    pub fn set_release_stream(&mut self, stream: Option<Arc<Stream>>) {
+        self.release_stream = stream;
+    }
+
+    /// Makes `stream` wait until the work that was enqueued on the frame's release stream
+    /// before it last went back to the pool has finished (no host wait; nothing to wait for if
+    /// it had no release stream). Call it before writing the frame on `stream`.
+    pub fn wait_released(&self, stream: &Stream) -> Result<()> {
+        match (&self.slot.released, self.slot.pending) {
+            (Some(ev), true) => stream.wait_event(ev),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records the release event on the release stream (creating the event on first use).
+    fn record_release(slot: &mut PoolSlot, stream: &Stream) -> Result<()> {
+        let fits = slot
+            .released
+            .as_ref()
+            .is_some_and(|e| e.context().device() == stream.context().device());
+        if !fits {
+            slot.released = Some(Event::new_sync_only(stream.context())?);
+        }
+        if let Some(ev) = &slot.released {
+            ev.record(stream)?;
+        }
+        Ok(())
     }
 }
 
 impl std::fmt::Debug for PooledFrame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.frame.fmt(f)
+        self.slot.frame.fmt(f)
     }
 }
 
 impl std::ops::Deref for PooledFrame {
     type Target = Frame;
     fn deref(&self) -> &Frame {
-        &self.frame
+        &self.slot.frame
     }
 }
 impl std::ops::DerefMut for PooledFrame {
     fn deref_mut(&mut self) -> &mut Frame {
-        &mut self.frame
+        &mut self.slot.frame
     }
 }
 
 impl Drop for PooledFrame {
     fn drop(&mut self) {
-        // SAFETY: `frame` is taken exactly once, here, and never touched afterwards.
-        let mut f = unsafe { std::mem::ManuallyDrop::take(&mut self.frame) };
-        f.meta = FrameMeta::default();
-        self.pool.give_back(f);
+        // SAFETY: `slot` is taken exactly once, here, and never touched afterwards.
+        let mut slot = unsafe { std::mem::ManuallyDrop::take(&mut self.slot) };
+        slot.frame.meta = FrameMeta::default();
+        slot.pending = match self.release_stream.take() {
+            Some(stream) => match PooledFrame::record_release(&mut slot, &stream) {
+                Ok(()) => true,
+                // Without the event the next writer cannot be ordered on the GPU: wait here
+                // (rare: only if the driver refuses to create or record an event).
+                Err(_) => {
+                    let _ = stream.synchronize();
+                    false
+                }
+            },
+            None => false,
+        };
+        self.pool.give_back(slot);
     }
 }
 
@@ -841,5 +914,13 @@ mod tests {
         r.give_back(7);
         assert_eq!(h.join().unwrap().unwrap(), 7);
         assert_eq!(r.available(), 0);
+        // First in, first out: the item returned longest ago goes out first.
+        for i in [5, 3, 9] {
+            r.give_back(i);
+        }
+        assert_eq!(r.try_take(), Some(5));
+        r.give_back(1);
+        let order: Vec<u32> = std::iter::from_fn(|| r.try_take()).collect();
+        assert_eq!(order, vec![3, 9, 1]);
     }
 }

@@ -163,6 +163,12 @@ impl Event {
         })
     }
 
+    /// The context the event was created in (it can be recorded only on that context's
+    /// streams).
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
     /// The raw `CUevent`.
     pub fn raw(&self) -> CUevent {
         self.raw

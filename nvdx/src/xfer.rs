@@ -4,14 +4,23 @@
 //! A [`Transfer`] goes from a source context to a destination [`FramePool`]. Every transfer is
 //! stream-ordered on both sides and never blocks the host:
 //!
-//! 1. an event is recorded on the caller's source stream (the frame is ready there);
-//! 2. the destination stream waits for it and pulls the frame with one 2D copy per frame (the
-//!    pitched NV12 layout is copied as it is, no packing) — by an SM kernel with 16-byte loads
-//!    where that is faster (frame-sized peer copies, every same-GPU copy), by the copy engine
-//!    otherwise ([`CopyMethod`]) — or the source stream copies it in chunks to a ring of pinned
-//!    staging buffers and the destination stream uploads them;
-//! 3. an event recorded after the copy is waited on by the source stream, so the caller may
-//!    overwrite the source frame right after the call: the overwrite runs after the copy.
+//! 1. the copy is enqueued on the caller's source stream, after the work that produced the
+//!    frame there; it pushes the frame into the destination pool frame (remote stores over
+//!    NVLink/PCIe, or a local copy on one GPU) with one 2D copy per frame (the pitched NV12
+//!    layout is copied as it is, no packing) — by an SM kernel with 16-byte accesses where that
+//!    is faster (frame-sized peer copies, every same-GPU copy; a batch is one launch), by the
+//!    copy engine otherwise ([`CopyMethod`]). The caller may overwrite the source frame right
+//!    after the call: its next write on the source stream runs after the copy;
+//! 2. before writing a pool frame, the source stream waits for the work its previous user
+//!    enqueued on the destination stream before dropping it ([`PooledFrame::wait_released`]);
+//!    the pool hands frames out first-in first-out, so that wait has long been satisfied
+//!    when frames are returned promptly;
+//! 3. an event recorded after the copies is waited on by [`Transfer::dst_stream`]: work the
+//!    caller enqueues there sees the frames. Consecutive transfers never wait for the other
+//!    GPU, so they run back to back.
+//!
+//! Without peer access (or with [`TransferMode::Staged`]) the source stream copies the frame in
+//! chunks to a ring of pinned staging buffers and the destination stream uploads them.
 //!
 //! ```no_run
 //! # fn main() -> nvdx::Result<()> {
@@ -35,6 +44,7 @@ use crate::frame::{Frame, FramePool, PooledFrame};
 use crate::kernels::{Function, LaunchConfig, ModuleImage};
 use crate::memory::{copy_2d_raw, HostBuffer};
 use crate::stream::{Event, Stream};
+use std::sync::Arc;
 
 /// What the driver says about the link from one GPU to another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,6 +237,28 @@ pub static XFER_MODULE: ModuleImage = ModuleImage {
     image: concat!(include_str!("../kernels/ptx/xfer.ptx"), "\0").as_bytes(),
 };
 
+/// Frames per launch of the batched copy kernel (the largest pool).
+const MAX_BATCH: usize = 16;
+
+/// One frame of a kernel batch (`CopyJob` in `nvdx/kernels/xfer.cu`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+struct CopyJob {
+    src: u64,
+    src_pitch_vecs: u64,
+    dst: u64,
+    dst_pitch_vecs: u64,
+}
+
+/// The kernel's by-value parameter (`CopyBatch` in `nvdx/kernels/xfer.cu`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+struct CopyBatch {
+    job: [CopyJob; MAX_BATCH],
+    row_vecs: u64,
+    rows: u64,
+}
+
 /// How a direct (peer or same-GPU) frame copy is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CopyMethod {
@@ -236,14 +268,15 @@ pub enum CopyMethod {
     Auto,
     /// Always the copy engine (`cuMemcpy2DAsync`): leaves the SMs free.
     CopyEngine,
-    /// The SM pull kernel with 16-byte loads whenever the layout allows (16-byte aligned
+    /// The SM copy kernel with 16-byte accesses whenever the layout allows (16-byte aligned
     /// addresses, pitches and rows), else the copy engine.
     SmKernel,
 }
 
 /// Largest peer copy that [`CopyMethod::Auto`] gives to the SM kernel: below it the kernel's
 /// lower latency wins (on NVLink: 11.5 µs vs 16.1 µs for a 3.1 MB frame), above it the copy
-/// engine reaches the link's peak without taking SMs from the caller's kernels.
+/// engine reaches the link's peak without taking SMs from the caller's kernels. A batch counts
+/// frame by frame.
 pub const SM_COPY_MAX_PEER_BYTES: usize = 32 << 20;
 
 /// Whether the SM kernel can copy this region: every address, pitch and the row length must be
@@ -325,7 +358,7 @@ struct Staging {
 pub struct Transfer {
     src: Context,
     pool: FramePool,
-    dst_stream: Stream,
+    dst_stream: Arc<Stream>,
     path: TransferPath,
     ready: Event,
     copied: Event,
@@ -368,9 +401,9 @@ impl Transfer {
         };
         Ok(Transfer {
             src: src.clone(),
-            dst_stream: Stream::new(&dst)?,
+            dst_stream: Arc::new(Stream::new(&dst)?),
             ready: Event::new_sync_only(src)?,
-            copied: Event::new_sync_only(&dst)?,
+            copied: Event::new_sync_only(src)?,
             pool,
             path,
             staging: Vec::new(),
@@ -387,60 +420,73 @@ impl Transfer {
         self.method = method;
     }
 
-    /// One frame on the direct path, by the copy engine or the SM kernel.
-    fn copy_direct(&mut self, src: &Frame, dst: &mut Frame) -> Result<()> {
-        let row = src.layout().row_bytes();
-        let rows = src.layout().rows();
-        let eligible = sm_copy_eligible(
-            dst.device_ptr(),
-            dst.pitch(),
-            src.device_ptr(),
-            src.pitch(),
-            row,
-        );
+    /// The direct path: each pair by the copy engine or the SM kernel (the kernel's share of
+    /// the batch in one launch), all on the source stream, after the destination frames'
+    /// release events.
+    fn copy_direct(
+        &mut self,
+        frames: &[&Frame],
+        dsts: &mut [PooledFrame],
+        src_stream: &Stream,
+    ) -> Result<()> {
         let same = matches!(self.path, TransferPath::Direct(LinkKind::SameDevice));
-        if !choose_sm_kernel(self.method, eligible, same, row * rows) {
-            return dst.copy_from_async(src, &self.dst_stream);
+        let mut batch = CopyBatch::default();
+        let mut count = 0usize;
+        let (mut row, mut rows) = (0usize, 0usize);
+        for (src, dst) in frames.iter().zip(dsts.iter_mut()) {
+            dst.wait_released(src_stream)?;
+            row = src.layout().row_bytes();
+            rows = src.layout().rows();
+            let eligible = sm_copy_eligible(
+                dst.device_ptr(),
+                dst.pitch(),
+                src.device_ptr(),
+                src.pitch(),
+                row,
+            );
+            if count < MAX_BATCH && choose_sm_kernel(self.method, eligible, same, row * rows) {
+                batch.job[count] = CopyJob {
+                    src: src.device_ptr(),
+                    src_pitch_vecs: (src.pitch() / 16) as u64,
+                    dst: dst.device_ptr(),
+                    dst_pitch_vecs: (dst.pitch() / 16) as u64,
+                };
+                count += 1;
+            } else {
+                dst.copy_from_async(src, src_stream)?;
+            }
+        }
+        if count == 0 {
+            return Ok(());
         }
         if self.sm_copy.is_none() {
-            let ctx = self.dst_stream.context();
-            let f = ctx.module(&XFER_MODULE)?.function(c"copy2d_v16")?;
+            let ctx = src_stream.context();
+            let f = ctx.module(&XFER_MODULE)?.function(c"copy2d_v16_batch")?;
             let sms = ctx.device().multiprocessor_count()?;
             self.sm_copy = Some((f, sms));
         }
         let Some((f, sms)) = &self.sm_copy else {
-            return dst.copy_from_async(src, &self.dst_stream);
+            return Err(Error::InvalidState("copy kernel not loaded".into()));
         };
-        dst.meta = src.meta;
-        let vecs = (row / 16) as u64;
-        let total = vecs * rows as u64;
+        batch.row_vecs = (row / 16) as u64;
+        batch.rows = rows as u64;
+        let total = batch.row_vecs * batch.rows;
         let blocks = (total.div_ceil(256 * 4)).clamp(1, u64::from(*sms) * 8) as u32;
-        let mut src_ptr = src.device_ptr();
-        let mut src_pitch = (src.pitch() / 16) as u64;
-        let mut dst_ptr = dst.device_ptr();
-        let mut dst_pitch = (dst.pitch() / 16) as u64;
-        let mut row_vecs = vecs;
-        let mut nrows = rows as u64;
-        let mut params = [
-            (&mut src_ptr as *mut u64).cast::<std::ffi::c_void>(),
-            (&mut src_pitch as *mut u64).cast(),
-            (&mut dst_ptr as *mut u64).cast(),
-            (&mut dst_pitch as *mut u64).cast(),
-            (&mut row_vecs as *mut u64).cast(),
-            (&mut nrows as *mut u64).cast(),
-        ];
+        let mut params = [(&mut batch as *mut CopyBatch).cast::<std::ffi::c_void>()];
         let cfg = LaunchConfig {
-            grid: (blocks, 1, 1),
+            grid: (blocks, count as u32, 1),
             block: (256, 1, 1),
             shared_bytes: 0,
         };
-        // SAFETY: the six parameters match `copy2d_v16(const uint4*, u64, uint4*, u64, u64,
-        // u64)`; both frames hold `rows` rows of `row` bytes at their pitches (same format and
-        // size, checked), all addresses and pitches are 16-byte multiples (checked by
-        // `sm_copy_eligible`), the source is readable from the destination GPU (same device or
-        // peer access enabled by PeerLink), and the events around the launch order every
-        // other use of both frames.
-        unsafe { f.launch(cfg, &self.dst_stream, &mut params) }
+        // SAFETY: the one parameter is a `CopyBatch`, laid out as the kernel's struct (repr(C),
+        // checked by a unit test against the PTX parameter size); `count` jobs are filled and
+        // the grid's y extent is `count`. Every job's frames hold `rows` rows of `row` bytes at
+        // their pitches (same format and size, checked by `check_frame`; all frames of a call
+        // share the pool's layout), every address and pitch is a 16-byte multiple (checked by
+        // `sm_copy_eligible`), the destination is writable from the source GPU (same device or
+        // peer access enabled by PeerLink), and the launch is ordered after the destination
+        // frames' release events and before the `copied` event.
+        unsafe { f.launch(cfg, src_stream, &mut params) }
     }
 
     /// The path in use.
@@ -521,23 +567,23 @@ impl Transfer {
         }
         match self.path {
             TransferPath::Direct(_) => {
-                self.ready.record(src_stream)?;
-                self.dst_stream.wait_event(&self.ready)?;
-                for (src, dst) in frames.iter().zip(dsts.iter_mut()) {
-                    self.copy_direct(src, dst)?;
-                }
-                self.copied.record(&self.dst_stream)?;
-                // Later writes to the sources on the source stream run after the copies.
-                src_stream.wait_event(&self.copied)?;
+                // On the source stream: later writes to the sources there run after the copies.
+                self.copy_direct(frames, dsts, src_stream)?;
+                self.copied.record(src_stream)?;
+                self.dst_stream.wait_event(&self.copied)?;
             }
             TransferPath::Staged => {
                 for (src, dst) in frames.iter().zip(dsts.iter_mut()) {
+                    // The uploads run on the destination stream, so only a frame whose last
+                    // user released it on another stream needs this.
+                    dst.wait_released(&self.dst_stream)?;
                     self.staged_one(src, dst, src_stream)?;
                 }
             }
         }
         for (src, dst) in frames.iter().zip(dsts.iter_mut()) {
             dst.meta = src.meta;
+            dst.set_release_stream(Some(Arc::clone(&self.dst_stream)));
             self.bytes_moved += dst.layout().tight_len() as u64;
         }
         Ok(())
@@ -701,7 +747,14 @@ mod tests {
             "PTX ISA must stay at 8.1 (driver >= 530)"
         );
         assert!(text.contains(".target sm_70"));
-        assert!(text.contains(".entry copy2d_v16("));
+        assert!(text.contains(".entry copy2d_v16_batch("));
+        // The by-value parameter must match the Rust struct byte for byte.
+        let size = std::mem::size_of::<CopyBatch>();
+        assert_eq!(size, 528);
+        assert!(
+            text.contains(&format!("copy2d_v16_batch_param_0[{size}]")),
+            "PTX parameter size differs from CopyBatch ({size} bytes)"
+        );
     }
 
     #[test]

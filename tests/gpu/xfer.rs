@@ -129,6 +129,74 @@ fn batches_and_overwrite_ordering() {
     }
 }
 
+/// A pool frame's last user runs on the destination stream and is still queued (behind a few
+/// milliseconds of memsets) when the frame is dropped; the transfers that reuse the frame
+/// right after (first-in first-out: the third send) must wait for it. Without the release
+/// event the copy on the source stream would overwrite the frame before it was read.
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn reused_pool_frames_wait_for_their_last_user() {
+    let mut rng = rng();
+    for (src_ctx, dst_ctx, label) in contexts() {
+        let src_stream = Stream::new(&src_ctx).unwrap();
+        let mut delay = nvdx::DeviceBuffer::new(&dst_ctx, 1 << 30).unwrap();
+        for (mode, method) in [
+            (TransferMode::Auto, CopyMethod::SmKernel),
+            (TransferMode::Auto, CopyMethod::CopyEngine),
+            (TransferMode::Staged, CopyMethod::Auto),
+        ] {
+            let (w, h) = (1920, 1080);
+            let pool =
+                FramePool::new(&dst_ctx, PixelFormat::Nv12, w, h, 2, MemoryKind::Device).unwrap();
+            let mut x = Transfer::new(&src_ctx, pool, mode).unwrap();
+            x.set_copy_method(method);
+            let mut frames = Vec::new();
+            let mut datas = Vec::new();
+            for _ in 0..3 {
+                let mut f =
+                    Frame::new(&src_ctx, PixelFormat::Nv12, w, h, MemoryKind::Device).unwrap();
+                let d = random_bytes(&mut rng, f.layout().tight_len());
+                f.copy_from_host(&d).unwrap();
+                frames.push(f);
+                datas.push(d);
+            }
+            let mut seen =
+                Frame::new(&dst_ctx, PixelFormat::Nv12, w, h, MemoryKind::Device).unwrap();
+            seen.memset_async(0x5A, x.dst_stream()).unwrap();
+            let a = x.send(&frames[0], &src_stream).unwrap();
+            let a_ptr = a.device_ptr();
+            // The last user of `a`: a copy out of it, queued behind ~4 GiB of memsets.
+            for _ in 0..4 {
+                delay.memset_async(0, x.dst_stream()).unwrap();
+            }
+            seen.copy_from_async(&a, x.dst_stream()).unwrap();
+            drop(a);
+            let b = x.send(&frames[1], &src_stream).unwrap();
+            let c = x.send(&frames[2], &src_stream).unwrap();
+            assert_eq!(
+                c.device_ptr(),
+                a_ptr,
+                "{label}: the pool is not first-in first-out"
+            );
+            x.dst_stream().synchronize().unwrap();
+            src_stream.synchronize().unwrap();
+            assert!(
+                seen.to_host_vec().unwrap() == datas[0],
+                "{label} {mode:?} {method:?}: the reused frame was overwritten before its last \
+                 user read it"
+            );
+            assert!(
+                b.to_host_vec().unwrap() == datas[1],
+                "{label} {mode:?}: frame b"
+            );
+            assert!(
+                c.to_host_vec().unwrap() == datas[2],
+                "{label} {mode:?}: frame c"
+            );
+        }
+    }
+}
+
 #[test]
 #[ignore = "needs an NVIDIA GPU"]
 fn pool_exhaustion_blocks_or_errors() {
