@@ -7,8 +7,9 @@
 //! - the staged path (pinned host, double-buffered) against the host link's own bandwidth
 //!   (pinned device-to-host and host-to-device copies of the same bytes).
 //!
-//! Peer figures (PyTorch `copy_`, the copy engine back to back, a simple SM pull kernel) come
-//! from `shared/peers/xfer_preproc_peers.py`, run in the same session on a two-GPU host.
+//! Peer figures (the copy engine back to back, a simple SM pull kernel) come from
+//! `shared/peers/xfer_preproc_peers.py`, and PyTorch `copy_` from
+//! `benches/peers/torch_peer_copy.py`, run in the same session on a two-GPU host.
 
 use std::time::{Duration, Instant};
 
