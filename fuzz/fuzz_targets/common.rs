@@ -20,7 +20,11 @@ pub fn exercise(data: &[u8]) {
             match (fresh, again) {
                 (Ok(p), Ok(())) => assert_eq!(p, reused, "read_packet_into differs at {i}"),
                 (Err(_), Err(_)) => {}
-                (a, b) => panic!("read_packet {:?} vs read_packet_into {:?} at {i}", a.is_ok(), b.is_ok()),
+                (a, b) => panic!(
+                    "read_packet {:?} vs read_packet_into {:?} at {i}",
+                    a.is_ok(),
+                    b.is_ok()
+                ),
             }
         }
         let _ = d.display_order();
