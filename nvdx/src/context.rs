@@ -12,13 +12,16 @@
 use std::collections::HashMap;
 use std::ffi::{c_int, c_uint};
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use nvdx_sys::cuda::{CUcontext, CUctx_flags, CUresult};
+use nvdx_sys::cuda::{
+    CUcontext, CUctx_flags, CUdevice_attribute, CUmemoryPool, CUresult, CUstream,
+};
 
+use crate::cu;
 use crate::device::{driver, Device};
 use crate::error::{check, Error, Result};
-use crate::kernels::{Module, ModuleImage};
+use crate::kernels::{LoadedModule, Module, ModuleImage};
 
 bitflags::bitflags! {
     /// Flags of a primary context (`CU_CTX_*`): scheduling policy and friends.
@@ -77,23 +80,61 @@ pub fn primary_state(device: &Device) -> Result<PrimaryContextState> {
     })
 }
 
+/// The shared state of one GPU's retained primary context: every [`Context`] for the same GPU
+/// that is alive at the same time points at one `Inner` (see [`Context::primary_on`]), so the
+/// kernel modules, the memory pool and nvdx's internal streams exist once per GPU.
 struct Inner {
     device: Device,
     raw: CUcontext,
-    modules: Mutex<HashMap<&'static str, Arc<Module>>>,
+    /// Loaded kernel modules. They hold no `Context` (that would be a cycle that kept the
+    /// primary context alive forever); they are unloaded in `Drop`, before the release.
+    modules: Mutex<HashMap<&'static str, Arc<LoadedModule>>>,
+    /// nvdx's internal stream for stream-ordered allocation and free (created on first use).
+    order_stream: OnceLock<InternalStream>,
+    /// The device's default memory pool (`None` where the device has no memory pools).
+    mem_pool: OnceLock<Option<CUmemoryPool>>,
+    /// Idle streams for synchronous host copies, reused so such copies allocate nothing in
+    /// steady state and never touch the legacy default stream.
+    host_streams: Mutex<Vec<InternalStream>>,
+}
+
+/// A stream owned by a context's shared state (a raw handle plus an id, no `Context`, so the
+/// state holds no reference to itself).
+pub(crate) struct InternalStream {
+    pub(crate) raw: CUstream,
+    pub(crate) id: u64,
 }
 
 // SAFETY: a CUcontext handle may be used from any thread (the driver API is thread-safe);
-// nvdx only uses it through push/pop on the calling thread. The module cache is behind a Mutex.
+// nvdx only uses it through push/pop on the calling thread. Interior state is behind Mutexes
+// and OnceLocks; raw stream and pool handles are usable from any thread.
 unsafe impl Send for Inner {}
-// SAFETY: see above; no interior state is mutated without the Mutex.
+// SAFETY: see above.
 unsafe impl Sync for Inner {}
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Modules must be unloaded while the context is alive.
+        // The last handle is gone: nothing of nvdx's uses this context any more. Wait for the
+        // frees queued on the internal stream (teardown only; no hot path drops a context),
+        // then destroy the streams, unload the modules and release the retain.
+        // SAFETY: the context is alive (this Inner still holds its retain) and popped below.
+        let bound = unsafe { cu::ctx_push(self.raw) }.is_ok();
+        if let Some(s) = self.order_stream.take() {
+            let _ = cu::stream_synchronize(s.raw);
+            // SAFETY: owned by this Inner and never used again.
+            let _ = unsafe { cu::stream_destroy(s.raw) };
+        }
+        if let Ok(mut streams) = self.host_streams.lock() {
+            for s in streams.drain(..) {
+                // SAFETY: idle streams owned by this Inner, never used again.
+                let _ = unsafe { cu::stream_destroy(s.raw) };
+            }
+        }
         if let Ok(mut m) = self.modules.lock() {
             m.clear();
+        }
+        if bound {
+            let _ = cu::ctx_pop();
         }
         if let Ok(api) = driver() {
             // SAFETY: this Inner retained the primary context exactly once.
@@ -102,7 +143,13 @@ impl Drop for Inner {
     }
 }
 
+/// The live shared states, by GPU ordinal (weak: the last [`Context`] handle releases).
+static LIVE: Mutex<Vec<(u32, Weak<Inner>)>> = Mutex::new(Vec::new());
+
 /// A retained primary context of one GPU. Clones share the retain; the last drop releases it.
+///
+/// All handles to the same GPU that are alive at the same time share one retain and one set of
+/// loaded kernels, whether they came from `clone` or from another [`Context::primary`] call.
 #[derive(Clone)]
 pub struct Context {
     inner: Arc<Inner>,
@@ -129,21 +176,117 @@ impl Context {
         Context::primary_on(&Device::get(ordinal)?)
     }
 
-    /// Retains the primary context of `device`.
+    /// Retains the primary context of `device`, or shares the retain of a [`Context`] for it
+    /// that is still alive (so kernels are loaded once per GPU, not once per call).
     pub fn primary_on(device: &Device) -> Result<Context> {
+        let mut live = LIVE.lock().map_err(|_| {
+            Error::InvalidState("context registry poisoned by a panic on another thread".into())
+        })?;
+        live.retain(|(_, w)| w.strong_count() > 0);
+        if let Some(inner) = live
+            .iter()
+            .find(|(o, _)| *o == device.ordinal())
+            .and_then(|(_, w)| w.upgrade())
+        {
+            return Ok(Context { inner });
+        }
         let api = driver()?;
         let mut raw: CUcontext = std::ptr::null_mut();
         // SAFETY: valid out-parameter; balanced by cuDevicePrimaryCtxRelease in Inner::drop.
         check("cuDevicePrimaryCtxRetain", unsafe {
             api.cuDevicePrimaryCtxRetain(&mut raw, device.raw())
         })?;
-        Ok(Context {
-            inner: Arc::new(Inner {
-                device: *device,
-                raw,
-                modules: Mutex::new(HashMap::new()),
-            }),
+        let inner = Arc::new(Inner {
+            device: *device,
+            raw,
+            modules: Mutex::new(HashMap::new()),
+            order_stream: OnceLock::new(),
+            mem_pool: OnceLock::new(),
+            host_streams: Mutex::new(Vec::new()),
+        });
+        live.push((device.ordinal(), Arc::downgrade(&inner)));
+        Ok(Context { inner })
+    }
+
+    /// nvdx's internal stream of this context, on which stream-ordered allocations and frees
+    /// are queued (created on first use).
+    pub(crate) fn order_stream(&self) -> Result<&InternalStream> {
+        if let Some(s) = self.inner.order_stream.get() {
+            return Ok(s);
+        }
+        let s = {
+            let _g = self.bind()?;
+            InternalStream {
+                raw: cu::stream_create_non_blocking()?,
+                id: crate::stream::next_stream_id(),
+            }
+        };
+        if let Err(lost) = self.inner.order_stream.set(s) {
+            // Another thread created it first: drop ours.
+            // SAFETY: `lost` was created above and never used.
+            let _ = unsafe { cu::stream_destroy(lost.raw) };
+        }
+        self.inner
+            .order_stream
+            .get()
+            .ok_or_else(|| Error::InvalidState("internal stream missing".into()))
+    }
+
+    /// The device's default memory pool, or `None` where the device does not support memory
+    /// pools (allocations then fall back to `cuMemAlloc`).
+    pub(crate) fn mem_pool(&self) -> Result<Option<CUmemoryPool>> {
+        if let Some(p) = self.inner.mem_pool.get() {
+            return Ok(*p);
+        }
+        let supported = self
+            .inner
+            .device
+            .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED)?
+            != 0;
+        let pool = if supported {
+            Some(cu::device_default_mem_pool(self.inner.device.raw())?)
+        } else {
+            None
+        };
+        let _ = self.inner.mem_pool.set(pool);
+        Ok(pool)
+    }
+
+    /// Takes an idle internal stream for a synchronous host copy (creating one if none is
+    /// idle); give it back with [`Context::put_host_stream`].
+    pub(crate) fn take_host_stream(&self) -> Result<InternalStream> {
+        if let Some(s) = self
+            .inner
+            .host_streams
+            .lock()
+            .ok()
+            .and_then(|mut v| v.pop())
+        {
+            return Ok(s);
+        }
+        let _g = self.bind()?;
+        Ok(InternalStream {
+            raw: cu::stream_create_non_blocking()?,
+            id: crate::stream::next_stream_id(),
         })
+    }
+
+    /// Returns a stream taken with [`Context::take_host_stream`] (idle: its copy was waited
+    /// for).
+    pub(crate) fn put_host_stream(&self, s: InternalStream) {
+        match self.inner.host_streams.lock() {
+            Ok(mut v) => v.push(s),
+            Err(_) => {
+                // SAFETY: idle and owned by the caller, never used again.
+                let _ = unsafe { cu::stream_destroy(s.raw) };
+            }
+        }
+    }
+
+    /// Whether two handles share one retain and one set of loaded kernels (for tests and
+    /// diagnostics: handles to the same GPU alive at the same time always do).
+    pub fn shares_state_with(&self, other: &Context) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// Sets the primary context's flags, ideally before anything activates it (call this first
@@ -238,17 +381,18 @@ impl Context {
         check("cuCtxSynchronize", unsafe { api.cuCtxSynchronize() })
     }
 
-    /// The module `image`, loaded into this context on first use and cached afterwards.
-    pub fn module(&self, image: &'static ModuleImage) -> Result<Arc<Module>> {
+    /// The module `image`, loaded into this context on first use and cached afterwards (once
+    /// per GPU while any handle to its context lives).
+    pub fn module(&self, image: &'static ModuleImage) -> Result<Module> {
         let mut cache = self.inner.modules.lock().map_err(|_| {
             Error::InvalidState("module cache poisoned by a panic on another thread".into())
         })?;
         if let Some(m) = cache.get(image.name) {
-            return Ok(Arc::clone(m));
+            return Ok(Module::from_loaded(self, Arc::clone(m)));
         }
-        let m = Arc::new(Module::load(self, image)?);
-        cache.insert(image.name, Arc::clone(&m));
-        Ok(m)
+        let loaded = Arc::new(LoadedModule::load(self, image)?);
+        cache.insert(image.name, Arc::clone(&loaded));
+        Ok(Module::from_loaded(self, loaded))
     }
 }
 

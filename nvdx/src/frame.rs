@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 
 use nvdx_sys::cuda::CUdeviceptr;
 
+use crate::access::{Access, FrameParts, FrameSealed, MemRef, MemorySealed};
 use crate::context::Context;
-use crate::device::driver;
-use crate::error::{check, Error, Result};
+use crate::error::{Error, Result};
 use crate::memory::{
-    copy_2d_from_host, copy_2d_raw, copy_2d_to_host, AsDevicePtr, MemoryKind, RawAlloc,
+    copy_2d_tracked, download_2d, memset_tracked, upload_2d, AsDevicePtr, MemoryKind, RawAlloc,
 };
-use crate::stream::{Event, Stream};
+use crate::stream::Stream;
 
 /// Pixel layouts nvdx frames can hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -246,11 +246,19 @@ pub struct FrameMeta {
     pub index: Option<u64>,
 }
 
+/// Row alignment of device frames (what `cuMemAllocPitch` chooses on current GPUs; NVENC and
+/// 16-byte vector kernels are happy with it).
+pub const DEVICE_PITCH_ALIGN: usize = 512;
+
 /// A picture in one pitched allocation.
+///
+/// Its GPU work is tracked like every nvdx allocation's (see [`crate::memory`]): safe
+/// operations order themselves after conflicting work on any stream, host copies wait for
+/// the last write, and dropping the frame queues its free after the last use.
 ///
 /// ```no_run
 /// # fn main() -> nvdx::Result<()> {
-/// use nvdx::{Context, Frame, MemoryKind, PixelFormat};
+/// use nvdx::{Context, Frame, FrameView, MemoryKind, PixelFormat};
 /// let ctx = Context::primary(0)?;
 /// let f = Frame::new(&ctx, PixelFormat::Nv12, 1920, 1080, MemoryKind::Device)?;
 /// assert_eq!(f.chroma_ptr(), f.device_ptr() + (f.pitch() * 1080) as u64);
@@ -274,9 +282,183 @@ impl std::fmt::Debug for Frame {
     }
 }
 
+/// A view of a picture in GPU-visible memory that nvdx's kernels, copies, transfers and the
+/// encoder read: [`Frame`], [`PooledFrame`] and the decoder's
+/// [`MappedFrame`](crate::decode::MappedFrame). Sealed: nvdx trusts the geometry and the
+/// tracking behind it.
+///
+/// Every safe operation that reads a view on a stream first makes that stream wait for the
+/// view's last write, and records its read, so the view's memory is neither reused nor freed
+/// before the read has run, on whatever stream, whoever drops what when. For your own raw
+/// work on the pointers (kernels, other libraries), bracket it with [`FrameView::use_on`].
+pub trait FrameView: FrameSealed {
+    /// The geometry.
+    fn layout(&self) -> &FrameLayout {
+        self.frame_parts().layout
+    }
+    /// Pixel format.
+    fn format(&self) -> PixelFormat {
+        self.layout().format
+    }
+    /// Width in pixels.
+    fn width(&self) -> u32 {
+        self.layout().width
+    }
+    /// Height in pixels.
+    fn height(&self) -> u32 {
+        self.layout().height
+    }
+    /// Bytes between rows (all planes share it).
+    fn pitch(&self) -> usize {
+        self.layout().pitch
+    }
+    /// Rows of the allocation (`height * 3 / 2` for NV12).
+    fn rows(&self) -> usize {
+        self.layout().rows()
+    }
+    /// Where the picture lives.
+    fn memory_kind(&self) -> MemoryKind {
+        self.frame_parts().mem.kind
+    }
+    /// The owning context.
+    fn context(&self) -> &Context {
+        self.frame_parts().mem.ctx
+    }
+    /// Timestamp and display index.
+    fn meta(&self) -> FrameMeta {
+        self.frame_parts().meta
+    }
+    /// Base address (the first plane), for your own kernels (see [`FrameView::use_on`]).
+    fn device_ptr(&self) -> CUdeviceptr {
+        self.frame_parts().mem.ptr
+    }
+    /// Address of the luma (first) plane.
+    fn luma_ptr(&self) -> CUdeviceptr {
+        self.device_ptr()
+    }
+    /// Address of the chroma plane of NV12/P016 (`base + pitch * height`); for other formats
+    /// the second plane if any, else the base.
+    fn chroma_ptr(&self) -> CUdeviceptr {
+        let l = self.layout();
+        self.device_ptr() + (l.pitch * l.height as usize) as u64
+    }
+    /// Address of plane `i`; an error if the format has fewer planes.
+    fn plane_ptr(&self, i: usize) -> Result<CUdeviceptr> {
+        let planes = self.layout().planes();
+        planes
+            .get(i)
+            .map(|p| self.device_ptr() + p.offset as u64)
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "{:?} has {} plane(s), not {}",
+                    self.format(),
+                    planes.len(),
+                    i + 1
+                ))
+            })
+    }
+    /// Downloads the picture tightly packed (no padding). Synchronous, and ordered after the
+    /// picture's last write on any stream (no other synchronisation needed).
+    fn copy_to_host(&self, tight: &mut [u8]) -> Result<()> {
+        let l = *self.layout();
+        let (row, rows) = (l.row_bytes(), l.rows());
+        if tight.len() != row * rows {
+            return Err(Error::InvalidArgument(format!(
+                "{:?} {}x{} has {} tightly packed bytes, the buffer has {}",
+                l.format,
+                l.width,
+                l.height,
+                row * rows,
+                tight.len()
+            )));
+        }
+        download_2d(tight, row, self.frame_parts().mem, 0, l.pitch, row, rows)
+    }
+    /// Downloads the picture into a new tightly packed vector (tests, tools).
+    fn to_host_vec(&self) -> Result<Vec<u8>> {
+        let mut v = vec![0u8; self.layout().tight_len()];
+        self.copy_to_host(&mut v)?;
+        Ok(v)
+    }
+    /// Enqueues a copy of the picture into `dst` (same format and size; pitches, memory kinds
+    /// and GPUs may differ) on `stream`: one 2D copy for all planes. Copies the metadata.
+    fn copy_to(&self, dst: &mut Frame, stream: &Stream) -> Result<()> {
+        dst.copy_from_async(self, stream)
+    }
+    /// Orders your own work on `stream` that reads this picture through its raw pointers:
+    /// `stream` waits for the picture's last write now, and when the returned guard drops,
+    /// the work enqueued on `stream` until then is recorded as a use (later writers and the
+    /// picture's free wait for it). Enqueue the work while the guard lives.
+    fn use_on<'a>(&'a self, stream: &'a Stream) -> Result<StreamUse<'a>> {
+        let access = self.frame_parts().mem.access;
+        access.before_read(stream.tracking_ref())?;
+        Ok(StreamUse {
+            access,
+            stream,
+            write: false,
+        })
+    }
+}
+
+/// Work on a stream that uses an allocation through its raw pointers, recorded when this
+/// drops (see [`FrameView::use_on`], [`Frame::write_on`]).
+pub struct StreamUse<'a> {
+    access: &'a Access,
+    stream: &'a Stream,
+    write: bool,
+}
+
+impl std::fmt::Debug for StreamUse<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamUse")
+            .field("write", &self.write)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamUse<'_> {
+    /// The stream the work runs on.
+    pub fn stream(&self) -> &Stream {
+        self.stream
+    }
+}
+
+impl Drop for StreamUse<'_> {
+    fn drop(&mut self) {
+        let s = self.stream.tracking_ref();
+        let r = if self.write {
+            self.access.after_write(s)
+        } else {
+            self.access.after_read(s)
+        };
+        if r.is_err() {
+            // Not recorded: finish the work now so no later user can overtake it.
+            let _ = self.stream.synchronize();
+        }
+    }
+}
+
+impl FrameSealed for Frame {
+    fn frame_parts(&self) -> FrameParts<'_> {
+        FrameParts {
+            mem: self.alloc.mem(),
+            layout: &self.layout,
+            meta: self.meta,
+        }
+    }
+}
+impl FrameView for Frame {}
+
+impl MemorySealed for Frame {
+    fn mem(&self) -> MemRef<'_> {
+        self.alloc.mem()
+    }
+}
+impl AsDevicePtr for Frame {}
+
 impl Frame {
-    /// Allocates a frame; device frames use `cuMemAllocPitch`'s pitch, host-visible ones round
-    /// rows up to 256 bytes.
+    /// Allocates a frame; device frames round rows up to [`DEVICE_PITCH_ALIGN`] bytes,
+    /// host-visible ones to 256.
     pub fn new(
         ctx: &Context,
         format: PixelFormat,
@@ -288,23 +470,8 @@ impl Frame {
         if kind != MemoryKind::Device {
             return Frame::with_layout(ctx, packed, kind);
         }
-        let _g = ctx.bind()?;
-        let api = driver()?;
-        let mut ptr: CUdeviceptr = 0;
-        let mut pitch: usize = 0;
-        // SAFETY: the context is current; valid out-parameters. The memory is taken over by
-        // a RawAlloc below (freed with cuMemFree like any cuMemAlloc pointer).
-        check("cuMemAllocPitch_v2", unsafe {
-            api.cuMemAllocPitch_v2(&mut ptr, &mut pitch, packed.row_bytes(), packed.rows(), 16)
-        })?;
-        // SAFETY: ptr/pitch were just allocated for exactly this layout.
-        let alloc = unsafe { RawAlloc::adopt_device(ctx, ptr, pitch * packed.rows()) };
-        let layout = FrameLayout::new(format, width, height, pitch)?;
-        Ok(Frame {
-            alloc,
-            layout,
-            meta: FrameMeta::default(),
-        })
+        let pitch = packed.row_bytes().div_ceil(DEVICE_PITCH_ALIGN) * DEVICE_PITCH_ALIGN;
+        Frame::with_layout(ctx, FrameLayout::new(format, width, height, pitch)?, kind)
     }
 
     /// Allocates a frame with an explicit layout (e.g. a padded pitch).
@@ -318,96 +485,29 @@ impl Frame {
         })
     }
 
-    /// The geometry.
-    pub fn layout(&self) -> &FrameLayout {
-        &self.layout
-    }
-    /// Pixel format.
-    pub fn format(&self) -> PixelFormat {
-        self.layout.format
-    }
-    /// Width in pixels.
-    pub fn width(&self) -> u32 {
-        self.layout.width
-    }
-    /// Height in pixels.
-    pub fn height(&self) -> u32 {
-        self.layout.height
-    }
-    /// Bytes between rows.
-    pub fn pitch(&self) -> usize {
-        self.layout.pitch
-    }
-    /// Rows of the allocation (`height * 3 / 2` for NV12).
-    pub fn rows(&self) -> usize {
-        self.layout.rows()
-    }
-    /// Where the frame lives.
-    pub fn memory_kind(&self) -> MemoryKind {
-        self.alloc.kind()
-    }
-    /// The owning context.
-    pub fn context(&self) -> &Context {
-        self.alloc.context()
-    }
-    /// Base address (the first plane).
-    pub fn device_ptr(&self) -> CUdeviceptr {
-        self.alloc.ptr()
-    }
-    /// Address of plane `i`; an error if the format has fewer planes.
-    pub fn plane_ptr(&self, i: usize) -> Result<CUdeviceptr> {
-        let planes = self.layout.planes();
-        planes
-            .get(i)
-            .map(|p| self.alloc.ptr() + p.offset as u64)
-            .ok_or_else(|| {
-                Error::InvalidArgument(format!(
-                    "{:?} has {} plane(s), not {}",
-                    self.format(),
-                    planes.len(),
-                    i + 1
-                ))
-            })
-    }
-    /// Address of the luma (first) plane.
-    pub fn luma_ptr(&self) -> CUdeviceptr {
-        self.alloc.ptr()
-    }
-    /// Address of the chroma plane of NV12/P016 (`base + pitch * height`); for other formats
-    /// the second plane if any, else the base.
-    pub fn chroma_ptr(&self) -> CUdeviceptr {
-        self.alloc.ptr() + (self.layout.pitch * self.layout.height as usize) as u64
-    }
-
     /// Enqueues a fill of the whole allocation (padding included) with `value`.
-    pub fn memset_async(&self, value: u8, stream: &Stream) -> Result<()> {
-        let _g = stream.context().bind()?;
-        let api = driver()?;
-        // SAFETY: the range is exactly this allocation. Writing through `&self` is the GPU's
-        // business, ordered by the stream like every other GPU access to the frame.
-        check("cuMemsetD8Async", unsafe {
-            api.cuMemsetD8Async(self.alloc.ptr(), value, self.alloc.len(), stream.raw())
-        })
+    pub fn memset_async(&mut self, value: u8, stream: &Stream) -> Result<()> {
+        memset_tracked(self.alloc.mem(), value, stream)
     }
 
     /// Uploads a tightly packed picture (rows of `row_bytes`, planes one after another, the
-    /// layout of a raw `.yuv` file for NV12) into the frame; synchronous.
+    /// layout of a raw `.yuv` file for NV12) into the frame. Synchronous, and ordered after
+    /// every pending use of the frame on any stream.
     pub fn copy_from_host(&mut self, tight: &[u8]) -> Result<()> {
         let (row, rows) = (self.layout.row_bytes(), self.layout.rows());
         if tight.len() != row * rows {
             return Err(Error::InvalidArgument(format!(
                 "{:?} {}x{} needs {} tightly packed bytes, got {}",
-                self.format(),
-                self.width(),
-                self.height(),
+                self.layout.format,
+                self.layout.width,
+                self.layout.height,
                 row * rows,
                 tight.len()
             )));
         }
-        let ctx = self.alloc.context().clone();
-        copy_2d_from_host(
-            &ctx,
-            self.alloc.ptr(),
+        upload_2d(
+            self.alloc.mem(),
+            0,
             self.layout.pitch,
             tight,
             row,
@@ -416,47 +516,15 @@ impl Frame {
         )
     }
 
-    /// Downloads the picture tightly packed (no padding); synchronous.
-    pub fn copy_to_host(&self, tight: &mut [u8]) -> Result<()> {
-        let (row, rows) = (self.layout.row_bytes(), self.layout.rows());
-        if tight.len() != row * rows {
-            return Err(Error::InvalidArgument(format!(
-                "{:?} {}x{} has {} tightly packed bytes, the buffer has {}",
-                self.format(),
-                self.width(),
-                self.height(),
-                row * rows,
-                tight.len()
-            )));
-        }
-        let ctx = self.alloc.context().clone();
-        copy_2d_to_host(
-            &ctx,
-            tight,
-            row,
-            self.alloc.ptr(),
-            self.layout.pitch,
-            row,
-            rows,
-        )
-    }
-
-    /// Downloads the picture into a new tightly packed vector; synchronous (tests, tools).
-    pub fn to_host_vec(&self) -> Result<Vec<u8>> {
-        let mut v = vec![0u8; self.layout.tight_len()];
-        self.copy_to_host(&mut v)?;
-        Ok(v)
-    }
-
-    /// Downloads the whole allocation including padding (pitch * rows bytes); synchronous.
+    /// Downloads the whole allocation including padding (pitch * rows bytes); synchronous and
+    /// ordered like [`FrameView::copy_to_host`].
     pub fn raw_to_host_vec(&self) -> Result<Vec<u8>> {
         let mut v = vec![0u8; self.layout.byte_len()];
-        let ctx = self.alloc.context().clone();
-        copy_2d_to_host(
-            &ctx,
+        download_2d(
             &mut v,
             self.layout.pitch,
-            self.alloc.ptr(),
+            self.alloc.mem(),
+            0,
             self.layout.pitch,
             self.layout.pitch,
             self.layout.rows(),
@@ -465,46 +533,65 @@ impl Frame {
     }
 
     /// Enqueues a copy of `src`'s picture into this frame (same format and size; pitches and
-    /// memory kinds may differ; `src` may live on another GPU with peer access or UVA).
-    /// One 2D copy covers all planes.
-    pub fn copy_from_async(&mut self, src: &Frame, stream: &Stream) -> Result<()> {
-        if src.format() != self.format()
-            || src.width() != self.width()
-            || src.height() != self.height()
+    /// memory kinds may differ; `src` may live on another GPU with peer access or UVA), on
+    /// `stream`, ordered after conflicting work on both. One 2D copy covers all planes.
+    pub fn copy_from_async(
+        &mut self,
+        src: &(impl FrameView + ?Sized),
+        stream: &Stream,
+    ) -> Result<()> {
+        let sl = *src.layout();
+        if sl.format != self.layout.format
+            || sl.width != self.layout.width
+            || sl.height != self.layout.height
         {
             return Err(Error::InvalidArgument(format!(
                 "cannot copy a {:?} {}x{} frame into a {:?} {}x{} frame",
-                src.format(),
-                src.width(),
-                src.height(),
-                self.format(),
-                self.width(),
-                self.height()
+                sl.format,
+                sl.width,
+                sl.height,
+                self.layout.format,
+                self.layout.width,
+                self.layout.height
             )));
         }
-        self.meta = src.meta;
-        // SAFETY: both allocations hold `rows` rows of `row_bytes` at their pitches (checked by
-        // FrameLayout); the borrows keep them alive for the call and stream order for the copy.
-        unsafe {
-            copy_2d_raw(
-                self.alloc.ptr(),
-                self.layout.pitch,
-                src.alloc.ptr(),
-                src.layout.pitch,
-                self.layout.row_bytes(),
-                self.layout.rows(),
-                stream,
-            )
-        }
+        let parts = src.frame_parts();
+        copy_2d_tracked(
+            self.alloc.mem(),
+            0,
+            self.layout.pitch,
+            parts.mem,
+            0,
+            sl.pitch,
+            self.layout.row_bytes(),
+            self.layout.rows(),
+            stream,
+        )?;
+        self.meta = parts.meta;
+        Ok(())
     }
-}
 
-impl AsDevicePtr for Frame {
-    fn as_device_ptr(&self) -> CUdeviceptr {
-        self.alloc.ptr()
+    /// Orders your own work on `stream` that writes this frame through its raw pointers:
+    /// `stream` waits for every pending use now, and when the guard drops the work enqueued
+    /// on `stream` until then is recorded as the frame's last write.
+    pub fn write_on<'a>(&'a mut self, stream: &'a Stream) -> Result<StreamUse<'a>> {
+        let access = self.alloc.access();
+        access.before_write(stream.tracking_ref())?;
+        Ok(StreamUse {
+            access,
+            stream,
+            write: true,
+        })
     }
-    fn byte_len(&self) -> usize {
-        self.alloc.len()
+
+    /// Blocks until every GPU use of the frame enqueued so far has finished (on any stream).
+    pub fn synchronize(&self) -> Result<()> {
+        self.alloc.access().host_wait_uses()
+    }
+
+    /// Whether every GPU use of the frame enqueued so far has finished (no blocking).
+    pub fn is_idle(&self) -> Result<bool> {
+        self.alloc.access().is_idle()
     }
 }
 
@@ -595,7 +682,7 @@ impl<T> Recycler<T> {
 #[derive(Clone)]
 pub struct FramePool {
     ctx: Context,
-    shared: Arc<Recycler<PoolSlot>>,
+    shared: Arc<Recycler<Frame>>,
     format: PixelFormat,
     width: u32,
     height: u32,
@@ -640,13 +727,7 @@ impl FramePool {
         validate_pool_size(capacity)?;
         FrameLayout::packed(format, width, height)?;
         let frames = (0..capacity)
-            .map(|_| {
-                Ok(PoolSlot {
-                    frame: Frame::new(ctx, format, width, height, kind)?,
-                    released: None,
-                    pending: false,
-                })
-            })
+            .map(|_| Frame::new(ctx, format, width, height, kind))
             .collect::<Result<Vec<_>>>()?;
         Ok(FramePool {
             ctx: ctx.clone(),
@@ -703,122 +784,62 @@ impl FramePool {
     }
 }
 
-/// A pool frame with the event that orders its reuse after its last user's work.
-pub(crate) struct PoolSlot {
-    frame: Frame,
-    /// Recorded on the frame's release stream when it was last returned (created on first use,
-    /// in the release stream's context).
-    released: Option<Event>,
-    /// Whether `released` holds a recording the next writer must wait for.
-    pending: bool,
-}
-
 /// A frame on loan from a [`FramePool`]; derefs to [`Frame`] and goes back on drop.
 ///
-/// GPU work that still uses the frame when it drops is ordered before the frame's next writer
-/// in one of two ways:
-/// - give the frame a release stream ([`PooledFrame::set_release_stream`]; a [`Transfer`]
-///   sets its destination stream on every frame it delivers): on drop an event is recorded on
-///   that stream, and the next writer calls [`PooledFrame::wait_released`] on its own stream
-///   before writing (nvdx's transfers do). No host wait;
-/// - or order it yourself: synchronise, or make the next user's stream wait, before dropping.
-///
-/// [`Transfer`]: crate::xfer::Transfer
+/// Nothing to do about GPU work that still uses the frame when it drops: like every nvdx
+/// allocation, the frame knows its pending work, and its next writer (whoever takes it from
+/// the pool: the decoder, a transfer, a kernel, on whatever stream) waits for that on the GPU.
 pub struct PooledFrame {
-    slot: std::mem::ManuallyDrop<PoolSlot>,
-    release_stream: Option<Arc<Stream>>,
-    pool: Arc<Recycler<PoolSlot>>,
+    frame: std::mem::ManuallyDrop<Frame>,
+    pool: Arc<Recycler<Frame>>,
 }
 
 impl PooledFrame {
-    fn new(slot: PoolSlot, pool: &Arc<Recycler<PoolSlot>>) -> PooledFrame {
+    fn new(frame: Frame, pool: &Arc<Recycler<Frame>>) -> PooledFrame {
         PooledFrame {
-            slot: std::mem::ManuallyDrop::new(slot),
-            release_stream: None,
+            frame: std::mem::ManuallyDrop::new(frame),
             pool: Arc::clone(pool),
         }
-    }
-
-    /// The stream on which this frame's users run: when the frame drops, an event is recorded
-    /// there, and the frame's next writer waits for it (see [`PooledFrame::wait_released`]).
-    /// `None` (the default for frames taken from a pool directly) leaves the ordering to the
-    /// caller.
-    pub fn set_release_stream(&mut self, stream: Option<Arc<Stream>>) {
-        self.release_stream = stream;
-    }
-
-    /// Makes `stream` wait until the work that was enqueued on the frame's release stream
-    /// before it last went back to the pool has finished (no host wait; nothing to wait for if
-    /// it had no release stream). Call it before writing the frame on `stream`.
-    pub fn wait_released(&self, stream: &Stream) -> Result<()> {
-        match (&self.slot.released, self.slot.pending) {
-            (Some(ev), true) => stream.wait_event(ev),
-            _ => Ok(()),
-        }
-    }
-
-    /// Records the release event on the release stream (creating the event on first use).
-    fn record_release(slot: &mut PoolSlot, stream: &Stream) -> Result<()> {
-        let fits = slot
-            .released
-            .as_ref()
-            .is_some_and(|e| e.context().device() == stream.context().device());
-        if !fits {
-            slot.released = Some(Event::new_sync_only(stream.context())?);
-        }
-        if let Some(ev) = &slot.released {
-            ev.record(stream)?;
-        }
-        Ok(())
     }
 }
 
 impl std::fmt::Debug for PooledFrame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.slot.frame.fmt(f)
+        self.frame.fmt(f)
     }
 }
 
 impl std::ops::Deref for PooledFrame {
     type Target = Frame;
     fn deref(&self) -> &Frame {
-        &self.slot.frame
+        &self.frame
     }
 }
 impl std::ops::DerefMut for PooledFrame {
     fn deref_mut(&mut self) -> &mut Frame {
-        &mut self.slot.frame
+        &mut self.frame
     }
 }
+
+impl FrameSealed for PooledFrame {
+    fn frame_parts(&self) -> FrameParts<'_> {
+        self.frame.frame_parts()
+    }
+}
+impl FrameView for PooledFrame {}
+impl MemorySealed for PooledFrame {
+    fn mem(&self) -> MemRef<'_> {
+        self.frame.alloc.mem()
+    }
+}
+impl AsDevicePtr for PooledFrame {}
 
 impl Drop for PooledFrame {
     fn drop(&mut self) {
-        // SAFETY: `slot` is taken exactly once, here, and never touched afterwards.
-        let mut slot = unsafe { std::mem::ManuallyDrop::take(&mut self.slot) };
-        slot.frame.meta = FrameMeta::default();
-        slot.pending = match self.release_stream.take() {
-            Some(stream) => match PooledFrame::record_release(&mut slot, &stream) {
-                Ok(()) => true,
-                // Without the event the next writer cannot be ordered on the GPU: wait here
-                // (rare: only if the driver refuses to create or record an event).
-                Err(_) => {
-                    let _ = stream.synchronize();
-                    false
-                }
-            },
-            None => false,
-        };
-        self.pool.give_back(slot);
-    }
-}
-
-impl RawAlloc {
-    /// Wraps a pointer from `cuMemAllocPitch` (freed with `cuMemFree`).
-    ///
-    /// # Safety
-    /// `ptr` must be a live device allocation of `len` bytes in `ctx`, owned by nobody else.
-    pub(crate) unsafe fn adopt_device(ctx: &Context, ptr: CUdeviceptr, len: usize) -> RawAlloc {
-        RawAlloc::from_parts(ctx, ptr, len)
+        // SAFETY: `frame` is taken exactly once, here, and never touched afterwards.
+        let mut frame = unsafe { std::mem::ManuallyDrop::take(&mut self.frame) };
+        frame.meta = FrameMeta::default();
+        self.pool.give_back(frame);
     }
 }
 

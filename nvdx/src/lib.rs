@@ -17,7 +17,7 @@
 //! # fn main() -> Result<(), nvdx::Error> {
 //! let ctx = nvdx::Context::primary(0)?;
 //! let stream = nvdx::Stream::new(&ctx)?;
-//! let frame = nvdx::Frame::new(&ctx, nvdx::PixelFormat::Nv12, 1920, 1080, nvdx::MemoryKind::Device)?;
+//! let mut frame = nvdx::Frame::new(&ctx, nvdx::PixelFormat::Nv12, 1920, 1080, nvdx::MemoryKind::Device)?;
 //! frame.memset_async(0x80, &stream)?;
 //! stream.synchronize()?;
 //! # Ok(()) }
@@ -25,8 +25,10 @@
 
 #![warn(missing_docs)]
 
+mod access;
 pub mod codec;
 pub mod context;
+mod cu;
 pub mod decode;
 pub mod demux;
 pub mod device;
@@ -43,7 +45,9 @@ pub use codec::Codec;
 pub use context::{Context, ContextGuard, PrimaryContextFlags, PrimaryContextState};
 pub use device::Device;
 pub use error::{Error, Result};
-pub use frame::{Frame, FrameLayout, FrameMeta, FramePool, PixelFormat, PooledFrame};
+pub use frame::{
+    Frame, FrameLayout, FrameMeta, FramePool, FrameView, PixelFormat, PooledFrame, StreamUse,
+};
 pub use memory::{AsDevicePtr, DeviceBuffer, HostBuffer, ManagedBuffer, MemoryKind};
 pub use sample::VideoReader;
 pub use stream::{Event, Stream};

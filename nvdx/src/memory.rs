@@ -1,22 +1,31 @@
 //! GPU-visible memory: device, pinned host and managed buffers, and stream-ordered copies.
 //!
 //! All three kinds have an address in the unified virtual address space, so one 1D or 2D copy
-//! routine moves bytes between any two of them (and between GPUs). Copies that take a
-//! [`Stream`] are asynchronous: the buffers must stay alive, and unmodified by the host, until
-//! the stream has passed the copy. The borrow checker only sees the call, so nvdx's own types
-//! (frames, pools, transfers) keep buffers alive with events where it matters.
+//! routine moves bytes between any two of them (and between GPUs).
+//!
+//! Every buffer knows its pending GPU work (the event of its last write and one that covers
+//! every use): a safe copy on a stream first makes the stream wait for the work it conflicts
+//! with, then records itself; host access waits for the events; a drop queues the free after
+//! the last use. So safe code can drop a buffer right after enqueueing work on it, and read it
+//! from the host without synchronising first. The `unsafe` raw copies ([`copy_raw`],
+//! [`copy_2d_raw`]) do none of this: they are for memory nvdx does not own.
 //!
 //! Buffers are `Send + Sync`: they are plain addresses whose lifetime is tied to a
 //! [`Context`], and the driver's memory calls are thread-safe.
 
 use std::ffi::c_void;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use nvdx_sys::cuda::{CUdeviceptr, CUmemAttach_flags, CUmemorytype, CUDA_MEMCPY2D};
+use nvdx_sys::cuda::{
+    CUdevice_attribute, CUdeviceptr, CUmemAttach_flags, CUmemorytype, CUDA_MEMCPY2D,
+};
 
+use crate::access::{ordered, Access, MemRef, MemorySealed};
 use crate::context::Context;
+use crate::cu;
 use crate::device::driver;
 use crate::error::{check, Error, Result};
-use crate::stream::Stream;
+use crate::stream::{Stream, StreamRef};
 
 /// Where a buffer or frame lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -30,20 +39,39 @@ pub enum MemoryKind {
     Managed,
 }
 
-/// One allocation of any [`MemoryKind`], freed on drop.
+/// One allocation of any [`MemoryKind`], with the events of its pending work ([`Access`]),
+/// freed on drop in stream order.
+///
+/// What a drop costs:
+/// - device memory (from the device's memory pool): nothing on the host. The free is queued
+///   on the context's internal stream behind an event wait for the last use
+///   (`cuStreamWaitEvent` + `cuMemFreeAsync`);
+/// - device memory on a GPU without memory pools, pinned and managed memory: the dropping
+///   thread waits for the allocation's own last use (its event, not the device), then frees.
 pub(crate) struct RawAlloc {
     ctx: Context,
     ptr: CUdeviceptr,
     host: *mut c_void,
     len: usize,
     kind: MemoryKind,
+    /// Whether `ptr` came from the memory pool (freed with `cuMemFreeAsync`).
+    pooled: bool,
+    id: u64,
+    access: Access,
 }
 
 // SAFETY: the allocation is an address owned by this value; the driver calls that use and free
-// it are thread-safe and bind the owning context.
+// it are thread-safe and bind the owning context; the access state is behind a Mutex.
 unsafe impl Send for RawAlloc {}
-// SAFETY: shared references only read the address.
+// SAFETY: shared references only read the address; access tracking is internally locked.
 unsafe impl Sync for RawAlloc {}
+
+/// Hands out allocation identities, unique for the life of the process (addresses are reused
+/// after a free; ids never are), e.g. for caches of NVENC registrations.
+fn next_alloc_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
 
 impl RawAlloc {
     pub(crate) fn new(ctx: &Context, len: usize, kind: MemoryKind) -> Result<RawAlloc> {
@@ -54,11 +82,33 @@ impl RawAlloc {
         let api = driver()?;
         let mut ptr: CUdeviceptr = 0;
         let mut host: *mut c_void = std::ptr::null_mut();
+        let mut pooled = false;
+        let mut access = Access::new();
         match kind {
-            MemoryKind::Device => {
-                // SAFETY: the context is current; valid out-parameter.
-                check("cuMemAlloc_v2", unsafe { api.cuMemAlloc_v2(&mut ptr, len) })?;
-            }
+            MemoryKind::Device => match ctx.mem_pool()? {
+                Some(pool) => {
+                    let os = ctx.order_stream()?;
+                    ptr = cu::mem_alloc_from_pool_async(len, pool, os.raw)?;
+                    pooled = true;
+                    let sref = StreamRef {
+                        raw: os.raw,
+                        id: os.id,
+                        ctx,
+                    };
+                    match Access::written_on(sref) {
+                        Ok(a) => access = a,
+                        Err(e) => {
+                            // SAFETY: just allocated on this stream, never used.
+                            let _ = unsafe { cu::mem_free_async(ptr, os.raw) };
+                            return Err(e);
+                        }
+                    }
+                }
+                None => {
+                    // SAFETY: the context is current; valid out-parameter.
+                    check("cuMemAlloc_v2", unsafe { api.cuMemAlloc_v2(&mut ptr, len) })?;
+                }
+            },
             MemoryKind::Managed => {
                 // SAFETY: the context is current; valid out-parameter.
                 check("cuMemAllocManaged", unsafe {
@@ -92,21 +142,10 @@ impl RawAlloc {
             host,
             len,
             kind,
+            pooled,
+            id: next_alloc_id(),
+            access,
         })
-    }
-
-    /// Wraps an existing device allocation (freed with `cuMemFree` on drop).
-    ///
-    /// # Safety
-    /// `ptr` must be a live `cuMemAlloc*` allocation of `len` bytes in `ctx`, owned by nobody else.
-    pub(crate) unsafe fn from_parts(ctx: &Context, ptr: CUdeviceptr, len: usize) -> RawAlloc {
-        RawAlloc {
-            ctx: ctx.clone(),
-            ptr,
-            host: std::ptr::null_mut(),
-            len,
-            kind: MemoryKind::Device,
-        }
     }
 
     pub(crate) fn ptr(&self) -> CUdeviceptr {
@@ -121,16 +160,67 @@ impl RawAlloc {
     pub(crate) fn context(&self) -> &Context {
         &self.ctx
     }
-    pub(crate) fn host_ptr(&self) -> *mut c_void {
-        self.host
+    pub(crate) fn access(&self) -> &Access {
+        &self.access
     }
+    pub(crate) fn mem(&self) -> MemRef<'_> {
+        MemRef {
+            ptr: self.ptr,
+            len: self.len,
+            kind: self.kind,
+            id: self.id,
+            ctx: &self.ctx,
+            access: &self.access,
+        }
+    }
+
+    /// The host view of pinned or managed memory, after waiting for the GPU work that
+    /// conflicts with host access (`write`: the host will write, so wait for every use).
+    fn host_bytes(&self, write: bool) -> Result<*mut u8> {
+        if self.host.is_null() {
+            return Err(Error::InvalidState("device memory has no host view".into()));
+        }
+        if write {
+            self.access.host_wait_uses()?;
+        } else {
+            self.access.host_wait_writes()?;
+        }
+        if self.kind == MemoryKind::Managed && !concurrent_managed_access(&self.ctx)? {
+            // Without concurrent managed access the host may not touch managed memory while
+            // any kernel of the context runs.
+            self.ctx.synchronize()?;
+        }
+        Ok(self.host.cast())
+    }
+}
+
+/// Whether the GPU lets the host touch managed memory while kernels run.
+fn concurrent_managed_access(ctx: &Context) -> Result<bool> {
+    Ok(ctx
+        .device()
+        .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS)?
+        != 0)
 }
 
 impl Drop for RawAlloc {
     fn drop(&mut self) {
         let Ok(_g) = self.ctx.bind() else { return };
         let Ok(api) = driver() else { return };
-        // SAFETY: the pointer was allocated by the matching call in `new` and is freed once.
+        if self.pooled {
+            if let Ok(os) = self.ctx.order_stream() {
+                if self.access.order_raw_after_uses(os.raw).is_err() {
+                    // Without the GPU-side wait, wait here.
+                    let _ = self.access.host_wait_uses();
+                }
+                // SAFETY: allocated from the pool in `new`, freed once, after every use (the
+                // stream waits for the all-uses event, which covers the allocation itself).
+                let _ = unsafe { cu::mem_free_async(self.ptr, os.raw) };
+                return;
+            }
+        }
+        let _ = self.access.host_wait_uses();
+        // SAFETY: the pointer was allocated by the matching call in `new`, is freed once, and
+        // its last use has finished (waited for above).
         let _ = unsafe {
             match self.kind {
                 MemoryKind::Device | MemoryKind::Managed => api.cuMemFree_v2(self.ptr),
@@ -202,10 +292,66 @@ pub unsafe fn copy_raw(
     })
 }
 
-/// Synchronous copy of pageable host bytes to a unified address, in 2D.
-pub(crate) fn copy_2d_from_host(
-    ctx: &Context,
-    dst: CUdeviceptr,
+/// Checks that `height` rows of `width_bytes` at `pitch` from `offset` fit an allocation of
+/// `len` bytes.
+pub(crate) fn check_device_extent(
+    len: usize,
+    offset: usize,
+    pitch: usize,
+    width_bytes: usize,
+    height: usize,
+) -> Result<()> {
+    let need = if height == 0 || width_bytes == 0 {
+        0
+    } else {
+        pitch
+            .checked_mul(height - 1)
+            .and_then(|v| v.checked_add(width_bytes))
+            .and_then(|v| v.checked_add(offset))
+            .ok_or_else(|| Error::InvalidArgument("copy extent overflows".into()))?
+    };
+    if width_bytes > pitch || need > len {
+        return Err(Error::InvalidArgument(format!(
+            "{height} rows of {width_bytes} bytes at pitch {pitch} from offset {offset} do not fit a {len}-byte allocation"
+        )));
+    }
+    Ok(())
+}
+
+/// Runs a synchronous host copy on one of the context's internal streams: ordered after the
+/// allocation's conflicting GPU work (no legacy default stream, no device-wide sync), and
+/// finished when this returns.
+fn host_copy(mem: MemRef<'_>, device_is_written: bool, p: &CUDA_MEMCPY2D) -> Result<()> {
+    let ctx = mem.ctx;
+    let _g = ctx.bind()?;
+    let hs = ctx.take_host_stream()?;
+    let sref = StreamRef {
+        raw: hs.raw,
+        id: hs.id,
+        ctx,
+    };
+    let (reads, writes): (&[&Access], &[&Access]) = if device_is_written {
+        (&[], &[mem.access])
+    } else {
+        (&[mem.access], &[])
+    };
+    // SAFETY: the caller checked both extents; the host slice outlives the copy because the
+    // stream is synchronised below before returning.
+    let r = ordered(sref, reads, writes, || unsafe {
+        cu::memcpy_2d_async(p, hs.raw)
+    });
+    // Always wait, also after an error: the host bytes must not be in use when we return.
+    let synced = cu::stream_synchronize(hs.raw);
+    ctx.put_host_stream(hs);
+    r?;
+    synced
+}
+
+/// Synchronous copy of pageable host bytes into an allocation, in 2D, ordered after its
+/// pending GPU work.
+pub(crate) fn upload_2d(
+    dst: MemRef<'_>,
+    dst_offset: usize,
     dst_pitch: usize,
     src: &[u8],
     src_pitch: usize,
@@ -213,43 +359,43 @@ pub(crate) fn copy_2d_from_host(
     height: usize,
 ) -> Result<()> {
     check_host_extent(src.len(), src_pitch, width_bytes, height)?;
+    check_device_extent(dst.len, dst_offset, dst_pitch, width_bytes, height)?;
+    if width_bytes == 0 || height == 0 {
+        return Ok(());
+    }
     let p = CUDA_MEMCPY2D {
         srcMemoryType: CUmemorytype::CU_MEMORYTYPE_HOST,
         srcHost: src.as_ptr().cast(),
         srcPitch: src_pitch,
         dstMemoryType: CUmemorytype::CU_MEMORYTYPE_UNIFIED,
-        dstDevice: dst,
+        dstDevice: dst.ptr + dst_offset as u64,
         dstPitch: dst_pitch,
         WidthInBytes: width_bytes,
         Height: height,
         ..Default::default()
     };
-    let _g = ctx.bind()?;
-    let api = driver()?;
-    // SAFETY: `src` covers the rows (checked above); the caller checked `dst`; synchronous copy.
-    check("cuMemcpy2D_v2", unsafe { api.cuMemcpy2D_v2(&p) })?;
-    // A copy from pageable memory may return once the bytes are staged, before the DMA lands;
-    // kernels on nvdx's non-blocking streams are not ordered after it, so wait for it here.
-    // SAFETY: synchronising the legacy default stream of the current context.
-    check("cuStreamSynchronize", unsafe {
-        api.cuStreamSynchronize(std::ptr::null_mut())
-    })
+    host_copy(dst, true, &p)
 }
 
-/// Synchronous copy from a unified address to pageable host bytes, in 2D.
-pub(crate) fn copy_2d_to_host(
-    ctx: &Context,
+/// Synchronous copy from an allocation into pageable host bytes, in 2D, ordered after the
+/// allocation's last write on any stream.
+pub(crate) fn download_2d(
     dst: &mut [u8],
     dst_pitch: usize,
-    src: CUdeviceptr,
+    src: MemRef<'_>,
+    src_offset: usize,
     src_pitch: usize,
     width_bytes: usize,
     height: usize,
 ) -> Result<()> {
     check_host_extent(dst.len(), dst_pitch, width_bytes, height)?;
+    check_device_extent(src.len, src_offset, src_pitch, width_bytes, height)?;
+    if width_bytes == 0 || height == 0 {
+        return Ok(());
+    }
     let p = CUDA_MEMCPY2D {
         srcMemoryType: CUmemorytype::CU_MEMORYTYPE_UNIFIED,
-        srcDevice: src,
+        srcDevice: src.ptr + src_offset as u64,
         srcPitch: src_pitch,
         dstMemoryType: CUmemorytype::CU_MEMORYTYPE_HOST,
         dstHost: dst.as_mut_ptr().cast(),
@@ -258,10 +404,41 @@ pub(crate) fn copy_2d_to_host(
         Height: height,
         ..Default::default()
     };
-    let _g = ctx.bind()?;
-    let api = driver()?;
-    // SAFETY: `dst` covers the rows (checked above); the caller checked `src`; synchronous copy.
-    check("cuMemcpy2D_v2", unsafe { api.cuMemcpy2D_v2(&p) })
+    host_copy(src, false, &p)
+}
+
+/// Enqueues a 2D copy between two tracked allocations on `stream`, ordered after their
+/// conflicting work (the source's last write, every use of the destination) and recorded on
+/// both. Extents are checked against the allocations.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn copy_2d_tracked(
+    dst: MemRef<'_>,
+    dst_offset: usize,
+    dst_pitch: usize,
+    src: MemRef<'_>,
+    src_offset: usize,
+    src_pitch: usize,
+    width_bytes: usize,
+    height: usize,
+    stream: &Stream,
+) -> Result<()> {
+    check_device_extent(dst.len, dst_offset, dst_pitch, width_bytes, height)?;
+    check_device_extent(src.len, src_offset, src_pitch, width_bytes, height)?;
+    ordered(stream.tracking_ref(), &[src.access], &[dst.access], || {
+        // SAFETY: both extents were checked against live allocations (the MemRefs borrow
+        // them); the tracking orders the copy after conflicting work and later users after it.
+        unsafe {
+            copy_2d_raw(
+                dst.ptr + dst_offset as u64,
+                dst_pitch,
+                src.ptr + src_offset as u64,
+                src_pitch,
+                width_bytes,
+                height,
+                stream,
+            )
+        }
+    })
 }
 
 /// Checks that a host slice of `len` bytes holds `height` rows of `width_bytes` at `pitch`.
@@ -292,7 +469,8 @@ pub(crate) fn check_host_extent(
 macro_rules! buffer_common {
     ($t:ident) => {
         impl $t {
-            /// The buffer's address in the unified address space (usable by kernels and copies).
+            /// The buffer's address in the unified address space (for your own kernels; nvdx's
+            /// safe calls order their work on it themselves).
             pub fn device_ptr(&self) -> CUdeviceptr {
                 self.alloc.ptr()
             }
@@ -308,28 +486,22 @@ macro_rules! buffer_common {
             pub fn context(&self) -> &Context {
                 self.alloc.context()
             }
-            /// Copies `src` (pageable host memory) into the start of the buffer; synchronous.
+            /// Copies `src` (pageable host memory) into the start of the buffer. Synchronous,
+            /// and ordered after the buffer's pending GPU work on any stream.
             pub fn copy_from_host(&mut self, src: &[u8]) -> Result<()> {
                 self.check_len(src.len())?;
-                let ctx = self.alloc.context().clone();
-                copy_2d_from_host(
-                    &ctx,
-                    self.alloc.ptr(),
-                    src.len().max(1),
-                    src,
-                    src.len().max(1),
-                    src.len(),
-                    1,
-                )
+                let n = src.len();
+                upload_2d(self.alloc.mem(), 0, n.max(1), src, n.max(1), n, 1)
             }
-            /// Copies the start of the buffer into `dst` (pageable host memory); synchronous.
+            /// Copies the start of the buffer into `dst` (pageable host memory). Synchronous,
+            /// and ordered after the buffer's last GPU write on any stream.
             pub fn copy_to_host(&self, dst: &mut [u8]) -> Result<()> {
                 self.check_len(dst.len())?;
-                let ctx = self.alloc.context().clone();
                 let n = dst.len();
-                copy_2d_to_host(&ctx, dst, n.max(1), self.alloc.ptr(), n.max(1), n, 1)
+                download_2d(dst, n.max(1), self.alloc.mem(), 0, n.max(1), n, 1)
             }
-            /// Enqueues a copy of `len` bytes from `src` (any buffer kind) into this buffer.
+            /// Enqueues a copy of `len` bytes from `src` (any buffer kind or frame) into this
+            /// buffer on `stream`, ordered after conflicting work on both.
             pub fn copy_from_async(
                 &mut self,
                 src: &impl AsDevicePtr,
@@ -337,24 +509,21 @@ macro_rules! buffer_common {
                 stream: &Stream,
             ) -> Result<()> {
                 self.check_len(len)?;
-                if len > src.byte_len() {
+                let s = src.mem();
+                if len > s.len {
                     return Err(Error::InvalidArgument(format!(
                         "copy of {len} bytes from a {}-byte source",
-                        src.byte_len()
+                        s.len
                     )));
                 }
-                // SAFETY: both ranges were checked; `&mut self` and `&src` keep both buffers
-                // alive for the call; stream order protects later users of the same stream.
-                unsafe { copy_raw(self.alloc.ptr(), src.as_device_ptr(), len, stream) }
+                if len == 0 {
+                    return Ok(());
+                }
+                copy_2d_tracked(self.alloc.mem(), 0, len, s, 0, len, len, 1, stream)
             }
-            /// Enqueues a fill of the whole buffer with `value`.
+            /// Enqueues a fill of the whole buffer with `value` on `stream`.
             pub fn memset_async(&mut self, value: u8, stream: &Stream) -> Result<()> {
-                let _g = stream.context().bind()?;
-                let api = driver()?;
-                // SAFETY: the range is exactly this allocation.
-                check("cuMemsetD8Async", unsafe {
-                    api.cuMemsetD8Async(self.alloc.ptr(), value, self.alloc.len(), stream.raw())
-                })
+                memset_tracked(self.alloc.mem(), value, stream)
             }
             fn check_len(&self, n: usize) -> Result<()> {
                 if n > self.alloc.len() {
@@ -366,14 +535,12 @@ macro_rules! buffer_common {
                 Ok(())
             }
         }
-        impl AsDevicePtr for $t {
-            fn as_device_ptr(&self) -> CUdeviceptr {
-                self.alloc.ptr()
-            }
-            fn byte_len(&self) -> usize {
-                self.alloc.len()
+        impl MemorySealed for $t {
+            fn mem(&self) -> MemRef<'_> {
+                self.alloc.mem()
             }
         }
+        impl AsDevicePtr for $t {}
         impl std::fmt::Debug for $t {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.debug_struct(stringify!($t))
@@ -385,12 +552,42 @@ macro_rules! buffer_common {
     };
 }
 
-/// Anything with a unified address and a size: buffers and frames.
-pub trait AsDevicePtr {
+/// Enqueues a fill of a whole allocation on `stream`, ordered after every use of it.
+pub(crate) fn memset_tracked(mem: MemRef<'_>, value: u8, stream: &Stream) -> Result<()> {
+    ordered(stream.tracking_ref(), &[], &[mem.access], || {
+        let _g = stream.context().bind()?;
+        let api = driver()?;
+        // SAFETY: the range is exactly the live allocation `mem` borrows.
+        check("cuMemsetD8Async", unsafe {
+            api.cuMemsetD8Async(mem.ptr, value, mem.len, stream.raw())
+        })
+    })
+}
+
+/// nvdx memory with a unified address, a size and tracked pending work: buffers and frames.
+///
+/// Sealed: nvdx's safe copies trust the address and size, so only nvdx's own types implement
+/// it. To hand other libraries' memory to nvdx, use the `unsafe` raw calls
+/// ([`copy_raw`], [`copy_2d_raw`]).
+///
+/// ```compile_fail
+/// struct Fake;
+/// impl nvdx::AsDevicePtr for Fake {} // error: the supertrait is private
+/// ```
+pub trait AsDevicePtr: MemorySealed {
     /// Start address.
-    fn as_device_ptr(&self) -> CUdeviceptr;
+    fn as_device_ptr(&self) -> CUdeviceptr {
+        self.mem().ptr
+    }
     /// Size in bytes.
-    fn byte_len(&self) -> usize;
+    fn byte_len(&self) -> usize {
+        self.mem().len
+    }
+    /// A number that identifies the allocation for its whole life and is never reused (unlike
+    /// its address), e.g. to key caches of driver registrations.
+    fn allocation_id(&self) -> u64 {
+        self.mem().id
+    }
 }
 
 /// Linear GPU memory.
@@ -419,10 +616,21 @@ impl DeviceBuffer {
     }
 }
 
-/// Page-locked host memory, mapped for the GPU. Derefs to a byte slice.
+/// Page-locked host memory, mapped for the GPU.
 ///
-/// Reading or writing it while a stream copy into or out of it is pending races with the GPU:
-/// synchronise the stream (or an event after the copy) first.
+/// The host reaches the bytes through [`HostBuffer::as_slice`] and
+/// [`HostBuffer::as_mut_slice`], which first wait for the GPU work that conflicts (the last GPU
+/// write before reading; every GPU use before writing). GPU work that writes the buffer takes
+/// `&mut self`, so it cannot be enqueued while a slice is borrowed:
+///
+/// ```compile_fail
+/// # fn f(ctx: &nvdx::Context, s: &nvdx::Stream, dev: &nvdx::DeviceBuffer) -> nvdx::Result<()> {
+/// let mut host = nvdx::HostBuffer::new(ctx, 16)?;
+/// let bytes = host.as_slice()?;
+/// host.copy_from_async(dev, 16, s)?; // error: `host` is borrowed by `bytes`
+/// println!("{}", bytes[0]);
+/// # Ok(()) }
+/// ```
 pub struct HostBuffer {
     alloc: RawAlloc,
 }
@@ -431,41 +639,34 @@ buffer_common!(HostBuffer);
 impl HostBuffer {
     /// Allocates `len` bytes of pinned, zeroed host memory.
     pub fn new(ctx: &Context, len: usize) -> Result<HostBuffer> {
-        let mut b = HostBuffer {
-            alloc: RawAlloc::new(ctx, len, MemoryKind::Pinned)?,
-        };
-        b.as_mut_slice().fill(0);
-        Ok(b)
+        let alloc = RawAlloc::new(ctx, len, MemoryKind::Pinned)?;
+        // SAFETY: freshly allocated host memory of `len` bytes; no GPU work knows it yet.
+        unsafe { std::ptr::write_bytes(alloc.host.cast::<u8>(), 0, len) };
+        Ok(HostBuffer { alloc })
     }
 
-    /// The bytes.
-    pub fn as_slice(&self) -> &[u8] {
-        // SAFETY: host pointer of a live pinned allocation of `len` bytes, initialised in new().
-        unsafe { std::slice::from_raw_parts(self.alloc.host_ptr().cast::<u8>(), self.alloc.len()) }
+    /// The bytes, after waiting for the buffer's last GPU write (on any stream) to finish.
+    pub fn as_slice(&self) -> Result<&[u8]> {
+        let p = self.alloc.host_bytes(false)?;
+        // SAFETY: host view of a live pinned allocation of `len` bytes, initialised in new();
+        // no GPU write is pending (waited for) and none can be enqueued while `&self` is
+        // borrowed (GPU writes take `&mut self`).
+        Ok(unsafe { std::slice::from_raw_parts(p, self.alloc.len()) })
     }
 
-    /// The bytes, mutably.
-    pub fn as_mut_slice(&mut self) -> &mut [u8] {
-        // SAFETY: as above, and `&mut self` makes the access exclusive on the host side.
-        unsafe {
-            std::slice::from_raw_parts_mut(self.alloc.host_ptr().cast::<u8>(), self.alloc.len())
-        }
-    }
-}
-
-impl std::ops::Deref for HostBuffer {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        self.as_slice()
-    }
-}
-impl std::ops::DerefMut for HostBuffer {
-    fn deref_mut(&mut self) -> &mut [u8] {
-        self.as_mut_slice()
+    /// The bytes, mutably, after waiting for every GPU use of the buffer to finish.
+    pub fn as_mut_slice(&mut self) -> Result<&mut [u8]> {
+        let p = self.alloc.host_bytes(true)?;
+        // SAFETY: as above; no GPU use is pending and `&mut self` excludes new ones.
+        Ok(unsafe { std::slice::from_raw_parts_mut(p, self.alloc.len()) })
     }
 }
 
 /// Unified (managed) memory, accessible from host and GPU.
+///
+/// Host access goes through [`ManagedBuffer::as_slice`] / [`ManagedBuffer::as_mut_slice`],
+/// which wait for conflicting GPU work like [`HostBuffer`]'s (and for the whole context on GPUs
+/// without concurrent managed access).
 pub struct ManagedBuffer {
     alloc: RawAlloc,
 }
@@ -477,29 +678,23 @@ impl ManagedBuffer {
         let mut b = ManagedBuffer {
             alloc: RawAlloc::new(ctx, len, MemoryKind::Managed)?,
         };
-        // SAFETY: freshly allocated, no GPU work can reference it yet.
-        unsafe { b.host_slice_mut() }.fill(0);
+        b.as_mut_slice()?.fill(0);
         Ok(b)
     }
 
-    /// The bytes as seen from the host.
-    ///
-    /// # Safety
-    /// No GPU work that writes the buffer may be pending (synchronise first).
-    pub unsafe fn host_slice(&self) -> &[u8] {
-        // SAFETY: managed memory is host-accessible; the caller excludes concurrent GPU writes.
-        unsafe { std::slice::from_raw_parts(self.alloc.host_ptr().cast::<u8>(), self.alloc.len()) }
+    /// The bytes as seen from the host, after the last GPU write has finished.
+    pub fn as_slice(&self) -> Result<&[u8]> {
+        let p = self.alloc.host_bytes(false)?;
+        // SAFETY: managed memory of `len` bytes is host-accessible; no GPU write is pending
+        // and none can start while `&self` is borrowed.
+        Ok(unsafe { std::slice::from_raw_parts(p, self.alloc.len()) })
     }
 
-    /// The bytes as seen from the host, mutably.
-    ///
-    /// # Safety
-    /// No GPU work that reads or writes the buffer may be pending.
-    pub unsafe fn host_slice_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as above.
-        unsafe {
-            std::slice::from_raw_parts_mut(self.alloc.host_ptr().cast::<u8>(), self.alloc.len())
-        }
+    /// The bytes as seen from the host, mutably, after every GPU use has finished.
+    pub fn as_mut_slice(&mut self) -> Result<&mut [u8]> {
+        let p = self.alloc.host_bytes(true)?;
+        // SAFETY: as above, and `&mut self` excludes new GPU uses.
+        Ok(unsafe { std::slice::from_raw_parts_mut(p, self.alloc.len()) })
     }
 }
 

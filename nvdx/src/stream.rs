@@ -6,18 +6,38 @@
 //!
 //! Both types are `Send + Sync`: the driver's stream and event calls are thread-safe.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use nvdx_sys::cuda::{CUevent, CUevent_flags, CUresult, CUstream, CUstream_flags};
 
 use crate::context::Context;
+use crate::cu;
 use crate::device::driver;
 use crate::error::{check, Error, Result};
 
-/// A CUDA stream (non-blocking with respect to the legacy default stream).
+/// A CUDA stream (non-blocking with respect to the legacy default stream), owned by nvdx or
+/// borrowed from another library ([`Stream::from_raw_borrowed`]).
 pub struct Stream {
     ctx: Context,
     raw: CUstream,
+    id: u64,
+    owned: bool,
+}
+
+/// Hands out stream identities: unique for the life of the process (raw handles are reused by
+/// the driver after a destroy; ids never are), so "this work ran on the same stream" is exact.
+pub(crate) fn next_stream_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A stream as the lifetime tracking sees it: a raw handle, its unique id and its context.
+#[derive(Clone, Copy)]
+pub(crate) struct StreamRef<'a> {
+    pub(crate) raw: CUstream,
+    pub(crate) id: u64,
+    pub(crate) ctx: &'a Context,
 }
 
 // SAFETY: CUstream handles may be used from any thread; every use binds the owning context.
@@ -46,7 +66,44 @@ impl Stream {
         Ok(Stream {
             ctx: ctx.clone(),
             raw,
+            id: next_stream_id(),
+            owned: true,
         })
+    }
+
+    /// Uses another library's stream (PyTorch's current stream, a cudarc stream, ...) as an
+    /// nvdx stream without taking ownership: dropping the `Stream` does not destroy it.
+    ///
+    /// # Safety
+    /// `raw` is a live stream of `ctx` (or the legacy/per-thread default stream handle of the
+    /// context, `0`, `1` or `2`), and stays alive for as long as the returned `Stream` and any
+    /// work nvdx enqueued on it through this value are in use.
+    pub unsafe fn from_raw_borrowed(ctx: &Context, raw: CUstream) -> Stream {
+        Stream {
+            ctx: ctx.clone(),
+            raw,
+            id: next_stream_id(),
+            owned: false,
+        }
+    }
+
+    /// The stream's identity: unique for the life of the process, never reused (unlike raw
+    /// handles).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Whether nvdx created this stream (and destroys it on drop).
+    pub fn is_owned(&self) -> bool {
+        self.owned
+    }
+
+    pub(crate) fn tracking_ref(&self) -> StreamRef<'_> {
+        StreamRef {
+            raw: self.raw,
+            id: self.id,
+            ctx: &self.ctx,
+        }
     }
 
     /// The context the stream belongs to.
@@ -85,12 +142,7 @@ impl Stream {
     /// Makes all future work on this stream wait for `event` (which may belong to another
     /// stream or another GPU). Does not block the host.
     pub fn wait_event(&self, event: &Event) -> Result<()> {
-        let _g = self.ctx.bind()?;
-        let api = driver()?;
-        // SAFETY: both handles are alive.
-        check("cuStreamWaitEvent", unsafe {
-            api.cuStreamWaitEvent(self.raw, event.raw, 0)
-        })
+        cu::stream_wait_event(self.raw, event.raw)
     }
 
     /// Records a new event on this stream and returns it (convenience for one-off ordering).
@@ -103,6 +155,9 @@ impl Stream {
 
 impl Drop for Stream {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         if let (Ok(_g), Ok(api)) = (self.ctx.bind(), driver()) {
             // SAFETY: the stream is owned by self; pending work completes before the driver
             // frees the stream's resources (cuStreamDestroy is asynchronous).
@@ -174,15 +229,25 @@ impl Event {
         self.raw
     }
 
-    /// Captures the work enqueued on `stream` so far. The stream may be on another context of
-    /// the same process (cross-device ordering).
+    /// Captures the work enqueued on `stream` so far. The stream must belong to the event's
+    /// context (CUDA's rule; an [`Error::InvalidArgument`] otherwise). Any stream of any GPU
+    /// may then *wait* for the event ([`Stream::wait_event`]): that is how work is ordered
+    /// across GPUs.
     pub fn record(&self, stream: &Stream) -> Result<()> {
-        let _g = stream.context().bind()?;
-        let api = driver()?;
-        // SAFETY: both handles are alive.
-        check("cuEventRecord", unsafe {
-            api.cuEventRecord(self.raw, stream.raw())
-        })
+        if stream.context() != &self.ctx {
+            return Err(Error::InvalidArgument(format!(
+                "an event of GPU {} cannot be recorded on a stream of GPU {}: create the event in \
+                 the stream's context",
+                self.ctx.device().ordinal(),
+                stream.context().device().ordinal()
+            )));
+        }
+        cu::event_record(self.raw, stream.raw())
+    }
+
+    /// Records on a raw stream of the event's context (internal streams).
+    pub(crate) fn record_raw(&self, stream: CUstream) -> Result<()> {
+        cu::event_record(self.raw, stream)
     }
 
     /// Blocks until the captured work has finished.

@@ -11,10 +11,10 @@
 //!    is faster (frame-sized peer copies, every same-GPU copy; a batch is one launch), by the
 //!    copy engine otherwise ([`CopyMethod`]). The caller may overwrite the source frame right
 //!    after the call: its next write on the source stream runs after the copy;
-//! 2. before writing a pool frame, the source stream waits for the work its previous user
-//!    enqueued on the destination stream before dropping it ([`PooledFrame::wait_released`]);
-//!    the pool hands frames out first-in first-out, so that wait has long been satisfied
-//!    when frames are returned promptly;
+//! 2. before writing a pool frame, the source stream waits for the pending uses of that frame
+//!    (on any stream: every nvdx allocation tracks its work, see [`crate::memory`]); the pool
+//!    hands frames out first-in first-out, so that wait has long been satisfied when frames
+//!    are returned promptly;
 //! 3. an event recorded after the copies is waited on by [`Transfer::dst_stream`]: work the
 //!    caller enqueues there sees the frames. Consecutive transfers never wait for the other
 //!    GPU, so they run back to back.
@@ -37,12 +37,13 @@
 
 use nvdx_sys::cuda::{CUdevice_P2PAttribute, CUresult};
 
+use crate::access::{Access, FrameSealed, MemorySealed};
 use crate::context::Context;
 use crate::device::{driver, Device};
 use crate::error::{check, Error, Result};
-use crate::frame::{Frame, FramePool, PooledFrame};
+use crate::frame::{Frame, FramePool, FrameView, PooledFrame};
 use crate::kernels::{Function, LaunchConfig, ModuleImage};
-use crate::memory::{copy_2d_raw, HostBuffer};
+use crate::memory::{copy_2d_tracked, HostBuffer};
 use crate::stream::{Event, Stream};
 use std::sync::Arc;
 
@@ -144,6 +145,14 @@ impl PeerLink {
         }
         enable_one_way(a, b)?;
         enable_one_way(b, a)?;
+        // Stream-ordered allocations (nvdx's device memory) come from each GPU's memory pool,
+        // whose memory peers reach only once the pool grants them access.
+        if let Some(pool) = a.mem_pool()? {
+            crate::cu::mem_pool_grant_access(pool, db.ordinal() as i32)?;
+        }
+        if let Some(pool) = b.mem_pool()? {
+            crate::cu::mem_pool_grant_access(pool, da.ordinal() as i32)?;
+        }
         let kind = if a_to_b.native_atomics {
             LinkKind::NvLink
         } else {
@@ -349,10 +358,9 @@ impl ChunkPlan {
 }
 
 struct Staging {
+    /// Its tracking orders the download into it (source stream) before the upload out of it
+    /// (destination stream), and that upload before the next download into it.
     buf: HostBuffer,
-    /// Recorded on the destination stream after the upload out of `buf`.
-    free: Event,
-    used: bool,
 }
 
 /// Moves frames from one GPU into frames of a destination pool.
@@ -363,7 +371,6 @@ pub struct Transfer {
     pool: FramePool,
     dst_stream: Arc<Stream>,
     path: TransferPath,
-    ready: Event,
     copied: Event,
     staging: Vec<Staging>,
     next_staging: usize,
@@ -371,6 +378,8 @@ pub struct Transfer {
     _link: Option<PeerLink>,
     method: CopyMethod,
     sm_copy: Option<(Function, u32)>,
+    /// Placeholder tracking for unused entries of fixed-size arrays (never recorded).
+    idle: Access,
 }
 
 impl std::fmt::Debug for Transfer {
@@ -405,7 +414,6 @@ impl Transfer {
         Ok(Transfer {
             src: src.clone(),
             dst_stream: Arc::new(Stream::new(&dst)?),
-            ready: Event::new_sync_only(src)?,
             copied: Event::new_sync_only(src)?,
             pool,
             path,
@@ -415,6 +423,7 @@ impl Transfer {
             _link: link,
             method: CopyMethod::Auto,
             sm_copy: None,
+            idle: Access::new(),
         })
     }
 
@@ -428,7 +437,7 @@ impl Transfer {
     /// release events.
     fn copy_direct(
         &mut self,
-        frames: &[&Frame],
+        frames: &[&dyn FrameView],
         dsts: &mut [PooledFrame],
         src_stream: &Stream,
     ) -> Result<()> {
@@ -436,8 +445,10 @@ impl Transfer {
         let mut batch = CopyBatch::default();
         let mut count = 0usize;
         let (mut row, mut rows) = (0usize, 0usize);
-        for (src, dst) in frames.iter().zip(dsts.iter_mut()) {
-            dst.wait_released(src_stream)?;
+        let mut kernel_srcs: [Option<&dyn FrameView>; MAX_BATCH] = [None; MAX_BATCH];
+        let mut kernel_dsts: [Option<&Access>; MAX_BATCH] = [None; MAX_BATCH];
+        let mut kernel_pairs = [0usize; MAX_BATCH];
+        for (pair, (src, dst)) in frames.iter().zip(dsts.iter_mut()).enumerate() {
             row = src.layout().row_bytes();
             rows = src.layout().rows();
             let eligible = sm_copy_eligible(
@@ -455,13 +466,19 @@ impl Transfer {
                     dst: dst.device_ptr(),
                     dst_pitch_vecs: (dst.pitch() / 16) as u64,
                 };
+                kernel_srcs[count] = Some(*src);
+                kernel_pairs[count] = pair;
                 count += 1;
             } else {
-                dst.copy_from_async(src, src_stream)?;
+                // Tracked: ordered after the source's last write and the pool frame's uses.
+                dst.copy_from_async(*src, src_stream)?;
             }
         }
         if count == 0 {
             return Ok(());
+        }
+        for (slot, &pair) in kernel_dsts.iter_mut().zip(kernel_pairs.iter()).take(count) {
+            *slot = dsts.get(pair).map(|d| d.frame_parts().mem.access);
         }
         if self.sm_copy.is_none() {
             let ctx = src_stream.context();
@@ -476,21 +493,36 @@ impl Transfer {
         batch.rows = rows as u64;
         let total = batch.row_vecs * batch.rows;
         let blocks = (total.div_ceil(256 * 4)).clamp(1, u64::from(*sms) * 8) as u32;
-        let mut params = [(&mut batch as *mut CopyBatch).cast::<std::ffi::c_void>()];
         let cfg = LaunchConfig {
             grid: (blocks, count as u32, 1),
             block: (256, 1, 1),
             shared_bytes: 0,
         };
-        // SAFETY: the one parameter is a `CopyBatch`, laid out as the kernel's struct (repr(C),
-        // checked by a unit test against the PTX parameter size); `count` jobs are filled and
-        // the grid's y extent is `count`. Every job's frames hold `rows` rows of `row` bytes at
-        // their pitches (same format and size, checked by `check_frame`; all frames of a call
-        // share the pool's layout), every address and pitch is a 16-byte multiple (checked by
-        // `sm_copy_eligible`), the destination is writable from the source GPU (same device or
-        // peer access enabled by PeerLink), and the launch is ordered after the destination
-        // frames' release events and before the `copied` event.
-        unsafe { f.launch(cfg, src_stream, &mut params) }
+        let reads: [&Access; MAX_BATCH] = std::array::from_fn(|i| match kernel_srcs[i] {
+            Some(f) => f.frame_parts().mem.access,
+            None => &self.idle,
+        });
+        let writes: [&Access; MAX_BATCH] =
+            std::array::from_fn(|i| kernel_dsts[i].unwrap_or(&self.idle));
+        crate::access::ordered(
+            src_stream.tracking_ref(),
+            &reads[..count],
+            &writes[..count],
+            || {
+                let mut params = [(&mut batch as *mut CopyBatch).cast::<std::ffi::c_void>()];
+                // SAFETY: the one parameter is a `CopyBatch`, laid out as the kernel's struct
+                // (repr(C), checked by a unit test against the PTX parameter size); `count`
+                // jobs are filled and the grid's y extent is `count`. Every job's frames hold
+                // `rows` rows of `row` bytes at their pitches (same format and size, checked by
+                // `check_frame`; all frames of a call share the pool's layout), every address
+                // and pitch is a 16-byte multiple (checked by `sm_copy_eligible`), the
+                // destination is writable from the source GPU (same device, or peer access and
+                // pool access granted by PeerLink), and the tracking orders the launch after
+                // the sources' last writes and the destinations' pending uses and keeps all of
+                // them alive until it has run.
+                unsafe { f.launch(cfg, src_stream, &mut params) }
+            },
+        )
     }
 
     /// The path in use.
@@ -521,25 +553,33 @@ impl Transfer {
     /// Sends one frame; blocks only if the destination pool is exhausted (see
     /// [`Transfer::try_send`]). The returned frame is ready in [`Transfer::dst_stream`] order and
     /// carries the source's metadata.
-    pub fn send(&mut self, frame: &Frame, src_stream: &Stream) -> Result<PooledFrame> {
+    pub fn send(&mut self, frame: &impl FrameView, src_stream: &Stream) -> Result<PooledFrame> {
         let mut dst = self.pool.acquire()?;
-        self.send_into(&[frame], std::slice::from_mut(&mut dst), src_stream)?;
+        self.send_into(
+            &[frame as &dyn FrameView],
+            std::slice::from_mut(&mut dst),
+            src_stream,
+        )?;
         Ok(dst)
     }
 
     /// Like [`Transfer::send`], but returns [`Error::PoolExhausted`] instead of blocking.
-    pub fn try_send(&mut self, frame: &Frame, src_stream: &Stream) -> Result<PooledFrame> {
+    pub fn try_send(&mut self, frame: &impl FrameView, src_stream: &Stream) -> Result<PooledFrame> {
         let mut dst = self.pool.try_acquire().ok_or(Error::PoolExhausted {
             capacity: self.pool.capacity(),
         })?;
-        self.send_into(&[frame], std::slice::from_mut(&mut dst), src_stream)?;
+        self.send_into(
+            &[frame as &dyn FrameView],
+            std::slice::from_mut(&mut dst),
+            src_stream,
+        )?;
         Ok(dst)
     }
 
     /// Sends a batch as one operation: one event pair for the whole batch.
-    pub fn send_batch(
+    pub fn send_batch<F: FrameView>(
         &mut self,
-        frames: &[&Frame],
+        frames: &[&F],
         src_stream: &Stream,
     ) -> Result<Vec<PooledFrame>> {
         if frames.is_empty() {
@@ -552,22 +592,36 @@ impl Transfer {
                 self.pool.capacity()
             )));
         }
+        if frames.len() > MAX_BATCH {
+            return Err(Error::InvalidArgument(format!(
+                "batch of {} frames exceeds the maximum of {MAX_BATCH} per call",
+                frames.len()
+            )));
+        }
         let mut dsts = (0..frames.len())
             .map(|_| self.pool.acquire())
             .collect::<Result<Vec<_>>>()?;
-        self.send_into(frames, &mut dsts, src_stream)?;
+        let views: [Option<&dyn FrameView>; MAX_BATCH] =
+            std::array::from_fn(|i| frames.get(i).map(|f| *f as &dyn FrameView));
+        let mut list: [&dyn FrameView; MAX_BATCH] = [frames[0] as &dyn FrameView; MAX_BATCH];
+        for (d, v) in list.iter_mut().zip(views.iter()) {
+            if let Some(v) = v {
+                *d = *v;
+            }
+        }
+        self.send_into(&list[..frames.len()], &mut dsts, src_stream)?;
         Ok(dsts)
     }
 
     /// Enqueues the copies of `frames` into `dsts` (same length) and the events around them.
     fn send_into(
         &mut self,
-        frames: &[&Frame],
+        frames: &[&dyn FrameView],
         dsts: &mut [PooledFrame],
         src_stream: &Stream,
     ) -> Result<()> {
         for f in frames {
-            self.check_frame(f, src_stream)?;
+            self.check_frame(*f, src_stream)?;
         }
         match self.path {
             TransferPath::Direct(_) => {
@@ -578,16 +632,12 @@ impl Transfer {
             }
             TransferPath::Staged => {
                 for (src, dst) in frames.iter().zip(dsts.iter_mut()) {
-                    // The uploads run on the destination stream, so only a frame whose last
-                    // user released it on another stream needs this.
-                    dst.wait_released(&self.dst_stream)?;
-                    self.staged_one(src, dst, src_stream)?;
+                    self.staged_one(*src, dst, src_stream)?;
                 }
             }
         }
         for (src, dst) in frames.iter().zip(dsts.iter_mut()) {
-            dst.meta = src.meta;
-            dst.set_release_stream(Some(Arc::clone(&self.dst_stream)));
+            dst.meta = src.meta();
             self.bytes_moved += dst.layout().tight_len() as u64;
         }
         Ok(())
@@ -596,71 +646,61 @@ impl Transfer {
     /// Device → pinned (source stream), pinned → destination (destination stream), in chunks of
     /// rows through a ring of [`STAGING_SLOTS`] pinned buffers, so the download of one chunk
     /// overlaps the upload of the previous one (also within a large frame).
-    fn staged_one(&mut self, src: &Frame, dst: &mut Frame, src_stream: &Stream) -> Result<()> {
+    fn staged_one(
+        &mut self,
+        src: &dyn FrameView,
+        dst: &mut Frame,
+        src_stream: &Stream,
+    ) -> Result<()> {
         let layout = *src.layout();
         let row = layout.row_bytes();
         let plan = ChunkPlan::new(layout.rows(), row, STAGING_CHUNK_BYTES);
         let need = plan.rows_per_chunk * row;
         if self.staging.len() < STAGING_SLOTS || self.staging.iter().any(|s| s.buf.len() < need) {
-            // Grows once per row size; steady state allocates nothing. Pending copies out of
-            // the old buffers must finish before they are freed.
-            self.dst_stream.synchronize()?;
+            // Grows once per row size; steady state allocates nothing. Dropping the old
+            // buffers waits for the copies still queued on them (their own events).
             self.staging.clear();
             for _ in 0..STAGING_SLOTS {
                 self.staging.push(Staging {
                     buf: HostBuffer::new(&self.src, need.max(STAGING_CHUNK_BYTES))?,
-                    free: Event::new_sync_only(self.dst_stream.context())?,
-                    used: false,
                 });
             }
             self.next_staging = 0;
         }
+        let dst_pitch = dst.pitch();
         for (first_row, rows) in plan.chunks() {
             let i = self.next_staging;
             self.next_staging = (i + 1) % self.staging.len();
             let st = &mut self.staging[i];
-            if st.used {
-                // The previous upload out of this buffer must finish before we overwrite it.
-                src_stream.wait_event(&st.free)?;
-            }
-            let src_ptr = src.device_ptr() + (first_row * layout.pitch) as u64;
-            let dst_ptr = dst.device_ptr() + (first_row * dst.pitch()) as u64;
-            // SAFETY: the staging buffer holds `rows_per_chunk * row` bytes (checked above) and
-            // the chunk has at most that many rows of `row` bytes; rows `first_row..+rows` lie
-            // inside both frames (same format and size, checked); the frames and buffers stay
-            // alive for the call and the events order every later use of them.
-            unsafe {
-                copy_2d_raw(
-                    st.buf.device_ptr(),
-                    row,
-                    src_ptr,
-                    layout.pitch,
-                    row,
-                    rows,
-                    src_stream,
-                )?
-            };
-            self.ready.record(src_stream)?;
-            self.dst_stream.wait_event(&self.ready)?;
-            // SAFETY: as above.
-            unsafe {
-                copy_2d_raw(
-                    dst_ptr,
-                    dst.pitch(),
-                    st.buf.device_ptr(),
-                    row,
-                    row,
-                    rows,
-                    &self.dst_stream,
-                )?
-            };
-            st.free.record(&self.dst_stream)?;
-            st.used = true;
+            // Both copies are tracked: the download waits for the previous upload out of this
+            // buffer (on the destination stream), the upload for this download.
+            copy_2d_tracked(
+                st.buf.mem(),
+                0,
+                row,
+                src.frame_parts().mem,
+                first_row * layout.pitch,
+                layout.pitch,
+                row,
+                rows,
+                src_stream,
+            )?;
+            copy_2d_tracked(
+                dst.mem(),
+                first_row * dst_pitch,
+                dst_pitch,
+                st.buf.mem(),
+                0,
+                row,
+                row,
+                rows,
+                &self.dst_stream,
+            )?;
         }
         Ok(())
     }
 
-    fn check_frame(&self, f: &Frame, src_stream: &Stream) -> Result<()> {
+    fn check_frame(&self, f: &dyn FrameView, src_stream: &Stream) -> Result<()> {
         let (w, h) = self.pool.size();
         if f.format() != self.pool.format() || f.width() != w || f.height() != h {
             return Err(Error::InvalidArgument(format!(
@@ -681,15 +721,6 @@ impl Transfer {
             )));
         }
         Ok(())
-    }
-}
-
-impl Drop for Transfer {
-    fn drop(&mut self) {
-        // Copies out of the staging buffers (and into pool frames) may still be queued on the
-        // destination stream; wait for them before the buffers are freed. One host wait per
-        // dropped transfer, none per frame.
-        let _ = self.dst_stream.synchronize();
     }
 }
 

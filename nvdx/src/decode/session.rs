@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 
-use nvdx_sys::cuda::{CUdeviceptr, CUstream};
+use nvdx_sys::cuda::CUdeviceptr;
 use nvdx_sys::cuvid::{
     cudaVideoCreateFlags, CUvideoctxlock, CUvideodecoder, CUvideopacketflags, CUvideoparser,
     CUVIDDECODECREATEINFO, CUVIDEOFORMAT, CUVIDGETDECODESTATUS, CUVIDOPERATINGPOINTINFO,
@@ -19,11 +19,12 @@ use super::{
     deinterlace_mode, even_display_area, surface_format, DecodeStatus, DecoderCaps, DecoderConfig,
     Pending, PendingQueue, PendingSource, Rect,
 };
+use crate::access::{Access, FrameParts, FrameSealed, MemRef};
 use crate::codec::{ChromaFormat, Codec};
 use crate::context::Context;
 use crate::error::{check_nvdec, Error, Result};
-use crate::frame::{Frame, FrameLayout, FrameMeta, FramePool, PixelFormat, PooledFrame};
-use crate::memory::{copy_2d_raw, copy_2d_to_host, MemoryKind};
+use crate::frame::{Frame, FrameLayout, FrameMeta, FramePool, FrameView, PixelFormat, PooledFrame};
+use crate::memory::{copy_2d_raw, MemoryKind};
 use crate::stream::{Event, Stream};
 
 // ---------------------------------------------------------------------------------------------
@@ -261,7 +262,11 @@ pub(crate) struct Session {
     stats: DecoderStats,
     own_stream: Option<Stream>,
     done: Option<Event>,
-    last_stream: CUstream,
+    /// Id of the stream that last used the output surfaces (0: none).
+    last_stream: u64,
+    /// The tracking of the picture mapped in place (one at a time: a [`MappedFrame`] borrows
+    /// the session), reused from picture to picture so that mapping creates no events.
+    mapped_access: Access,
     out_pool: Option<FramePool>,
     spill_pools: Vec<FramePool>,
 }
@@ -508,7 +513,7 @@ impl Session {
 
     /// Makes `stream` wait for the last use of output surfaces on another stream.
     fn order_after_last(&mut self, stream: &Stream) -> Result<()> {
-        if !self.last_stream.is_null() && self.last_stream != stream.raw() {
+        if self.last_stream != 0 && self.last_stream != stream.id() {
             if let Some(e) = &self.done {
                 stream.wait_event(e)?;
             }
@@ -524,7 +529,7 @@ impl Session {
         if let Some(e) = &self.done {
             e.record(stream)?;
         }
-        self.last_stream = stream.raw();
+        self.last_stream = stream.id();
         Ok(())
     }
 
@@ -594,20 +599,17 @@ impl Session {
         stream: &Stream,
     ) -> Result<DecodeStatus> {
         let (ptr, pitch, status) = self.map_surface(p, index, stream)?;
-        // SAFETY: the mapped surface holds `rows` rows of `row_bytes` at `pitch` (the target
-        // size is the frame size, chroma follows luma at pitch * height, as in nvdx frames);
-        // `dst` has the same format and size; the copy is ordered on `stream` before the
-        // surface can be reused (next map waits on `done` or runs on the same stream).
-        let copied = unsafe {
-            copy_2d_raw(
-                dst.device_ptr(),
-                dst.pitch(),
-                ptr,
-                pitch,
-                dst.layout().row_bytes(),
-                dst.rows(),
-                stream,
-            )
+        let (row_bytes, rows) = (dst.layout().row_bytes(), dst.rows());
+        let (dst_ptr, dst_pitch) = (dst.device_ptr(), dst.pitch());
+        let copied = {
+            // Ordered after every pending use of the pool frame (on any stream) and recorded
+            // as its last write.
+            let _write = dst.write_on(stream)?;
+            // SAFETY: the mapped surface holds `rows` rows of `row_bytes` at `pitch` (the
+            // target size is the frame size, chroma follows luma at pitch * height, as in nvdx
+            // frames); `dst` has the same format and size and is borrowed by `_write` until
+            // the copy is recorded; the surface is reused only after `done` (recorded below).
+            unsafe { copy_2d_raw(dst_ptr, dst_pitch, ptr, pitch, row_bytes, rows, stream) }
         };
         let marked = self.mark_used(stream);
         let unmapped = self.unmap(ptr);
@@ -698,17 +700,6 @@ impl Session {
         }
         Ok(())
     }
-
-    /// Makes `stream` wait for spill copies made on the session's own stream.
-    fn order_after_spill(&self, stream: &Stream) -> Result<()> {
-        if let Some(own) = &self.own_stream {
-            if own.raw() != stream.raw() {
-                let e = own.record_event()?;
-                stream.wait_event(&e)?;
-            }
-        }
-        Ok(())
-    }
 }
 
 fn to_i16(v: u32) -> Result<i16> {
@@ -735,9 +726,12 @@ pub struct DecodedFrame {
 
 /// A decoded picture read in place from NVDEC's output surface; unmapped on drop.
 ///
-/// The mapping was made on the stream given to [`Decoder::map_next`]; enqueue work that reads
-/// it on that stream (or order it before with events) and finish it before the frame drops is
-/// not required: the surface is reused only after work enqueued on that stream so far.
+/// It is a [`FrameView`]: pass it to the colour and tensor kernels, to
+/// [`Frame::copy_from_async`], to transfers and to the encoder like any frame, on any stream of
+/// the decoder's GPU. Its work is tracked like a frame's: users wait for the mapping (made on
+/// the stream given to [`Decoder::map_next`]), and when it drops the surface is handed back
+/// only after every use enqueued on any stream (the next mapping waits for them on the GPU; no
+/// host wait).
 pub struct MappedFrame<'a> {
     ptr: CUdeviceptr,
     layout: FrameLayout,
@@ -747,6 +741,7 @@ pub struct MappedFrame<'a> {
     ctx: &'a Context,
     stream: &'a Stream,
     done: Option<&'a Event>,
+    access: &'a Access,
     spilled: Option<PooledFrame>,
     _session: PhantomData<&'a mut Session>,
 }
@@ -762,93 +757,34 @@ impl std::fmt::Debug for MappedFrame<'_> {
 }
 
 impl MappedFrame<'_> {
-    /// Device address of the first (luma) row.
-    pub fn device_ptr(&self) -> CUdeviceptr {
-        self.ptr
-    }
-    /// Bytes from one row to the next; chroma starts at `device_ptr() + pitch * height`.
-    pub fn pitch(&self) -> usize {
-        self.layout.pitch
-    }
-    /// Geometry of the mapped picture.
-    pub fn layout(&self) -> &FrameLayout {
-        &self.layout
-    }
-    /// Pixel format.
-    pub fn format(&self) -> PixelFormat {
-        self.layout.format
-    }
-    /// Width in pixels.
-    pub fn width(&self) -> u32 {
-        self.layout.width
-    }
-    /// Height in pixels.
-    pub fn height(&self) -> u32 {
-        self.layout.height
-    }
-    /// Device address of the chroma plane (the U plane for 4:4:4).
-    pub fn chroma_ptr(&self) -> CUdeviceptr {
-        self.ptr + (self.layout.pitch * self.layout.height as usize) as u64
-    }
-    /// Timestamp and display index.
-    pub fn meta(&self) -> FrameMeta {
-        self.meta
-    }
     /// NVDEC's verdict on the picture.
     pub fn status(&self) -> DecodeStatus {
         self.status
     }
+}
 
-    /// Enqueues a copy of the picture into `dst` (same format and size) on `stream`.
-    pub fn copy_to(&self, dst: &mut Frame, stream: &Stream) -> Result<()> {
-        if dst.format() != self.format()
-            || dst.width() != self.width()
-            || dst.height() != self.height()
-        {
-            return Err(Error::InvalidArgument(format!(
-                "cannot copy a {:?} {}x{} picture into a {:?} {}x{} frame",
-                self.format(),
-                self.width(),
-                self.height(),
-                dst.format(),
-                dst.width(),
-                dst.height()
-            )));
+impl FrameSealed for MappedFrame<'_> {
+    fn frame_parts(&self) -> FrameParts<'_> {
+        if let Some(f) = &self.spilled {
+            let mut parts = f.frame_parts();
+            parts.meta = self.meta;
+            return parts;
         }
-        // SAFETY: the mapping covers `rows` rows of `row_bytes` at `pitch` while `self`
-        // lives; `dst` has the same geometry.
-        unsafe {
-            copy_2d_raw(
-                dst.device_ptr(),
-                dst.pitch(),
-                self.ptr,
-                self.layout.pitch,
-                self.layout.row_bytes(),
-                self.layout.rows(),
-                stream,
-            )
-        }?;
-        dst.meta = self.meta;
-        Ok(())
-    }
-
-    /// Waits for the mapping's stream and downloads the picture tightly packed (tests, tools).
-    pub fn to_host_vec(&self) -> Result<Vec<u8>> {
-        self.stream.synchronize()?;
-        let mut v = vec![0u8; self.layout.tight_len()];
-        let row = self.layout.row_bytes();
-        copy_2d_to_host(
-            self.ctx,
-            &mut v,
-            row,
-            self.ptr,
-            self.layout.pitch,
-            row,
-            self.layout.rows(),
-        )?;
-        Ok(v)
+        FrameParts {
+            mem: MemRef {
+                ptr: self.ptr,
+                len: self.layout.byte_len(),
+                kind: MemoryKind::Device,
+                id: 0,
+                ctx: self.ctx,
+                access: self.access,
+            },
+            layout: &self.layout,
+            meta: self.meta,
+        }
     }
 }
+impl FrameView for MappedFrame<'_> {}
 
 impl Drop for MappedFrame<'_> {
     fn drop(&mut self) {
@@ -856,8 +792,15 @@ impl Drop for MappedFrame<'_> {
             return;
         }
         let Ok(_g) = self.ctx.bind() else { return };
+        // The map stream waits for the uses on other streams, then records `done`, which the
+        // next mapping waits for before NVDEC writes the output surface again.
+        if self.access.order_raw_after_uses(self.stream.raw()).is_err() {
+            let _ = self.access.host_wait_uses();
+        }
         if let Some(e) = self.done {
-            let _ = e.record(self.stream);
+            if e.record(self.stream).is_err() {
+                let _ = self.stream.synchronize();
+            }
         }
         if let Ok(api) = nvdx_sys::cuvid() {
             // SAFETY: `ptr` was mapped from this decoder, which the borrow keeps alive, and is
@@ -947,7 +890,8 @@ impl Decoder {
             stats: DecoderStats::default(),
             own_stream: None,
             done: None,
-            last_stream: std::ptr::null_mut(),
+            last_stream: 0,
+            mapped_access: Access::new(),
             out_pool: None,
             spill_pools: Vec::new(),
         });
@@ -1175,7 +1119,8 @@ impl Decoder {
         let _g = ctx.bind()?;
         match p.source {
             PendingSource::Spilled { frame, status } => {
-                s.order_after_spill(stream)?;
+                // The spill copy is the frame's tracked last write: its users wait for it.
+                let _ = stream;
                 Ok(Some(DecodedFrame { frame, status }))
             }
             PendingSource::Surface { index } => {
@@ -1213,7 +1158,6 @@ impl Decoder {
         let _g = ctx.bind()?;
         match p.source {
             PendingSource::Spilled { frame, status } => {
-                s.order_after_spill(stream)?;
                 let layout = *frame.layout();
                 Ok(Some(MappedFrame {
                     ptr: frame.device_ptr(),
@@ -1224,6 +1168,7 @@ impl Decoder {
                     ctx: &s.ctx,
                     stream,
                     done: None,
+                    access: &s.mapped_access,
                     spilled: Some(frame),
                     _session: PhantomData,
                 }))
@@ -1240,7 +1185,12 @@ impl Decoder {
                 if s.done.is_none() {
                     s.done = Some(Event::new_sync_only(&s.ctx)?);
                 }
-                s.last_stream = stream.raw();
+                s.last_stream = stream.id();
+                // The mapping's post-processing ran on `stream`: it is the picture's write.
+                if let Err(e) = s.mapped_access.reset_written_on(stream.tracking_ref()) {
+                    let _ = s.unmap(ptr);
+                    return Err(e);
+                }
                 Ok(Some(MappedFrame {
                     ptr,
                     layout,
@@ -1250,6 +1200,7 @@ impl Decoder {
                     ctx: &s.ctx,
                     stream,
                     done: s.done.as_ref(),
+                    access: &s.mapped_access,
                     spilled: None,
                     _session: PhantomData,
                 }))

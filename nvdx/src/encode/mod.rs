@@ -82,10 +82,11 @@ use config::BuiltParams;
 use registry::{Registrar, RegistrationCache, ResourceKey};
 use version::*;
 
+use crate::access::FrameSealed;
 use crate::codec::Codec;
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::frame::{Frame, FramePool, PooledFrame};
+use crate::frame::{Frame, FramePool, FrameView, PooledFrame};
 use crate::memory::MemoryKind;
 use crate::stream::Stream;
 
@@ -777,6 +778,21 @@ impl Encoder {
             pictureStruct: sys::_NV_ENC_PIC_STRUCT::NV_ENC_PIC_STRUCT_FRAME,
             ..Default::default()
         };
+        // NVENC reads the input on the session's IO stream: order that after the frame's last
+        // write (on any stream), and record the read afterwards so that the frame's next
+        // writer and its free wait for the encode.
+        let access = held.frame().frame_parts().mem.access;
+        if let Err(e) = access.before_read(self.stream.tracking_ref()) {
+            // SAFETY: the resource was mapped above and is not submitted.
+            let _ = unsafe {
+                nvcall!(
+                    self.session.fns,
+                    nvEncUnmapInputResource(self.session.handle, map.mappedResource)
+                )
+            };
+            self.registry.release(&key);
+            return Err(e);
+        }
         // SAFETY: live, initialised session; the mapped input and the bitstream buffer belong
         // to it; the frame stays alive in `pending` until its output has been locked.
         let st = unsafe {
@@ -796,6 +812,11 @@ impl Encoder {
             };
             self.registry.release(&key);
             return Err(err);
+        }
+        let recorded = access.after_read(self.stream.tracking_ref());
+        if recorded.is_err() {
+            // Not recorded: wait for the encode's read here so no later writer overtakes it.
+            let _ = self.stream.synchronize();
         }
         self.pending.push_back(Pending {
             held,

@@ -6,6 +6,7 @@
 //! loaded into a context on first use and cached there ([`crate::Context::module`]).
 
 use std::ffi::{c_void, CStr};
+use std::sync::Arc;
 
 use nvdx_sys::cuda::{CUfunction, CUmodule};
 
@@ -26,29 +27,22 @@ pub struct ModuleImage {
     pub image: &'static [u8],
 }
 
-/// A module loaded into a context. Unloaded on drop.
-pub struct Module {
-    ctx: Context,
+/// A module image loaded into a context; unloaded on drop. Holds the raw context handle but no
+/// retain (a [`crate::Context`] owns the cache that holds it, so holding a `Context` here would
+/// be a cycle): every owner of a `LoadedModule` also holds the `Context` and drops it after.
+pub(crate) struct LoadedModule {
     raw: CUmodule,
+    ctx_raw: nvdx_sys::cuda::CUcontext,
 }
 
-// SAFETY: module and function handles are usable from any thread with the context bound.
-unsafe impl Send for Module {}
-// SAFETY: as above; the handle is immutable after loading.
-unsafe impl Sync for Module {}
+// SAFETY: module handles are usable from any thread with the context bound; immutable.
+unsafe impl Send for LoadedModule {}
+// SAFETY: as above.
+unsafe impl Sync for LoadedModule {}
 
-impl std::fmt::Debug for Module {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Module")
-            .field("raw", &self.raw)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Module {
-    /// Loads `image` into `ctx` (JIT-compiling PTX for the GPU). Prefer [`Context::module`],
-    /// which caches.
-    pub fn load(ctx: &Context, image: &ModuleImage) -> Result<Module> {
+impl LoadedModule {
+    /// Loads `image` into `ctx` (JIT-compiling PTX for the GPU).
+    pub(crate) fn load(ctx: &Context, image: &ModuleImage) -> Result<LoadedModule> {
         if image.image.is_empty() {
             return Err(Error::InvalidArgument(format!(
                 "module image `{}` is empty",
@@ -66,7 +60,7 @@ impl Module {
         let api = driver()?;
         let mut raw: CUmodule = std::ptr::null_mut();
         // SAFETY: the image is a complete PTX text (NUL-terminated) or ELF cubin that lives for
-        // 'static; the context is current.
+        // the call; the context is current.
         let status = unsafe { api.cuModuleLoadData(&mut raw, image.image.as_ptr().cast()) }?;
         if status != nvdx_sys::cuda::CUresult::CUDA_SUCCESS {
             let mut e = Error::cuda("cuModuleLoadData", status);
@@ -78,10 +72,59 @@ impl Module {
             }
             return Err(e);
         }
-        Ok(Module {
-            ctx: ctx.clone(),
+        Ok(LoadedModule {
             raw,
+            ctx_raw: ctx.raw(),
         })
+    }
+}
+
+impl Drop for LoadedModule {
+    fn drop(&mut self) {
+        // SAFETY: the owner still holds the context's retain (see the type's doc); popped below.
+        if unsafe { crate::cu::ctx_push(self.ctx_raw) }.is_err() {
+            return;
+        }
+        if let Ok(api) = driver() {
+            // SAFETY: loaded by LoadedModule::load and unloaded once.
+            let _ = unsafe { api.cuModuleUnload(self.raw) };
+        }
+        let _ = crate::cu::ctx_pop();
+    }
+}
+
+/// A module loaded into a context: the context's cached copy ([`Context::module`]) or one of
+/// your own ([`Module::load`]). Keeps its context alive.
+#[derive(Clone)]
+pub struct Module {
+    // Field order matters: the module unloads before the context's retain goes.
+    loaded: Arc<LoadedModule>,
+    ctx: Context,
+}
+
+impl std::fmt::Debug for Module {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Module")
+            .field("raw", &self.loaded.raw)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Module {
+    /// Loads `image` into `ctx` (JIT-compiling PTX for the GPU), uncached. Prefer
+    /// [`Context::module`], which loads each image once per GPU.
+    pub fn load(ctx: &Context, image: &ModuleImage) -> Result<Module> {
+        Ok(Module {
+            loaded: Arc::new(LoadedModule::load(ctx, image)?),
+            ctx: ctx.clone(),
+        })
+    }
+
+    pub(crate) fn from_loaded(ctx: &Context, loaded: Arc<LoadedModule>) -> Module {
+        Module {
+            loaded,
+            ctx: ctx.clone(),
+        }
     }
 
     /// Looks up a kernel by its (`extern "C"`) name.
@@ -91,30 +134,23 @@ impl Module {
         let mut raw: CUfunction = std::ptr::null_mut();
         // SAFETY: the module is loaded; `name` is NUL-terminated.
         check("cuModuleGetFunction", unsafe {
-            api.cuModuleGetFunction(&mut raw, self.raw, name.as_ptr())
+            api.cuModuleGetFunction(&mut raw, self.loaded.raw, name.as_ptr())
         })
         .map_err(|e| Error::InvalidArgument(format!("kernel {name:?} not found in module: {e}")))?;
         Ok(Function {
             raw,
+            _module: Arc::clone(&self.loaded),
             ctx: self.ctx.clone(),
         })
     }
 }
 
-impl Drop for Module {
-    fn drop(&mut self) {
-        if let (Ok(_g), Ok(api)) = (self.ctx.bind(), driver()) {
-            // SAFETY: loaded by Module::load and unloaded once.
-            let _ = unsafe { api.cuModuleUnload(self.raw) };
-        }
-    }
-}
-
-/// A kernel in a loaded module. Keep the [`Module`] alive while using it (the context's module
-/// cache does that for cached modules).
+/// A kernel in a loaded module; keeps the module and its context alive.
 #[derive(Clone)]
 pub struct Function {
     raw: CUfunction,
+    // Field order matters: the module unloads before the context's retain goes.
+    _module: Arc<LoadedModule>,
     ctx: Context,
 }
 

@@ -7,10 +7,8 @@ use std::sync::Mutex;
 use crate::decode::{DecodeStatus, MappedFrame};
 use crate::demux::Demux;
 use crate::error::{Error, Result};
-use crate::frame::{Frame, FrameMeta};
-use crate::kernels::colour::{
-    yuv420_to_rgb_raw, yuv420_to_tensor_raw, ColourSpace, RawImage, RawTensor, TensorParams,
-};
+use crate::frame::{Frame, FrameMeta, FrameView};
+use crate::kernels::colour::{yuv420_to_rgb, ColourSpace, SlotStream, SlotWriter, TensorParams};
 use crate::stream::Stream;
 
 use super::nal::DropPolicy;
@@ -23,9 +21,10 @@ pub(crate) enum Sink<'a> {
     Yuv(Vec<(usize, &'a mut Frame)>),
     /// Converts into packed 8-bit RGB frames, by request position.
     Rgb(Vec<(usize, &'a mut Frame)>, ColourSpace),
-    /// Converts into tensor slots `first_slot + position`.
+    /// Converts into tensor slots `first_slot + position`, through the request's shared
+    /// slot writer (a writer per session stream is made when the session starts).
     Tensor {
-        raw: RawTensor,
+        writer: &'a SlotWriter<'a>,
         first_slot: usize,
         params: TensorParams,
     },
@@ -39,7 +38,39 @@ fn frame_for<'b>(frames: &'b mut [(usize, &mut Frame)], slot: usize) -> Result<&
         .ok_or_else(|| Error::InvalidState(format!("no output frame for request position {slot}")))
 }
 
-impl Sink<'_> {
+/// A sink bound to the session's stream for one run.
+enum Bound<'a, 's> {
+    Yuv(&'s mut Vec<(usize, &'a mut Frame)>),
+    Rgb(&'s mut Vec<(usize, &'a mut Frame)>, ColourSpace),
+    Tensor {
+        slots: SlotStream<'s>,
+        first_slot: usize,
+        params: TensorParams,
+    },
+}
+
+impl<'a> Sink<'a> {
+    fn bind<'s>(&'s mut self, stream: &'s Stream) -> Result<Bound<'a, 's>>
+    where
+        'a: 's,
+    {
+        Ok(match self {
+            Sink::Yuv(f) => Bound::Yuv(f),
+            Sink::Rgb(f, space) => Bound::Rgb(f, *space),
+            Sink::Tensor {
+                writer,
+                first_slot,
+                params,
+            } => Bound::Tensor {
+                slots: writer.on(stream)?,
+                first_slot: *first_slot,
+                params: *params,
+            },
+        })
+    }
+}
+
+impl Bound<'_, '_> {
     fn deliver(
         &mut self,
         m: &MappedFrame<'_>,
@@ -47,42 +78,23 @@ impl Sink<'_> {
         meta: FrameMeta,
         stream: &Stream,
     ) -> Result<()> {
-        let src = RawImage {
-            format: m.format(),
-            width: m.width(),
-            height: m.height(),
-            ptr: m.device_ptr(),
-            pitch: m.pitch(),
-            chroma_ptr: m.chroma_ptr(),
-            chroma_pitch: m.pitch(),
-        };
         for &slot in &target.slots {
             match self {
-                Sink::Yuv(frames) => {
+                Bound::Yuv(frames) => {
                     let f = frame_for(frames, slot)?;
                     m.copy_to(f, stream)?;
                     f.meta = meta;
                 }
-                Sink::Rgb(frames, space) => {
+                Bound::Rgb(frames, space) => {
                     let f = frame_for(frames, slot)?;
-                    // SAFETY: the mapping stays valid until `m` drops, after this launch is
-                    // enqueued on `stream`, the stream the surface was mapped on (the decoder
-                    // reuses it only after work enqueued there so far); `f` is a live frame
-                    // borrowed mutably for the whole request, and the caller's stream waits
-                    // for this stream before the request returns.
-                    unsafe { yuv420_to_rgb_raw(&src, &RawImage::of(f), *space, stream)? };
+                    yuv420_to_rgb(m, f, *space, stream)?;
                     f.meta = meta;
                 }
-                Sink::Tensor {
-                    raw,
+                Bound::Tensor {
+                    slots,
                     first_slot,
                     params,
-                } => {
-                    // SAFETY: as above for the source; the tensor is borrowed mutably by the
-                    // request, each position writes its own slot, and the plan checked that
-                    // `first_slot + position` lies inside the batch.
-                    unsafe { yuv420_to_tensor_raw(&src, raw, *first_slot + slot, params, stream)? };
-                }
+                } => slots.write(m, *first_slot + slot, params)?,
             }
         }
         Ok(())
@@ -116,6 +128,7 @@ pub(crate) fn run(
         ..
     } = sess;
     decoder.set_timescale(timescale);
+    let mut sink = sink.bind(stream)?;
     let mut done: Vec<bool> = Vec::with_capacity(32);
     for range in ranges {
         decoder.reset()?;

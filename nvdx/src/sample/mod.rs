@@ -51,8 +51,9 @@ use crate::codec::{ChromaFormat, Codec};
 use crate::decode::default_output_format;
 use crate::demux::{self, Container, Demux};
 use crate::error::{Error, Result};
+use crate::frame::FrameView;
 use crate::frame::{Frame, FrameMeta, PixelFormat};
-use crate::kernels::colour::{ColourSpace, Tensor, TensorParams};
+use crate::kernels::colour::{ColourSpace, SlotWriter, Tensor, TensorParams};
 use crate::memory::MemoryKind;
 use crate::stream::Stream;
 
@@ -502,6 +503,7 @@ impl VideoReader {
         sessions: &mut [pool::Session],
     ) -> Result<exec::Work> {
         let groups = assign(&plan.ranges, sessions.len());
+        let mut slot_writer: Option<SlotWriter<'_>> = None;
         // Per-session sinks: each output frame goes to the session that decodes it.
         let mut sinks: Vec<Sink<'_>> = Vec::with_capacity(groups.len());
         let slots_of = |g: &Vec<usize>| -> Vec<usize> {
@@ -530,10 +532,10 @@ impl VideoReader {
                 first_slot,
                 params,
             } => {
-                let raw = tensor.raw();
+                let writer = slot_writer.insert(SlotWriter::new(tensor));
                 for _ in &groups {
                     sinks.push(Sink::Tensor {
-                        raw,
+                        writer,
                         first_slot,
                         params,
                     });
@@ -603,9 +605,15 @@ impl VideoReader {
                 }
             }
         }
+        // The tensor's slots were written on the session streams, which the caller's stream
+        // now follows: record that point as the tensor's last write.
+        let finished = match slot_writer.take() {
+            Some(w) => w.finish(stream),
+            None => Ok(()),
+        };
         match first_error {
             Some(e) => Err(e),
-            None => Ok(total),
+            None => finished.map(|()| total),
         }
     }
 
