@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use criterion::Criterion;
 use nvdx::kernels::colour::{self, ColourSpace, RawImage, Tensor, TensorDtype, TensorParams};
+#[allow(unused_imports)]
+use nvdx::FrameView;
 use nvdx::{Context, DeviceBuffer, Event, Frame, MemoryKind, PixelFormat, Stream};
 
 /// Launches per table measurement.
@@ -62,7 +64,7 @@ impl Gpu {
     }
 
     fn frame(&self, f: PixelFormat, w: u32, h: u32) -> nvdx::Result<Frame> {
-        let fr = Frame::new(&self.ctx, f, w, h, MemoryKind::Device)?;
+        let mut fr = Frame::new(&self.ctx, f, w, h, MemoryKind::Device)?;
         fr.memset_async(0x40, &self.stream)?;
         Ok(fr)
     }

@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nvdx::decode::{nv12_to_i420, DecoderConfig, FileDecoder};
+#[allow(unused_imports)]
+use nvdx::FrameView;
 use nvdx::{Context, PixelFormat};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -23,7 +23,8 @@ use nvdx::encode::{
     ColourDescription, ColourMatrix, Encoder, EncoderConfig, PictureOptions, Preset, Tuning,
 };
 use nvdx::kernels::colour::{rgb_to_yuv420, ColourSpace};
-use nvdx::memory::copy_2d_raw;
+#[allow(unused_imports)]
+use nvdx::FrameView;
 use nvdx::{Codec, Context, Frame, FramePool, HostBuffer, MemoryKind, PixelFormat, Stream};
 
 fn main() -> ExitCode {
@@ -99,7 +100,7 @@ fn run() -> nvdx::Result<()> {
         source: e,
     };
     let mut file = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
-    let rgba = Frame::new(&ctx, PixelFormat::Rgba, w, h, MemoryKind::Device)?;
+    let mut rgba = Frame::new(&ctx, PixelFormat::Rgba, w, h, MemoryKind::Device)?;
     let row = PixelFormat::Rgba.row_bytes(w);
     let mut host = [
         HostBuffer::new(&ctx, row * h as usize)?,
@@ -110,22 +111,10 @@ fn run() -> nvdx::Result<()> {
     let start = std::time::Instant::now();
     for t in 0..frames {
         let hb = &mut host[t as usize % 2];
-        // The upload that last read this pinned buffer (two frames ago) must have finished.
-        stream.synchronize()?;
-        pattern(hb.as_mut_slice(), w as usize, h as usize, t as usize);
-        // SAFETY: both ranges hold `h` rows of `row` bytes at their pitches; `hb` and `rgba`
-        // outlive the copy (the stream is synchronised before `hb` is rewritten or dropped).
-        unsafe {
-            copy_2d_raw(
-                rgba.device_ptr(),
-                rgba.pitch(),
-                hb.device_ptr(),
-                row,
-                row,
-                h as usize,
-                &stream,
-            )?
-        };
+        // `as_mut_slice` waits for the upload that last read this pinned buffer (two frames
+        // ago), on its own event: no stream or device synchronisation.
+        pattern(hb.as_mut_slice()?, w as usize, h as usize, t as usize);
+        rgba.copy_from_buffer_async(&*hb, row, &stream)?;
         let mut nv12 = pool.acquire()?;
         rgb_to_yuv420(&rgba, &mut nv12, ColourSpace::BT709_LIMITED, &stream)?;
         nv12.meta.pts = i64::from(t);

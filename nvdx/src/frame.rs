@@ -571,6 +571,32 @@ impl Frame {
         Ok(())
     }
 
+    /// Enqueues a copy of a tightly or evenly pitched picture in a buffer (e.g. a pinned
+    /// [`HostBuffer`](crate::HostBuffer) a renderer filled) into this frame on `stream`: rows
+    /// of `src_pitch` bytes, planes one after another as in the frame's layout. Ordered after
+    /// conflicting work on both (so the host may refill the buffer through
+    /// [`HostBuffer::as_mut_slice`](crate::HostBuffer::as_mut_slice) as soon as it likes: that
+    /// call waits for this copy).
+    pub fn copy_from_buffer_async(
+        &mut self,
+        src: &(impl AsDevicePtr + ?Sized),
+        src_pitch: usize,
+        stream: &Stream,
+    ) -> Result<()> {
+        let (row, rows) = (self.layout.row_bytes(), self.layout.rows());
+        copy_2d_tracked(
+            self.alloc.mem(),
+            0,
+            self.layout.pitch,
+            src.mem(),
+            0,
+            src_pitch,
+            row,
+            rows,
+            stream,
+        )
+    }
+
     /// Orders your own work on `stream` that writes this frame through its raw pointers:
     /// `stream` waits for every pending use now, and when the guard drops the work enqueued
     /// on `stream` until then is recorded as the frame's last write.

@@ -8,6 +8,8 @@ use nvdx::kernels::colour::{self, ColourSpace, RawImage, Tensor, TensorDtype, Te
 use nvdx::kernels::reference::{
     self as r, PackedRgb, Sample, Yuv420, FLOAT_ABS_TOL, FLOAT_REL_TOL,
 };
+#[allow(unused_imports)]
+use nvdx::FrameView;
 use nvdx::{Error, Frame, MemoryKind, PixelFormat, Stream};
 use rand::Rng;
 
@@ -584,7 +586,7 @@ fn naive_baseline_is_close_to_reference() {
     let rgb: Vec<u8> = random_samples(&mut rng, (w * h * 3) as usize);
     let mut src = frame(&ctx, PixelFormat::Rgb24, w, h, 0);
     upload(&mut src, &rgb);
-    let dst = frame(&ctx, PixelFormat::Nv12, w, h, 0);
+    let mut dst = frame(&ctx, PixelFormat::Nv12, w, h, 0);
     dst.memset_async(POISON, &stream)
         .unwrap_or_else(|e| panic!("{e}"));
     // SAFETY: both frames are live until the synchronize below and do not overlap.

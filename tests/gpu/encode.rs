@@ -15,6 +15,8 @@ use nvdx::encode::{
     is_no_encoder, version, ApiVersion, EncodedPacket, Encoder, EncoderConfig, FrameType,
     PictureOptions, Preset, RateControl, Reconfigure, Tuning,
 };
+#[allow(unused_imports)]
+use nvdx::FrameView;
 use nvdx::{Codec, Error, Frame, FramePool, MemoryKind, PixelFormat, Stream};
 
 use super::common::ctx;
@@ -364,7 +366,7 @@ fn reconfigure_bitrate_and_resolution() {
     let pool = FramePool::new(&ctx, PixelFormat::Nv12, 1280, 720, 4, MemoryKind::Device).unwrap();
     let mut bytes_before = 0;
     for _ in 0..30 {
-        let f = pool.acquire().unwrap();
+        let mut f = pool.acquire().unwrap();
         f.memset_async(0x80, &stream).unwrap();
         let out = enc.encode(f, PictureOptions::default()).unwrap();
         bytes_before += out.packets.iter().map(|p| p.data.len()).sum::<usize>();
@@ -396,7 +398,7 @@ fn reconfigure_bitrate_and_resolution() {
     let big = FramePool::new(&ctx, PixelFormat::Nv12, 1920, 1080, 4, MemoryKind::Device).unwrap();
     let mut first = true;
     for _ in 0..10 {
-        let f = big.acquire().unwrap();
+        let mut f = big.acquire().unwrap();
         f.memset_async(0x40, &stream).unwrap();
         let out = enc.encode(f, PictureOptions::default()).unwrap();
         assert_eq!(out.packets.len(), 1);
@@ -434,7 +436,7 @@ fn thousand_frames_without_leaks_and_pool_frames_come_back() {
             FramePool::new(&ctx, PixelFormat::Nv12, 640, 360, 6, MemoryKind::Device).unwrap();
         let mut packets = 0;
         for i in 0..1000u32 {
-            let f = pool.acquire().unwrap();
+            let mut f = pool.acquire().unwrap();
             f.memset_async((i % 256) as u8, &stream).unwrap();
             let opts = PictureOptions {
                 force_idr: i % 250 == 0,

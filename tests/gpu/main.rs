@@ -11,6 +11,7 @@ mod common;
 mod core;
 mod decode;
 mod encode;
+mod lifetime;
 mod reliability;
 mod sample;
 mod xfer;

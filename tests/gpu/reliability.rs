@@ -25,6 +25,8 @@ use nvdx::decode::{DecodeStatus, Decoder, DecoderConfig, FileDecoder};
 use nvdx::kernels::colour::{self, ColourSpace, Tensor, TensorDtype, TensorParams};
 use nvdx::sample::VideoReader;
 use nvdx::xfer::{LinkKind, Transfer, TransferMode, TransferPath};
+#[allow(unused_imports)]
+use nvdx::FrameView;
 use nvdx::{Codec, Context, Frame, FramePool, MemoryKind, PixelFormat, Stream};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -1207,7 +1209,7 @@ fn conc_worker(
                 );
                 // Overwrite the sources right away on the source stream: the transfers must
                 // have read them first.
-                for f in &srcs {
+                for f in &mut srcs {
                     f.memset_async(0, &src_stream).map_err(e("memset"))?;
                 }
                 x.dst_stream().synchronize().map_err(e("sync"))?;

@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use nvdx::xfer::{CopyMethod, LinkKind, PeerLink, Transfer, TransferMode, TransferPath};
+#[allow(unused_imports)]
+use nvdx::FrameView;
 use nvdx::{
     Context, Device, Error, Frame, FrameLayout, FramePool, MemoryKind, PixelFormat, Stream,
 };
@@ -59,7 +61,7 @@ fn frames_arrive_intact_for_every_format_kind_and_path() {
                     src.copy_from_host(&data).unwrap();
                     src.meta.pts = 777;
                     {
-                        let poison = pool.acquire().unwrap();
+                        let mut poison = pool.acquire().unwrap();
                         poison.memset_async(0xA5, x.dst_stream()).unwrap();
                         x.dst_stream().synchronize().unwrap();
                     }
@@ -113,7 +115,7 @@ fn batches_and_overwrite_ordering() {
             let got = x.send_batch(&refs, &src_stream).unwrap();
             // Overwrite every source right after the call, on the source stream: the transfer
             // must already have read the old contents.
-            for f in &srcs {
+            for f in &mut srcs {
                 f.memset_async(0x00, &src_stream).unwrap();
             }
             src_stream.synchronize().unwrap();

@@ -19,6 +19,7 @@
 //!
 //! ```no_run
 //! # fn main() -> nvdx::Result<()> {
+//! use nvdx::FrameView; // geometry accessors of frames, pooled frames and mapped frames
 //! let ctx = nvdx::Context::primary(0)?;
 //! let mut dec = nvdx::decode::FileDecoder::open(&ctx, "fixtures/sample.mp4", Default::default())?;
 //! while let Some(f) = dec.next_frame()? {

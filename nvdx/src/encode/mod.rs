@@ -14,7 +14,7 @@
 //! let pool = FramePool::new(&ctx, PixelFormat::Nv12, 1920, 1080, 4, MemoryKind::Device)?;
 //! let mut out = std::fs::File::create("out.h264").map_err(|e| nvdx::Error::Io { path: "out.h264".into(), source: e })?;
 //! for i in 0..60 {
-//!     let frame = pool.acquire()?;
+//!     let mut frame = pool.acquire()?;
 //!     frame.memset_async((i * 4) as u8, &stream)?; // any work on `stream` is ordered before the encode
 //!     let done = enc.encode(frame, PictureOptions::default())?;
 //!     for p in &done.packets { std::io::Write::write_all(&mut out, &p.data).ok(); }

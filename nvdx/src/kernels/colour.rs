@@ -1048,37 +1048,23 @@ pub unsafe fn naive_rgb24_to_nv12_raw(
 /// the destination (`write`), and recorded on them.
 fn tracked<R>(
     stream: &Stream,
-    reads: &[&dyn FrameView],
+    reads: &[&crate::access::Access],
     write: &crate::access::Access,
     op: impl FnOnce() -> Result<R>,
 ) -> Result<R> {
-    let mut accesses: [Option<&crate::access::Access>; MAX_BATCH_PER_LAUNCH] =
-        [None; MAX_BATCH_PER_LAUNCH];
     let mut result = None;
-    // Sources in chunks of MAX_BATCH_PER_LAUNCH so that no launch allocates.
-    if reads.len() > MAX_BATCH_PER_LAUNCH {
-        return Err(Error::InvalidArgument(format!(
-            "at most {MAX_BATCH_PER_LAUNCH} sources per tracked launch"
-        )));
-    }
-    for (slot, r) in accesses.iter_mut().zip(reads) {
-        *slot = Some(r.frame_parts().mem.access);
-    }
-    let refs: [&crate::access::Access; MAX_BATCH_PER_LAUNCH] =
-        std::array::from_fn(|i| accesses[i].unwrap_or(write));
-    crate::access::ordered(
-        stream.tracking_ref(),
-        &refs[..reads.len()],
-        &[write],
-        || {
-            result = Some(op()?);
-            Ok(())
-        },
-    )?;
+    crate::access::ordered(stream.tracking_ref(), reads, &[write], || {
+        result = Some(op()?);
+        Ok(())
+    })?;
     result.ok_or_else(|| Error::InvalidState("launch produced no result".into()))
 }
 
-fn check_context(stream: &Stream, what: &dyn FrameView) -> Result<()> {
+fn access_of<F: FrameView + ?Sized>(f: &F) -> &crate::access::Access {
+    f.frame_parts().mem.access
+}
+
+fn check_context<F: FrameView + ?Sized>(stream: &Stream, what: &F) -> Result<()> {
     if what.context() != stream.context() {
         return Err(Error::InvalidArgument(format!(
             "a frame of GPU {} cannot be processed on a stream of GPU {}: transfer it first \
@@ -1111,7 +1097,7 @@ pub fn rgb_to_yuv420(
     check_context(stream, src)?;
     check_context(stream, dst)?;
     let (s, d) = (RawImage::of(src), RawImage::of(dst));
-    tracked(stream, &[src as &dyn FrameView], dst.mem().access, || {
+    tracked(stream, &[access_of(src)], dst.mem().access, || {
         // SAFETY: both views own (or borrow for the call) allocations matching their
         // descriptors; `dst` is borrowed mutably so it cannot be `src`; the tracking keeps
         // both allocations alive and unmodified until the stream has run the kernel.
@@ -1130,7 +1116,7 @@ pub fn yuv420_to_rgb(
     check_context(stream, src)?;
     check_context(stream, dst)?;
     let (s, d) = (RawImage::of(src), RawImage::of(dst));
-    tracked(stream, &[src as &dyn FrameView], dst.mem().access, || {
+    tracked(stream, &[access_of(src)], dst.mem().access, || {
         // SAFETY: as in rgb_to_yuv420.
         unsafe { yuv420_to_rgb_raw(&s, &d, space, stream) }
     })
@@ -1146,14 +1132,14 @@ pub fn yuv420_to_tensor(
     params: &TensorParams,
     stream: &Stream,
 ) -> Result<()> {
-    yuv420_to_tensor_batch(&[src as &dyn FrameView], dst, slot, params, stream)
+    yuv420_to_tensor_batch(&[src], dst, slot, params, stream)
 }
 
 /// [`yuv420_to_tensor`] for several frames (of one format, any sizes) into slots
 /// `first_slot..first_slot + srcs.len()`, in one launch per 32 frames (`blockIdx.z` = frame).
 /// Allocates nothing on the host.
-pub fn yuv420_to_tensor_batch(
-    srcs: &[&dyn FrameView],
+pub fn yuv420_to_tensor_batch<F: FrameView + ?Sized>(
+    srcs: &[&F],
     dst: &mut Tensor,
     first_slot: usize,
     params: &TensorParams,
@@ -1173,7 +1159,9 @@ pub fn yuv420_to_tensor_batch(
         }
         let slot = first_slot + chunk_index * MAX_BATCH_PER_LAUNCH;
         let access = dst.buffer().mem().access;
-        tracked(stream, chunk, access, || {
+        let reads: [&crate::access::Access; MAX_BATCH_PER_LAUNCH] =
+            std::array::from_fn(|i| chunk.get(i).map_or(access, |f| access_of(*f)));
+        tracked(stream, &reads[..chunk.len()], access, || {
             // SAFETY: the views' descriptors describe live allocations, kept alive and
             // unmodified until the kernel has run by the tracking; the tensor owns
             // batch * 3 * H * W elements (the plan checks the slots).
@@ -1271,9 +1259,9 @@ pub(crate) struct SlotStream<'s> {
 
 impl SlotStream<'_> {
     /// Converts `src` into slot `slot` (see [`yuv420_to_tensor`]) on this writer's stream.
-    pub(crate) fn write(
+    pub(crate) fn write<F: FrameView + ?Sized>(
         &self,
-        src: &dyn FrameView,
+        src: &F,
         slot: usize,
         params: &TensorParams,
     ) -> Result<()> {
@@ -1336,7 +1324,7 @@ pub fn resize_yuv420(src: &impl FrameView, dst: &mut Frame, stream: &Stream) -> 
     check_context(stream, src)?;
     check_context(stream, dst)?;
     let (s, d) = (RawImage::of(src), RawImage::of(dst));
-    tracked(stream, &[src as &dyn FrameView], dst.mem().access, || {
+    tracked(stream, &[access_of(src)], dst.mem().access, || {
         // SAFETY: as in rgb_to_yuv420.
         unsafe { resize_yuv420_raw(&s, &d, stream) }
     })
