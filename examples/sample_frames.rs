@@ -5,7 +5,6 @@
 //! timestamps and the latency split (open, seek/plan, decode, convert), and with `--png DIR`
 //! also writes the frames as RGB PNG files (`DIR/frame_NNNNNN.png`) for a person to look at.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -143,9 +142,8 @@ fn run(args: Args) -> nvdx::Result<()> {
         for f in &frames {
             let rgb = f.to_host_vec()?;
             let path = dir.join(format!("frame_{:06}.png", f.meta.index.unwrap_or(0)));
-            let png = encode_png(f.width(), f.height(), &rgb);
-            let mut file = std::fs::File::create(&path).map_err(|e| io(&path, e))?;
-            file.write_all(&png).map_err(|e| io(&path, e))?;
+            write_png(&path, f.width(), f.height(), &rgb)
+                .map_err(|e| io(&path, std::io::Error::other(e)))?;
             println!("wrote {}", path.display());
         }
     }
@@ -159,73 +157,13 @@ fn io(path: &Path, source: std::io::Error) -> nvdx::Error {
     }
 }
 
-// ---- a minimal PNG encoder: RGB8, no filtering, stored (uncompressed) deflate blocks -------------
-
-fn crc32(data: &[u8]) -> u32 {
-    let mut c = 0xffff_ffffu32;
-    for &b in data {
-        c ^= u32::from(b);
-        for _ in 0..8 {
-            c = if c & 1 != 0 {
-                0xedb8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-        }
-    }
-    !c
-}
-
-fn adler32(data: &[u8]) -> u32 {
-    let (mut a, mut b) = (1u32, 0u32);
-    for chunk in data.chunks(5552) {
-        for &x in chunk {
-            a += u32::from(x);
-            b += a;
-        }
-        a %= 65521;
-        b %= 65521;
-    }
-    (b << 16) | a
-}
-
-fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    let start = out.len();
-    out.extend_from_slice(kind);
-    out.extend_from_slice(data);
-    let crc = crc32(&out[start..]);
-    out.extend_from_slice(&crc.to_be_bytes());
-}
-
-/// PNG bytes of a tightly packed RGB24 image.
-fn encode_png(width: u32, height: u32, rgb: &[u8]) -> Vec<u8> {
-    let row = width as usize * 3;
-    let mut raw = Vec::with_capacity((row + 1) * height as usize);
-    for r in rgb.chunks_exact(row).take(height as usize) {
-        raw.push(0); // filter: none
-        raw.extend_from_slice(r);
-    }
-    let mut z = vec![0x78, 0x01];
-    let blocks: Vec<&[u8]> = raw.chunks(65535).collect();
-    for (i, b) in blocks.iter().enumerate() {
-        z.push(u8::from(i + 1 == blocks.len()));
-        let len = b.len() as u16;
-        z.extend_from_slice(&len.to_le_bytes());
-        z.extend_from_slice(&(!len).to_le_bytes());
-        z.extend_from_slice(b);
-    }
-    if blocks.is_empty() {
-        z.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
-    }
-    z.extend_from_slice(&adler32(&raw).to_be_bytes());
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = Vec::with_capacity(13);
-    ihdr.extend_from_slice(&width.to_be_bytes());
-    ihdr.extend_from_slice(&height.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit, RGB, deflate, adaptive filters, no interlace
-    chunk(&mut out, b"IHDR", &ihdr);
-    chunk(&mut out, b"IDAT", &z);
-    chunk(&mut out, b"IEND", &[]);
-    out
+/// Writes a tightly packed RGB24 image as an 8-bit RGB PNG (deflate-compressed by the `png` crate).
+fn write_png(path: &Path, width: u32, height: u32, rgb: &[u8]) -> Result<(), png::EncodingError> {
+    let file = std::fs::File::create(path)?;
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), width, height);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut writer = enc.write_header()?;
+    writer.write_image_data(rgb)?;
+    writer.finish()
 }

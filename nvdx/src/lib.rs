@@ -53,6 +53,6 @@ pub use sample::VideoReader;
 pub use stream::{Event, Stream};
 
 /// The README's code examples, compiled as doctests so they cannot drift from the API.
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
