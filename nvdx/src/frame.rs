@@ -818,7 +818,9 @@ impl RawAlloc {
     /// # Safety
     /// `ptr` must be a live device allocation of `len` bytes in `ctx`, owned by nobody else.
     pub(crate) unsafe fn adopt_device(ctx: &Context, ptr: CUdeviceptr, len: usize) -> RawAlloc {
-        RawAlloc::from_parts(ctx, ptr, len)
+        // SAFETY: the caller guarantees `ptr` is a live, unshared allocation of `len` bytes in
+        // `ctx`, which is exactly `from_parts`'s contract.
+        unsafe { RawAlloc::from_parts(ctx, ptr, len) }
     }
 }
 
