@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 pub mod codec;
+pub mod colour;
 pub mod context;
 pub mod decode;
 pub mod demux;

@@ -58,7 +58,6 @@ mod image;
 mod launch;
 mod params;
 mod plan;
-mod space;
 mod tensor;
 
 pub use convert::{
@@ -73,8 +72,10 @@ pub use params::{Affine, TensorParams};
 pub use plan::{
     plan_resize_yuv420, plan_rgb_to_yuv420, plan_yuv420_to_rgb, plan_yuv420_to_tensor, RgbToYuvPlan,
 };
-pub use space::{ColourMatrix, ColourRange, ColourSpace};
 pub use tensor::{decode_elements, RawTensor, Tensor, TensorDtype};
+
+/// The colour-space types, defined in [`crate::colour`].
+pub use crate::colour::{ColourMatrix, ColourRange, ColourSpace};
 
 #[cfg(doc)]
 use crate::error::Error;

@@ -2,7 +2,7 @@
 //! kernels (their layout must match `nvdx/kernels/colour.cu`).
 
 use super::{ColourSpace, RawImage, MAX_BATCH_PER_LAUNCH};
-use crate::kernels::reference::Quant;
+use crate::colour::Quant;
 
 /// How [`yuv420_to_tensor`](super::yuv420_to_tensor) turns YUV into tensor values: the colour space of the source and
 /// the per-channel normalisation `(rgb - mean) / std` applied to RGB in `[0, 1]`.
