@@ -19,8 +19,7 @@
     clippy::pedantic,
     rustdoc::all,
     missing_docs,
-    unnecessary_transmutes,
-    unsafe_op_in_unsafe_fn
+    unnecessary_transmutes
 )]
 
 mod loader;
@@ -30,16 +29,37 @@ pub use loader::{
 };
 
 /// CUDA driver API types, constants and the [`cuda::CudaFns`] table (from `cuda.h`).
+// Generated code: its `unsafe fn` wrappers call the function pointer directly and bindgen's
+// bitfield and layout-test code has no SAFETY comments, so these lints are off for it alone.
+#[allow(
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks,
+    clippy::missing_safety_doc
+)]
 pub mod cuda {
     include!("generated/cuda.rs");
 }
 
 /// NVDEC types, constants and the [`cuvid::CuvidFns`] table (from `cuviddec.h` and `nvcuvid.h`).
+// Generated code: its `unsafe fn` wrappers call the function pointer directly and bindgen's
+// bitfield and layout-test code has no SAFETY comments, so these lints are off for it alone.
+#[allow(
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks,
+    clippy::missing_safety_doc
+)]
 pub mod cuvid {
     include!("generated/cuvid.rs");
 }
 
 /// NVENC types, constants and the [`nvenc::NvencFns`] table (from `nvEncodeAPI.h`).
+// Generated code: its `unsafe fn` wrappers call the function pointer directly and bindgen's
+// bitfield and layout-test code has no SAFETY comments, so these lints are off for it alone.
+#[allow(
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks,
+    clippy::missing_safety_doc
+)]
 pub mod nvenc {
     include!("generated/nvenc.rs");
 }

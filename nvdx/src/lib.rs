@@ -27,6 +27,7 @@
 
 mod access;
 pub mod codec;
+pub mod colour;
 pub mod context;
 mod cu;
 pub mod decode;

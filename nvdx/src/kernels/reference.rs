@@ -21,9 +21,11 @@
 //!   `(x + 0.5) * sw / dw / 2 - 0.5` of the chroma plane), then converted to RGB, clamped to
 //!   `[0, 1]`, then normalised: `(c - mean[c]) / std[c]`.
 
+use crate::colour::ColourSpace;
+pub use crate::colour::Quant;
 use crate::error::{Error, Result};
 use crate::frame::PixelFormat;
-use crate::kernels::colour::{ColourMatrix, ColourRange, ColourSpace, TensorParams};
+use crate::kernels::colour::TensorParams;
 
 /// Relative tolerance of f32/f16 tensor outputs against the reference.
 pub const FLOAT_REL_TOL: f64 = 1e-3;
@@ -81,58 +83,6 @@ impl Sample for u16 {
         match bytes {
             [a, b, ..] => u16::from_le_bytes([*a, *b]),
             _ => 0,
-        }
-    }
-}
-
-/// The quantisation constants of one colour space at one bit depth.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Quant {
-    /// `Kr`.
-    pub kr: f64,
-    /// `Kb`.
-    pub kb: f64,
-    /// Largest sample value `M = 2^n - 1`.
-    pub max: f64,
-    /// Luma offset (16 s or 0).
-    pub y_off: f64,
-    /// Luma scale (219 s or M).
-    pub y_scale: f64,
-    /// Chroma offset (128 s or 2^(n-1)).
-    pub c_off: f64,
-    /// Chroma scale (224 s or M).
-    pub c_scale: f64,
-}
-
-impl Quant {
-    /// Constants for `space` at `bits` bits per sample.
-    pub fn new(space: ColourSpace, bits: u32) -> Quant {
-        let (kr, kb) = match space.matrix {
-            ColourMatrix::Bt601 => (0.299, 0.114),
-            ColourMatrix::Bt709 => (0.2126, 0.0722),
-            ColourMatrix::Bt2020 => (0.2627, 0.0593),
-        };
-        let max = f64::from((1u32 << bits) - 1);
-        let s = f64::from(1u32 << (bits - 8));
-        match space.range {
-            ColourRange::Limited => Quant {
-                kr,
-                kb,
-                max,
-                y_off: 16.0 * s,
-                y_scale: 219.0 * s,
-                c_off: 128.0 * s,
-                c_scale: 224.0 * s,
-            },
-            ColourRange::Full => Quant {
-                kr,
-                kb,
-                max,
-                y_off: 0.0,
-                y_scale: max,
-                c_off: f64::from(1u32 << (bits - 1)),
-                c_scale: max,
-            },
         }
     }
 }

@@ -1,0 +1,436 @@
+//! [`Decoder`]: the public session type that owns the parser and the session state.
+
+use std::ffi::c_ulong;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+
+use nvdx_sys::cuvid::{
+    CUvideoctxlock, CUvideopacketflags, CUvideoparser, CUVIDPARSERPARAMS, CUVIDSOURCEDATAPACKET,
+};
+
+use super::callbacks::{decode_cb, display_cb, operating_point_cb, sei_cb, sequence_cb};
+use super::output::{DecodedFrame, MappedFrame};
+use super::state::{DecoderStats, Session, StreamFormat};
+use crate::access::Access;
+use crate::codec::{ChromaFormat, Codec};
+use crate::context::Context;
+use crate::decode::{capabilities, cuda_codec, DecoderConfig, PendingQueue, PendingSource};
+use crate::error::{check_nvdec, Error, Result};
+use crate::frame::{FrameLayout, FrameMeta, FrameView};
+use crate::stream::{Event, Stream};
+
+/// One NVDEC session: a parser and a decoder for one stream at a time.
+///
+/// `Send` but not `Sync`: use it from one thread at a time; many sessions may run in parallel
+/// on one context (each has its own context lock).
+///
+/// ```no_run
+/// # fn main() -> nvdx::Result<()> {
+/// use nvdx::{decode::{Decoder, DecoderConfig}, Codec, Context, Stream};
+/// let ctx = Context::primary(0)?;
+/// let stream = Stream::new(&ctx)?;
+/// let mut dec = Decoder::new(&ctx, Codec::H264, DecoderConfig::default())?;
+/// let annexb = std::fs::read("fixtures/h264.264").map_err(|e| nvdx::Error::Io { path: "h264.264".into(), source: e })?;
+/// dec.push(&annexb, None)?;
+/// dec.flush()?;
+/// while let Some(f) = dec.next_owned(&stream)? {
+///     println!("{} {:?}", f.frame.meta.index.unwrap_or(0), f.status);
+/// }
+/// # Ok(()) }
+/// ```
+pub struct Decoder {
+    state: NonNull<Session>,
+    parser: CUvideoparser,
+    discontinuity: bool,
+}
+
+// SAFETY: the session's handles (parser, decoder, context lock) may be used from any thread
+// with the context bound; the Decoder is used by one thread at a time (&mut self everywhere
+// the state changes), and callbacks run synchronously inside those calls.
+unsafe impl Send for Decoder {}
+
+impl std::fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.state();
+        f.debug_struct("Decoder")
+            .field("codec", &s.codec)
+            .field("format", &self.stream_format())
+            .field("pending", &s.queue.len())
+            .field("error", &s.error_message)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Decoder {
+    /// Creates a session for `codec` on `ctx`. Checks first that NVDEC on this GPU decodes the
+    /// codec at all: AV1 on Hopper, for example, is [`Error::Unsupported`] naming codec and GPU.
+    /// The decoder itself is created when the first sequence header arrives.
+    pub fn new(ctx: &Context, codec: Codec, config: DecoderConfig) -> Result<Decoder> {
+        config.validate()?;
+        let c8 = capabilities(ctx, codec, ChromaFormat::Yuv420, 8)?;
+        if !c8.supported {
+            let c10 = capabilities(ctx, codec, ChromaFormat::Yuv420, 10)?;
+            if !c10.supported {
+                return Err(Error::Unsupported(format!(
+                    "{codec} decoding is not supported by NVDEC on {} (cuvidGetDecoderCaps reports \
+                     no 4:2:0 8- or 10-bit support)",
+                    c8.gpu
+                )));
+            }
+        }
+        let api = nvdx_sys::cuvid()?;
+        let mut lock: CUvideoctxlock = std::ptr::null_mut();
+        // SAFETY: valid out-parameter; the context is retained by `ctx` for the session's life
+        // (the session holds a clone).
+        check_nvdec("cuvidCtxLockCreate", unsafe {
+            api.cuvidCtxLockCreate(&mut lock, ctx.raw())
+        })?;
+        let session = Box::new(Session {
+            ctx: ctx.clone(),
+            codec,
+            config,
+            lock,
+            decoder: std::ptr::null_mut(),
+            active: None,
+            caps: vec![c8],
+            queue: PendingQueue::with_capacity(32),
+            error: None,
+            error_message: None,
+            stats: DecoderStats::default(),
+            own_stream: None,
+            done: None,
+            last_stream: 0,
+            mapped_access: Access::new(),
+            out_pool: None,
+            spill_pools: Vec::new(),
+        });
+        let state = NonNull::from(Box::leak(session));
+        let mut d = Decoder {
+            state,
+            parser: std::ptr::null_mut(),
+            discontinuity: false,
+        };
+        d.parser = d.create_parser()?;
+        Ok(d)
+    }
+
+    fn state(&self) -> &Session {
+        // SAFETY: `state` came from Box::leak and lives until Drop; no callback runs while
+        // `&self` is borrowed (callbacks only run inside `&mut self` methods).
+        unsafe { self.state.as_ref() }
+    }
+
+    fn state_mut(&mut self) -> &mut Session {
+        // SAFETY: as above; `&mut self` makes this the only reference.
+        unsafe { self.state.as_mut() }
+    }
+
+    fn create_parser(&mut self) -> Result<CUvideoparser> {
+        let api = nvdx_sys::cuvid()?;
+        let (codec, delay) = {
+            let s = self.state();
+            let delay = if s.config.low_latency {
+                0
+            } else {
+                s.config.display_delay
+            };
+            (s.codec, delay)
+        };
+        let mut p = CUVIDPARSERPARAMS {
+            CodecType: cuda_codec(codec),
+            ulMaxNumDecodeSurfaces: 1,
+            ulClockRate: 0,
+            ulErrorThreshold: 100,
+            ulMaxDisplayDelay: delay,
+            pUserData: self.state.as_ptr().cast(),
+            pfnSequenceCallback: Some(sequence_cb::<Session>),
+            pfnDecodePicture: Some(decode_cb::<Session>),
+            pfnDisplayPicture: Some(display_cb::<Session>),
+            pfnGetOperatingPoint: Some(operating_point_cb::<Session>),
+            pfnGetSEIMsg: Some(sei_cb::<Session>),
+            ..Default::default()
+        };
+        let mut parser: CUvideoparser = std::ptr::null_mut();
+        // SAFETY: `p` is fully initialised; pUserData points to the leaked session that
+        // outlives the parser (destroyed first in Drop/reset).
+        check_nvdec("cuvidCreateVideoParser", unsafe {
+            api.cuvidCreateVideoParser(&mut parser, &mut p)
+        })?;
+        Ok(parser)
+    }
+
+    fn destroy_parser(&mut self) {
+        if self.parser.is_null() {
+            return;
+        }
+        if let Ok(api) = nvdx_sys::cuvid() {
+            let ctx = self.state().ctx.clone();
+            let _g = ctx.bind();
+            // SAFETY: the parser is live, owned by this session and destroyed once.
+            let _ = unsafe { api.cuvidDestroyVideoParser(self.parser) };
+        }
+        self.parser = std::ptr::null_mut();
+    }
+
+    fn take_error(&mut self) -> Option<Error> {
+        let s = self.state_mut();
+        let msg = s.error_message.clone()?;
+        Some(
+            s.error
+                .take()
+                .unwrap_or_else(|| Error::Decode(format!("{msg} (call reset() to continue)"))),
+        )
+    }
+
+    fn parse(&mut self, data: &[u8], flags: u32, pts: i64) -> Result<()> {
+        if let Some(e) = self.take_error() {
+            return Err(e);
+        }
+        if self.parser.is_null() {
+            return Err(Error::InvalidState(
+                "decoder has no parser; call reset()".into(),
+            ));
+        }
+        let api = nvdx_sys::cuvid()?;
+        let mut pkt = CUVIDSOURCEDATAPACKET {
+            flags: c_ulong::from(flags),
+            payload_size: data.len() as c_ulong,
+            payload: if data.is_empty() {
+                std::ptr::null()
+            } else {
+                data.as_ptr()
+            },
+            timestamp: pts,
+        };
+        let ctx = self.state().ctx.clone();
+        let _g = ctx.bind()?;
+        // SAFETY: the parser is live; `pkt` points to `data`, valid for the call; the callbacks
+        // reach the session through the raw pointer while no reference to it is held here.
+        let r = unsafe { api.cuvidParseVideoData(self.parser, &mut pkt) };
+        if let Some(e) = self.take_error() {
+            return Err(e);
+        }
+        check_nvdec("cuvidParseVideoData", r)
+    }
+
+    /// Feeds compressed data: a packet (one picture) or any chunk of an elementary stream.
+    /// `pts` is carried to the frame displayed from it. Take the decoded frames
+    /// ([`Decoder::next_owned`] / [`Decoder::map_next`]) after each push.
+    ///
+    /// After a failure in a parser callback (unsupported stream, decode error) this and every
+    /// later push return the error until [`Decoder::reset`].
+    pub fn push(&mut self, data: &[u8], pts: Option<i64>) -> Result<()> {
+        let mut flags = 0;
+        if pts.is_some() {
+            flags |= CUvideopacketflags::CUVID_PKT_TIMESTAMP.0;
+        }
+        if self.discontinuity {
+            flags |= CUvideopacketflags::CUVID_PKT_DISCONTINUITY.0;
+        }
+        if self.state().config.low_latency {
+            flags |= CUvideopacketflags::CUVID_PKT_ENDOFPICTURE.0;
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.parse(data, flags, pts.unwrap_or(0))?;
+        self.discontinuity = false;
+        Ok(())
+    }
+
+    /// End of stream: the parser decodes and displays every picture it still holds.
+    pub fn flush(&mut self) -> Result<()> {
+        self.parse(&[], CUvideopacketflags::CUVID_PKT_ENDOFSTREAM.0, 0)
+    }
+
+    /// Drops every queued picture and the parser state, clears a stored error and marks the
+    /// next packet as a discontinuity: what a seek needs, and how a session recovers from
+    /// corrupt input. The NVDEC decoder is kept when the next stream has the same format.
+    pub fn reset(&mut self) -> Result<()> {
+        self.destroy_parser();
+        {
+            let s = self.state_mut();
+            s.queue.clear();
+            s.error = None;
+            s.error_message = None;
+        }
+        self.parser = self.create_parser()?;
+        self.discontinuity = true;
+        Ok(())
+    }
+
+    /// Number of decoded pictures waiting to be taken.
+    pub fn pending(&self) -> usize {
+        self.state().queue.len()
+    }
+
+    /// Timestamp and index of the next picture, if any.
+    pub fn peek_meta(&self) -> Option<FrameMeta> {
+        self.state().queue.front().map(|p| p.meta)
+    }
+
+    /// Drops the next picture without copying it; returns its metadata.
+    pub fn skip_next(&mut self) -> Option<FrameMeta> {
+        self.state_mut().queue.pop_front().map(|p| p.meta)
+    }
+
+    /// The current stream's geometry, once a sequence header was seen.
+    pub fn stream_format(&self) -> Option<StreamFormat> {
+        self.state().active.map(|a| StreamFormat {
+            coded_width: a.coded_width,
+            coded_height: a.coded_height,
+            chroma: a.chroma,
+            bit_depth: a.bit_depth,
+            output_format: a.format,
+            display_area: a.display,
+            width: a.target.0,
+            height: a.target.1,
+            progressive: a.progressive,
+            decode_surfaces: a.surfaces,
+            min_decode_surfaces: a.min_surfaces,
+        })
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> DecoderStats {
+        self.state().stats
+    }
+
+    /// The stored error of a failed callback, if any (cleared by [`Decoder::reset`]).
+    pub fn error(&self) -> Option<&str> {
+        self.state().error_message.as_deref()
+    }
+
+    /// The codec.
+    pub fn codec(&self) -> Codec {
+        self.state().codec
+    }
+
+    /// The context the session runs on.
+    pub fn context(&self) -> &Context {
+        &self.state().ctx
+    }
+
+    /// Sets the timescale stamped on frames from now on (see [`DecoderConfig::timescale`]).
+    pub fn set_timescale(&mut self, timescale: u32) {
+        self.state_mut().config.timescale = timescale;
+    }
+
+    /// Takes the next picture as a frame of the session's pool (allocated for the current
+    /// format and size, [`DecoderConfig::pool_size`] frames): one async 2D copy on `stream`.
+    /// Waits up to [`DecoderConfig::pool_timeout`] for a free frame.
+    pub fn next_owned(&mut self, stream: &Stream) -> Result<Option<DecodedFrame>> {
+        let s = self.state_mut();
+        let Some(p) = s.queue.pop_front() else {
+            return Ok(None);
+        };
+        let ctx = s.ctx.clone();
+        let _g = ctx.bind()?;
+        match p.source {
+            PendingSource::Spilled { frame, status } => {
+                // The spill copy is the frame's tracked last write: its users wait for it.
+                let _ = stream;
+                Ok(Some(DecodedFrame { frame, status }))
+            }
+            PendingSource::Surface { index } => {
+                let pool = Session::pool(
+                    &mut s.out_pool,
+                    &ctx,
+                    p.format,
+                    p.width,
+                    p.height,
+                    s.config.pool_size,
+                )?;
+                let mut frame = match pool.acquire_timeout(s.config.pool_timeout) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        s.queue.push_front(p);
+                        return Err(e);
+                    }
+                };
+                let status = s.copy_out(&p, index, &mut frame, stream)?;
+                Ok(Some(DecodedFrame { frame, status }))
+            }
+        }
+    }
+
+    /// Maps the next picture in place (zero-copy) on `stream`; it is unmapped when the
+    /// returned frame drops. Pictures that had to be copied out early come back the same
+    /// way, pointing into their copy.
+    pub fn map_next<'a>(&'a mut self, stream: &'a Stream) -> Result<Option<MappedFrame<'a>>> {
+        // SAFETY: `&'a mut self` makes this the only reference to the session for 'a.
+        let s: &'a mut Session = unsafe { self.state.as_mut() };
+        let Some(p) = s.queue.pop_front() else {
+            return Ok(None);
+        };
+        let ctx = s.ctx.clone();
+        let _g = ctx.bind()?;
+        match p.source {
+            PendingSource::Spilled { frame, status } => {
+                let layout = *frame.layout();
+                Ok(Some(MappedFrame {
+                    ptr: frame.device_ptr(),
+                    layout,
+                    meta: p.meta,
+                    status,
+                    decoder: std::ptr::null_mut(),
+                    ctx: &s.ctx,
+                    stream,
+                    done: None,
+                    access: &s.mapped_access,
+                    spilled: Some(frame),
+                    _session: PhantomData,
+                }))
+            }
+            PendingSource::Surface { index } => {
+                let (ptr, pitch, status) = s.map_surface(&p, index, stream)?;
+                let layout = match FrameLayout::new(p.format, p.width, p.height, pitch) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        let _ = s.unmap(ptr);
+                        return Err(e);
+                    }
+                };
+                if s.done.is_none() {
+                    s.done = Some(Event::new_sync_only(&s.ctx)?);
+                }
+                s.last_stream = stream.id();
+                // The mapping's post-processing ran on `stream`: it is the picture's write.
+                if let Err(e) = s.mapped_access.reset_written_on(stream.tracking_ref()) {
+                    let _ = s.unmap(ptr);
+                    return Err(e);
+                }
+                Ok(Some(MappedFrame {
+                    ptr,
+                    layout,
+                    meta: p.meta,
+                    status,
+                    decoder: s.decoder,
+                    ctx: &s.ctx,
+                    stream,
+                    done: s.done.as_ref(),
+                    access: &s.mapped_access,
+                    spilled: None,
+                    _session: PhantomData,
+                }))
+            }
+        }
+    }
+}
+
+impl Drop for Decoder {
+    fn drop(&mut self) {
+        self.destroy_parser();
+        // SAFETY: the parser is gone, so no callback can reach the session any more; the
+        // pointer came from Box::leak and is reclaimed once.
+        let mut session = unsafe { Box::from_raw(self.state.as_ptr()) };
+        session.queue.clear();
+        session.destroy_decoder();
+        if !session.lock.is_null() {
+            if let Ok(api) = nvdx_sys::cuvid() {
+                // SAFETY: the lock was created in `new`, and the decoder using it is gone.
+                let _ = unsafe { api.cuvidCtxLockDestroy(session.lock) };
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The decoder session: parser callbacks, the NVDEC decoder and the display queue.
+
+mod callbacks;
+mod decoder;
+mod output;
+mod state;
+
+#[cfg(test)]
+pub(crate) use callbacks::testing;
+#[cfg(test)]
+pub(crate) use callbacks::{decode_cb, display_cb, sequence_cb};
+pub use decoder::Decoder;
+pub use output::{DecodedFrame, MappedFrame};
+pub use state::{DecoderStats, StreamFormat};

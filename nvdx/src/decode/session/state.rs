@@ -1,0 +1,575 @@
+//! The session state behind the parser callbacks: the active stream geometry, the NVDEC
+//! decoder, the display queue and the spill pools.
+
+use std::ffi::{c_int, c_ulong};
+
+use nvdx_sys::cuda::CUdeviceptr;
+use nvdx_sys::cuvid::{
+    cudaVideoCreateFlags, CUvideoctxlock, CUvideodecoder, CUVIDDECODECREATEINFO, CUVIDEOFORMAT,
+    CUVIDGETDECODESTATUS, CUVIDOPERATINGPOINTINFO, CUVIDPARSERDISPINFO, CUVIDPICPARAMS,
+    CUVIDPROCPARAMS, CUVIDRECONFIGUREDECODERINFO, CUVIDSEIMESSAGEINFO,
+};
+
+use super::callbacks::ParserCallbacks;
+use crate::access::Access;
+use crate::codec::{ChromaFormat, Codec};
+use crate::context::Context;
+use crate::decode::{
+    capabilities, choose_output_format, chroma_from_cuda, cuda_chroma, cuda_codec,
+    deinterlace_mode, even_display_area, surface_format, DecodeStatus, DecoderCaps, DecoderConfig,
+    Pending, PendingQueue, PendingSource, Rect,
+};
+use crate::error::{check_nvdec, Error, Result};
+use crate::frame::{Frame, FrameMeta, FramePool, FrameView, PixelFormat};
+use crate::memory::{copy_2d_raw, MemoryKind};
+use crate::stream::{Event, Stream};
+
+/// Pools of 16 frames each that pictures can be copied into when the parser is about to reuse
+/// their surface before they were taken.
+pub(super) const MAX_SPILL_POOLS: usize = 8;
+
+/// The stream geometry and the decoder it runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Active {
+    pub(crate) coded_width: u32,
+    pub(crate) coded_height: u32,
+    pub(crate) chroma: ChromaFormat,
+    pub(crate) bit_depth: u8,
+    pub(crate) format: PixelFormat,
+    pub(crate) display: Rect,
+    pub(crate) target: (u32, u32),
+    pub(crate) progressive: bool,
+    pub(crate) surfaces: u32,
+    pub(crate) max_size: (u32, u32),
+    pub(crate) min_surfaces: u32,
+}
+
+impl Active {
+    pub(super) fn same_stream(&self, o: &Active) -> bool {
+        self.coded_width == o.coded_width
+            && self.coded_height == o.coded_height
+            && self.chroma == o.chroma
+            && self.bit_depth == o.bit_depth
+            && self.format == o.format
+            && self.display == o.display
+            && self.target == o.target
+            && self.progressive == o.progressive
+            && o.surfaces <= self.surfaces
+    }
+
+    pub(super) fn can_reconfigure_to(&self, o: &Active) -> bool {
+        self.chroma == o.chroma
+            && self.bit_depth == o.bit_depth
+            && self.format == o.format
+            && self.progressive == o.progressive
+            && o.coded_width <= self.max_size.0
+            && o.coded_height <= self.max_size.1
+            && o.surfaces <= self.surfaces
+    }
+}
+
+/// The stream's geometry as the decoder sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamFormat {
+    /// Coded width (macroblock-aligned).
+    pub coded_width: u32,
+    /// Coded height.
+    pub coded_height: u32,
+    /// Chroma format.
+    pub chroma: ChromaFormat,
+    /// Luma bit depth.
+    pub bit_depth: u8,
+    /// Output pixel format of the frames.
+    pub output_format: PixelFormat,
+    /// The area of the coded picture that is output (display area or crop, made even).
+    pub display_area: Rect,
+    /// Output frame width.
+    pub width: u32,
+    /// Output frame height.
+    pub height: u32,
+    /// Whether the sequence is progressive.
+    pub progressive: bool,
+    /// Decode surfaces allocated.
+    pub decode_surfaces: u32,
+    /// Surfaces the stream needs at least (`min_num_decode_surfaces`).
+    pub min_decode_surfaces: u32,
+}
+
+/// Counters of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DecoderStats {
+    /// Pictures sent to NVDEC.
+    pub decoded: u64,
+    /// Pictures the parser displayed.
+    pub displayed: u64,
+    /// SEI messages seen.
+    pub sei_messages: u64,
+    /// Times the decoder was reconfigured in place for a new size.
+    pub reconfigured: u32,
+    /// Times the decoder was created (1 for a stream without changes).
+    pub created: u32,
+    /// Pictures copied out early because the parser was about to reuse their surface.
+    pub spilled: u64,
+}
+
+pub(crate) struct Session {
+    pub(super) ctx: Context,
+    pub(super) codec: Codec,
+    pub(super) config: DecoderConfig,
+    pub(super) lock: CUvideoctxlock,
+    pub(super) decoder: CUvideodecoder,
+    pub(super) active: Option<Active>,
+    pub(super) caps: Vec<DecoderCaps>,
+    pub(super) queue: PendingQueue,
+    pub(super) error: Option<Error>,
+    pub(super) error_message: Option<String>,
+    pub(super) stats: DecoderStats,
+    pub(super) own_stream: Option<Stream>,
+    pub(super) done: Option<Event>,
+    /// Id of the stream that last used the output surfaces (0: none).
+    pub(super) last_stream: u64,
+    /// The tracking of the picture mapped in place (one at a time: a [`super::MappedFrame`]
+    /// borrows the session), reused from picture to picture so that mapping creates no events.
+    pub(super) mapped_access: Access,
+    pub(super) out_pool: Option<FramePool>,
+    pub(super) spill_pools: Vec<FramePool>,
+}
+
+impl ParserCallbacks for Session {
+    fn on_sequence(&mut self, f: &CUVIDEOFORMAT) -> Result<c_int> {
+        self.sequence(f)
+    }
+
+    fn on_decode(&mut self, pic: &mut CUVIDPICPARAMS) -> Result<()> {
+        if self.decoder.is_null() {
+            return Err(Error::Decode(
+                "picture data before any sequence header: no decoder".into(),
+            ));
+        }
+        let idx = pic.CurrPicIdx;
+        if let Some(pos) = self
+            .queue
+            .iter()
+            .position(|p| matches!(p.source, PendingSource::Surface { index } if index == idx))
+        {
+            self.spill(pos)?;
+        }
+        let api = nvdx_sys::cuvid()?;
+        // SAFETY: the decoder is live; `pic` is the parser's valid picture description.
+        check_nvdec("cuvidDecodePicture", unsafe {
+            api.cuvidDecodePicture(self.decoder, pic)
+        })?;
+        self.stats.decoded += 1;
+        Ok(())
+    }
+
+    fn on_display(&mut self, info: Option<&CUVIDPARSERDISPINFO>) -> Result<()> {
+        let Some(d) = info else { return Ok(()) };
+        let Some(a) = self.active else {
+            return Err(Error::Decode(
+                "picture displayed before any sequence".into(),
+            ));
+        };
+        self.queue.push_back(Pending {
+            source: PendingSource::Surface {
+                index: d.picture_index,
+            },
+            meta: FrameMeta {
+                pts: d.timestamp,
+                timescale: self.config.timescale,
+                index: Some(self.stats.displayed),
+            },
+            format: a.format,
+            width: a.target.0,
+            height: a.target.1,
+            progressive: d.progressive_frame != 0,
+            top_field_first: d.top_field_first != 0,
+            repeat_first_field: d.repeat_first_field,
+        });
+        self.stats.displayed += 1;
+        Ok(())
+    }
+
+    fn on_operating_point(&mut self, info: &CUVIDOPERATINGPOINTINFO) -> Result<c_int> {
+        let _ = info;
+        // Operating point 0, output only the highest layer.
+        Ok(0)
+    }
+
+    fn on_sei(&mut self, info: &CUVIDSEIMESSAGEINFO) -> Result<()> {
+        self.stats.sei_messages += u64::from(info.sei_message_count);
+        Ok(())
+    }
+
+    fn failed(&self) -> bool {
+        self.error_message.is_some()
+    }
+
+    fn fail(&mut self, error: Error) {
+        self.error_message = Some(error.to_string());
+        self.error = Some(error);
+    }
+}
+
+impl Session {
+    pub(super) fn caps_for(&mut self, chroma: ChromaFormat, bit_depth: u8) -> Result<DecoderCaps> {
+        if let Some(c) = self
+            .caps
+            .iter()
+            .find(|c| c.chroma == chroma && c.bit_depth == bit_depth)
+        {
+            return Ok(c.clone());
+        }
+        let c = capabilities(&self.ctx, self.codec, chroma, bit_depth)?;
+        self.caps.push(c.clone());
+        Ok(c)
+    }
+
+    pub(super) fn sequence(&mut self, f: &CUVIDEOFORMAT) -> Result<c_int> {
+        let bit_depth = f.bit_depth_luma_minus8.saturating_add(8);
+        let chroma = chroma_from_cuda(f.chroma_format);
+        let (cw, ch) = (f.coded_width, f.coded_height);
+        let caps = self.caps_for(chroma, bit_depth)?;
+        caps.check(cw, ch)?;
+        let format = choose_output_format(self.config.output_format, &caps)?;
+        let area = match self.config.crop {
+            Some(c) => {
+                if c.right > cw || c.bottom > ch {
+                    return Err(Error::InvalidArgument(format!(
+                        "crop rectangle {c:?} exceeds the coded picture {cw}x{ch}"
+                    )));
+                }
+                c
+            }
+            None => {
+                let d = f.display_area;
+                let clamp = |v: c_int, max: u32| u32::try_from(v.max(0)).unwrap_or(0).min(max);
+                let r = Rect {
+                    left: clamp(d.left, cw),
+                    top: clamp(d.top, ch),
+                    right: clamp(d.right, cw),
+                    bottom: clamp(d.bottom, ch),
+                };
+                if r.width() < 2 || r.height() < 2 {
+                    Rect {
+                        left: 0,
+                        top: 0,
+                        right: cw,
+                        bottom: ch,
+                    }
+                } else {
+                    r
+                }
+            }
+        };
+        let display = even_display_area(area, cw, ch);
+        let target = self
+            .config
+            .resize
+            .unwrap_or((display.width(), display.height()));
+        let min_surfaces = u32::from(f.min_num_decode_surfaces).max(1);
+        let surfaces = (min_surfaces + self.config.extra_decode_surfaces).min(32);
+        let max_size = (
+            self.config.max_width.max(cw).min(caps.max_width.max(cw)),
+            self.config.max_height.max(ch).min(caps.max_height.max(ch)),
+        );
+        let want = Active {
+            coded_width: cw,
+            coded_height: ch,
+            chroma,
+            bit_depth,
+            format,
+            display,
+            target,
+            progressive: f.progressive_sequence != 0,
+            surfaces,
+            max_size,
+            min_surfaces,
+        };
+        let api = nvdx_sys::cuvid()?;
+        if !self.decoder.is_null() {
+            if let Some(cur) = self.active {
+                if cur.same_stream(&want) {
+                    return Ok(c_int::try_from(cur.surfaces).unwrap_or(32));
+                }
+                // Pictures still waiting for display live in the old surfaces: copy them out.
+                self.spill_all()?;
+                if cur.can_reconfigure_to(&want) {
+                    let mut r = CUVIDRECONFIGUREDECODERINFO {
+                        ulWidth: cw,
+                        ulHeight: ch,
+                        ulTargetWidth: target.0,
+                        ulTargetHeight: target.1,
+                        ulNumDecodeSurfaces: cur.surfaces,
+                        ..Default::default()
+                    };
+                    r.display_area.left = to_i16(display.left)?;
+                    r.display_area.top = to_i16(display.top)?;
+                    r.display_area.right = to_i16(display.right)?;
+                    r.display_area.bottom = to_i16(display.bottom)?;
+                    // SAFETY: the decoder is live; `r` is fully initialised.
+                    check_nvdec("cuvidReconfigureDecoder", unsafe {
+                        api.cuvidReconfigureDecoder(self.decoder, &mut r)
+                    })?;
+                    self.active = Some(Active {
+                        surfaces: cur.surfaces,
+                        max_size: cur.max_size,
+                        ..want
+                    });
+                    self.stats.reconfigured += 1;
+                    return Ok(c_int::try_from(cur.surfaces).unwrap_or(32));
+                }
+            }
+            self.destroy_decoder();
+        }
+        let Some(surface) = surface_format(format) else {
+            return Err(Error::Unsupported(format!(
+                "NVDEC cannot output {format:?}"
+            )));
+        };
+        let mut ci = CUVIDDECODECREATEINFO {
+            ulWidth: c_ulong::from(cw),
+            ulHeight: c_ulong::from(ch),
+            ulNumDecodeSurfaces: c_ulong::from(surfaces),
+            CodecType: cuda_codec(self.codec),
+            ChromaFormat: cuda_chroma(chroma),
+            ulCreationFlags: c_ulong::from(cudaVideoCreateFlags::cudaVideoCreate_PreferCUVID.0),
+            bitDepthMinus8: c_ulong::from(bit_depth - 8),
+            ulIntraDecodeOnly: 0,
+            ulMaxWidth: c_ulong::from(max_size.0),
+            ulMaxHeight: c_ulong::from(max_size.1),
+            OutputFormat: surface,
+            DeinterlaceMode: deinterlace_mode(self.config.deinterlace, want.progressive),
+            ulTargetWidth: c_ulong::from(target.0),
+            ulTargetHeight: c_ulong::from(target.1),
+            ulNumOutputSurfaces: c_ulong::from(self.config.output_surfaces),
+            vidLock: self.lock,
+            ..Default::default()
+        };
+        ci.display_area.left = to_i16(display.left)?;
+        ci.display_area.top = to_i16(display.top)?;
+        ci.display_area.right = to_i16(display.right)?;
+        ci.display_area.bottom = to_i16(display.bottom)?;
+        let mut dec: CUvideodecoder = std::ptr::null_mut();
+        // SAFETY: the context is current (push binds it around cuvidParseVideoData); `ci` is
+        // fully initialised and `dec` is a valid out-parameter.
+        check_nvdec("cuvidCreateDecoder", unsafe {
+            api.cuvidCreateDecoder(&mut dec, &mut ci)
+        })?;
+        self.decoder = dec;
+        self.active = Some(want);
+        self.stats.created += 1;
+        Ok(c_int::try_from(surfaces).unwrap_or(32))
+    }
+
+    pub(super) fn destroy_decoder(&mut self) {
+        if self.decoder.is_null() {
+            return;
+        }
+        if let (Ok(api), Ok(_g)) = (nvdx_sys::cuvid(), self.ctx.bind()) {
+            // SAFETY: the decoder is live, owned by this session, destroyed once; no surface
+            // of it is mapped (mapped frames borrow the decoder).
+            let _ = unsafe { api.cuvidDestroyDecoder(self.decoder) };
+        }
+        self.decoder = std::ptr::null_mut();
+        self.active = None;
+    }
+
+    /// Makes `stream` wait for the last use of output surfaces on another stream.
+    pub(super) fn order_after_last(&mut self, stream: &Stream) -> Result<()> {
+        if self.last_stream != 0 && self.last_stream != stream.id() {
+            if let Some(e) = &self.done {
+                stream.wait_event(e)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records that output surfaces were last used on `stream`.
+    pub(super) fn mark_used(&mut self, stream: &Stream) -> Result<()> {
+        if self.done.is_none() {
+            self.done = Some(Event::new_sync_only(&self.ctx)?);
+        }
+        if let Some(e) = &self.done {
+            e.record(stream)?;
+        }
+        self.last_stream = stream.id();
+        Ok(())
+    }
+
+    /// Maps decode surface `index` on `stream`; returns pointer, pitch and decode status.
+    pub(super) fn map_surface(
+        &mut self,
+        p: &Pending,
+        index: i32,
+        stream: &Stream,
+    ) -> Result<(CUdeviceptr, usize, DecodeStatus)> {
+        if self.decoder.is_null() {
+            return Err(Error::InvalidState(
+                "no decoder to map a picture from".into(),
+            ));
+        }
+        let api = nvdx_sys::cuvid()?;
+        self.order_after_last(stream)?;
+        let mut st = CUVIDGETDECODESTATUS::default();
+        // SAFETY: the decoder is live; `st` is a valid out-parameter.
+        let status = match unsafe { api.cuvidGetDecodeStatus(self.decoder, index, &mut st) } {
+            Ok(r) if r == nvdx_sys::cuda::CUresult::CUDA_SUCCESS => {
+                DecodeStatus::from_raw(st.decodeStatus)
+            }
+            _ => DecodeStatus::Unknown,
+        };
+        let mut vpp = CUVIDPROCPARAMS {
+            progressive_frame: c_int::from(p.progressive),
+            second_field: p.repeat_first_field + 1,
+            top_field_first: c_int::from(p.top_field_first),
+            unpaired_field: c_int::from(p.repeat_first_field < 0),
+            output_stream: stream.raw(),
+            ..Default::default()
+        };
+        let mut ptr: u64 = 0;
+        let mut pitch: u32 = 0;
+        // SAFETY: the decoder is live and the context current (callers bind it); all
+        // out-parameters are valid.
+        check_nvdec("cuvidMapVideoFrame64", unsafe {
+            api.cuvidMapVideoFrame64(self.decoder, index, &mut ptr, &mut pitch, &mut vpp)
+        })?;
+        let pitch = pitch as usize;
+        if pitch < p.format.row_bytes(p.width) {
+            // SAFETY: `ptr` was just mapped from this decoder.
+            let _ = unsafe { api.cuvidUnmapVideoFrame64(self.decoder, ptr) };
+            return Err(Error::Decode(format!(
+                "NVDEC mapped a surface with pitch {pitch}, narrower than a {:?} row of {} pixels",
+                p.format, p.width
+            )));
+        }
+        Ok((ptr, pitch, status))
+    }
+
+    pub(super) fn unmap(&self, ptr: CUdeviceptr) -> Result<()> {
+        let api = nvdx_sys::cuvid()?;
+        // SAFETY: `ptr` was mapped from this live decoder and is unmapped once.
+        check_nvdec("cuvidUnmapVideoFrame64", unsafe {
+            api.cuvidUnmapVideoFrame64(self.decoder, ptr)
+        })
+    }
+
+    /// Copies a mapped surface into `dst` on `stream`, then unmaps it.
+    pub(super) fn copy_out(
+        &mut self,
+        p: &Pending,
+        index: i32,
+        dst: &mut Frame,
+        stream: &Stream,
+    ) -> Result<DecodeStatus> {
+        let (ptr, pitch, status) = self.map_surface(p, index, stream)?;
+        let (row_bytes, rows) = (dst.layout().row_bytes(), dst.rows());
+        let (dst_ptr, dst_pitch) = (dst.device_ptr(), dst.pitch());
+        let copied = {
+            // Ordered after every pending use of the pool frame (on any stream) and recorded
+            // as its last write.
+            let _write = dst.write_on(stream)?;
+            // SAFETY: the mapped surface holds `rows` rows of `row_bytes` at `pitch` (the
+            // target size is the frame size, chroma follows luma at pitch * height, as in nvdx
+            // frames); `dst` has the same format and size and is borrowed by `_write` until
+            // the copy is recorded; the surface is reused only after `done` (recorded below).
+            unsafe { copy_2d_raw(dst_ptr, dst_pitch, ptr, pitch, row_bytes, rows, stream) }
+        };
+        let marked = self.mark_used(stream);
+        let unmapped = self.unmap(ptr);
+        copied?;
+        marked?;
+        unmapped?;
+        dst.meta = p.meta;
+        Ok(status)
+    }
+
+    pub(super) fn pool(
+        slot: &mut Option<FramePool>,
+        ctx: &Context,
+        format: PixelFormat,
+        w: u32,
+        h: u32,
+        size: usize,
+    ) -> Result<FramePool> {
+        if let Some(p) = slot {
+            if p.format() == format && p.size() == (w, h) && p.capacity() == size {
+                return Ok(p.clone());
+            }
+        }
+        let p = FramePool::new(ctx, format, w, h, size, MemoryKind::Device)?;
+        *slot = Some(p.clone());
+        Ok(p)
+    }
+
+    /// Copies the pending picture at `pos` out of its surface into a frame of the spill pool.
+    pub(super) fn spill(&mut self, pos: usize) -> Result<()> {
+        let Some(p) = self.queue.get(pos) else {
+            return Ok(());
+        };
+        let PendingSource::Surface { index } = p.source else {
+            return Ok(());
+        };
+        let (format, w, h) = (p.format, p.width, p.height);
+        if self.own_stream.is_none() {
+            self.own_stream = Some(Stream::new(&self.ctx)?);
+        }
+        self.spill_pools
+            .retain(|p| p.format() == format && p.size() == (w, h));
+        let mut frame = match self.spill_pools.iter().find_map(FramePool::try_acquire) {
+            Some(f) => f,
+            None if self.spill_pools.len() < MAX_SPILL_POOLS => {
+                let pool = FramePool::new(&self.ctx, format, w, h, 16, MemoryKind::Device)?;
+                let f = pool.try_acquire();
+                self.spill_pools.push(pool);
+                f.ok_or_else(|| Error::InvalidState("new spill pool is empty".into()))?
+            }
+            None => {
+                return Err(Error::Decode(format!(
+                    "more than {} decoded pictures are waiting to be taken: drain frames \
+                     (next_owned/map_next) after each push",
+                    16 * MAX_SPILL_POOLS
+                )))
+            }
+        };
+        let Some(stream) = self.own_stream.take() else {
+            return Err(Error::InvalidState("no stream for spilling".into()));
+        };
+        let meta = self.queue[pos].meta;
+        let pending = std::mem::replace(
+            &mut self.queue[pos].source,
+            PendingSource::Surface { index: -1 },
+        );
+        let tmp = Pending {
+            source: pending,
+            meta,
+            format,
+            width: w,
+            height: h,
+            progressive: self.queue[pos].progressive,
+            top_field_first: self.queue[pos].top_field_first,
+            repeat_first_field: self.queue[pos].repeat_first_field,
+        };
+        let r = self.copy_out(&tmp, index, &mut frame, &stream);
+        self.own_stream = Some(stream);
+        let status = r?;
+        self.queue[pos].source = PendingSource::Spilled { frame, status };
+        self.stats.spilled += 1;
+        Ok(())
+    }
+
+    pub(super) fn spill_all(&mut self) -> Result<()> {
+        for pos in 0..self.queue.len() {
+            self.spill(pos)?;
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn to_i16(v: u32) -> Result<i16> {
+    i16::try_from(v).map_err(|_| {
+        Error::Unsupported(format!(
+            "coordinate {v} does not fit NVDEC's 16-bit display area"
+        ))
+    })
+}

@@ -1,0 +1,227 @@
+//! The raw NVENC session: the opened encoder handle with its function list, its capability
+//! queries, and resource registration through it.
+
+use std::ffi::{c_void, CStr};
+
+use nvdx_sys::nvenc as sys;
+use sys::{_NVENCSTATUS as S, NVENCSTATUS, NV_ENCODE_API_FUNCTION_LIST};
+
+use super::registry::{Registrar, ResourceKey};
+use super::version::*;
+use super::{guid, status};
+
+use super::{buffer_format, missing, EncoderCaps};
+use crate::codec::Codec;
+use crate::context::Context;
+use crate::error::{Error, Result};
+
+/// An open NVENC session handle with its function list; destroyed on drop.
+pub(super) struct Session {
+    pub(super) fns: Box<NV_ENCODE_API_FUNCTION_LIST>,
+    pub(super) handle: *mut c_void,
+    pub(super) ctx: Context,
+    pub(super) gpu_name: String,
+    pub(super) api: ApiVersion,
+}
+
+impl Session {
+    pub(super) fn open(ctx: &Context) -> Result<Session> {
+        let api = session_api_version()?;
+        let lib = nvdx_sys::nvenc()?;
+        let mut fns = Box::new(NV_ENCODE_API_FUNCTION_LIST {
+            version: NV_ENCODE_API_FUNCTION_LIST_VER,
+            ..Default::default()
+        });
+        // SAFETY: `fns` is a writable function list with its version set, as the call requires.
+        let st = unsafe { lib.NvEncodeAPICreateInstance(&mut *fns) }?;
+        if st != S::NV_ENC_SUCCESS {
+            return Err(status::nvenc_error(
+                "NvEncodeAPICreateInstance",
+                st,
+                String::new(),
+            ));
+        }
+        let gpu_name = ctx
+            .device()
+            .name()
+            .unwrap_or_else(|_| format!("GPU {}", ctx.device().ordinal()));
+        let mut p = sys::NV_ENC_OPEN_ENCODE_SESSION_EX_PARAMS {
+            version: NV_ENC_OPEN_ENCODE_SESSION_EX_PARAMS_VER,
+            deviceType: sys::_NV_ENC_DEVICE_TYPE::NV_ENC_DEVICE_TYPE_CUDA,
+            device: ctx.raw().cast::<c_void>(),
+            apiVersion: api.to_api_field(),
+            ..Default::default()
+        };
+        let mut handle: *mut c_void = std::ptr::null_mut();
+        let _g = ctx.bind()?;
+        // SAFETY: `p` is a filled, versioned parameter block and `handle` a valid out-pointer;
+        // the CUcontext stays retained by `ctx` (kept in the Session) for the session's life.
+        let st = unsafe { nvcall!(fns, nvEncOpenEncodeSessionEx(&mut p, &mut handle)) };
+        if st != S::NV_ENC_SUCCESS {
+            // As ffmpeg does: a session that failed to open is not destroyed.
+            return Err(status::open_session_error(st, &gpu_name));
+        }
+        Ok(Session {
+            fns,
+            handle,
+            ctx: ctx.clone(),
+            gpu_name,
+            api,
+        })
+    }
+
+    /// The driver's last error text for this session.
+    pub(super) fn last_error(&self) -> String {
+        let Some(f) = self.fns.nvEncGetLastErrorString else {
+            return String::new();
+        };
+        // SAFETY: the handle is a live session; the driver returns null or a NUL-terminated
+        // string it owns, valid until the next call on the session.
+        let p = unsafe { f(self.handle) };
+        if p.is_null() {
+            return String::new();
+        }
+        // SAFETY: non-null, NUL-terminated (see above); copied out at once.
+        unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+    }
+
+    pub(super) fn check(&self, call: &'static str, st: NVENCSTATUS) -> Result<()> {
+        if st == S::NV_ENC_SUCCESS {
+            Ok(())
+        } else {
+            Err(status::nvenc_error(call, st, self.last_error()))
+        }
+    }
+
+    pub(super) fn codecs(&self) -> Result<Vec<sys::GUID>> {
+        let mut n = 0u32;
+        // SAFETY: live session; valid out-pointer.
+        let st = unsafe { nvcall!(self.fns, nvEncGetEncodeGUIDCount(self.handle, &mut n)) };
+        self.check("nvEncGetEncodeGUIDCount", st)?;
+        let mut v = vec![sys::GUID::default(); n as usize];
+        let mut got = 0u32;
+        // SAFETY: `v` has room for `n` GUIDs, as the size argument says.
+        let st = unsafe {
+            nvcall!(
+                self.fns,
+                nvEncGetEncodeGUIDs(self.handle, v.as_mut_ptr(), n, &mut got)
+            )
+        };
+        self.check("nvEncGetEncodeGUIDs", st)?;
+        v.truncate(got as usize);
+        Ok(v)
+    }
+
+    /// Fails with a specific error when the GPU cannot encode `codec`.
+    pub(super) fn require_codec(&self, codec: Codec, guid: &sys::GUID) -> Result<()> {
+        let have = self.codecs()?;
+        if have.iter().any(|g| guid::guid_eq(g, guid)) {
+            return Ok(());
+        }
+        let names: Vec<&str> = have
+            .iter()
+            .filter_map(|g| {
+                [
+                    (guid::CODEC_H264, "H.264"),
+                    (guid::CODEC_HEVC, "HEVC"),
+                    (guid::CODEC_AV1, "AV1"),
+                ]
+                .iter()
+                .find(|(k, _)| guid::guid_eq(k, g))
+                .map(|(_, n)| *n)
+            })
+            .collect();
+        Err(Error::Unsupported(format!(
+            "{} cannot encode {codec}; its NVENC encodes {}",
+            self.gpu_name,
+            if names.is_empty() {
+                "nothing nvdx knows".to_owned()
+            } else {
+                names.join(", ")
+            }
+        )))
+    }
+
+    pub(super) fn caps(&self, codec_guid: sys::GUID) -> Result<EncoderCaps> {
+        EncoderCaps::read(|c| {
+            let mut p = sys::NV_ENC_CAPS_PARAM {
+                version: NV_ENC_CAPS_PARAM_VER,
+                capsToQuery: c,
+                ..Default::default()
+            };
+            let mut v: i32 = 0;
+            // SAFETY: live session; versioned parameter block and out-value valid for the call.
+            let st = unsafe {
+                nvcall!(
+                    self.fns,
+                    nvEncGetEncodeCaps(self.handle, codec_guid, &mut p, &mut v)
+                )
+            };
+            // A capability this driver does not know (e.g. a newer enum value) reads as 0.
+            if st == S::NV_ENC_ERR_INVALID_PARAM || st == S::NV_ENC_ERR_UNSUPPORTED_PARAM {
+                return Ok(0);
+            }
+            self.check("nvEncGetEncodeCaps", st)?;
+            Ok(v)
+        })
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(f) = self.fns.nvEncDestroyEncoder {
+            let _g = self.ctx.bind();
+            // SAFETY: the handle came from a successful open and is destroyed exactly once,
+            // after the Encoder released its buffers and registrations.
+            let _ = unsafe { f(self.handle) };
+        }
+    }
+}
+
+/// NVENC registration through a session.
+pub(super) struct NvRegistrar<'a> {
+    pub(super) session: &'a Session,
+}
+
+impl Registrar for NvRegistrar<'_> {
+    type Handle = sys::NV_ENC_REGISTERED_PTR;
+
+    fn register(&mut self, key: &ResourceKey) -> Result<Self::Handle> {
+        let pitch = u32::try_from(key.pitch).map_err(|_| {
+            Error::InvalidArgument(format!("pitch {} too large for NVENC", key.pitch))
+        })?;
+        let mut p = sys::NV_ENC_REGISTER_RESOURCE {
+            version: NV_ENC_REGISTER_RESOURCE_VER,
+            resourceType:
+                sys::_NV_ENC_INPUT_RESOURCE_TYPE::NV_ENC_INPUT_RESOURCE_TYPE_CUDADEVICEPTR,
+            width: key.width,
+            height: key.height,
+            pitch,
+            resourceToRegister: key.ptr as *mut c_void,
+            bufferFormat: buffer_format(key.format)?,
+            bufferUsage: sys::_NV_ENC_BUFFER_USAGE::NV_ENC_INPUT_IMAGE,
+            ..Default::default()
+        };
+        // SAFETY: live session; the pointer is a device allocation of `pitch * rows` bytes
+        // (a Frame), which the encoder keeps alive while it is registered and mapped.
+        let st = unsafe {
+            nvcall!(
+                self.session.fns,
+                nvEncRegisterResource(self.session.handle, &mut p)
+            )
+        };
+        self.session.check("nvEncRegisterResource", st)?;
+        Ok(p.registeredResource)
+    }
+
+    fn unregister(&mut self, handle: Self::Handle) -> Result<()> {
+        // SAFETY: `handle` came from nvEncRegisterResource on this session and is not mapped.
+        let st = unsafe {
+            nvcall!(
+                self.session.fns,
+                nvEncUnregisterResource(self.session.handle, handle)
+            )
+        };
+        self.session.check("nvEncUnregisterResource", st)
+    }
+}

@@ -1,0 +1,238 @@
+//! The `_raw` functions: kernel launches on memory the caller manages (unsafe, validated by
+//! [`super::plan`] first).
+
+use std::ffi::{c_void, CStr};
+
+use super::params::{norm, yuv420_src, Affine, Yuv420Batch, Yuv420Src};
+use super::plan::{
+    bad, plan_resize_yuv420, plan_rgb_to_yuv420, plan_yuv420_to_rgb, plan_yuv420_to_tensor,
+};
+use super::{
+    ColourSpace, RawImage, RawTensor, TensorParams, BLOCK, COLOUR_MODULE, MAX_BATCH_PER_LAUNCH,
+};
+use crate::error::{Error, Result};
+use crate::frame::PixelFormat;
+use crate::kernels::LaunchConfig;
+use crate::stream::Stream;
+
+fn function(stream: &Stream, name: &CStr) -> Result<crate::kernels::Function> {
+    stream.context().module(&COLOUR_MODULE)?.function(name)
+}
+
+macro_rules! arg {
+    ($v:expr) => {
+        (&mut $v) as *mut _ as *mut c_void
+    };
+}
+
+/// Converts packed RGB to 4:2:0 in memory the caller manages; see
+/// [`rgb_to_yuv420`](super::rgb_to_yuv420).
+///
+/// # Safety
+/// `src` and `dst` must describe live GPU-addressable memory of at least `pitch * rows` bytes per
+/// plane, which stays valid, and is not written by anything else, until `stream` has run the
+/// kernel; `dst` must not overlap `src`.
+pub unsafe fn rgb_to_yuv420_raw(
+    src: &RawImage,
+    dst: &RawImage,
+    space: ColourSpace,
+    stream: &Stream,
+) -> Result<()> {
+    let plan = plan_rgb_to_yuv420(src, dst)?;
+    let f = function(stream, plan.kernel)?;
+    let mut k = Affine::rgb_to_yuv(space, plan.bits);
+    let (mut s, mut sp) = (src.ptr, src.pitch as u32);
+    let (mut y, mut yp) = (dst.ptr, dst.pitch as u32);
+    let (mut uv, mut uvp) = (dst.chroma_ptr, dst.chroma_pitch as u32);
+    let (mut w, mut h) = (src.width as i32, src.height as i32);
+    let mut vec = i32::from(plan.vec4);
+    let mut params = [
+        arg!(s),
+        arg!(sp),
+        arg!(y),
+        arg!(yp),
+        arg!(uv),
+        arg!(uvp),
+        arg!(w),
+        arg!(h),
+        arg!(k),
+        arg!(vec),
+    ];
+    // SAFETY: the parameters match `rgb_to_yuv420<..>(const u8*, u32, u8*, u32, u8*, u32, int,
+    // int, RgbToYuv, int)` in order and type (Affine is repr(C) like RgbToYuv); the planes were
+    // validated to hold width x height samples at their pitches and the caller guarantees they
+    // are live and unaliased until the stream has run the kernel.
+    unsafe { f.launch(plan.config, stream, &mut params) }
+}
+
+/// Converts 4:2:0 to packed 8-bit RGB in memory the caller manages; see
+/// [`yuv420_to_rgb`](super::yuv420_to_rgb).
+///
+/// # Safety
+/// As [`rgb_to_yuv420_raw`].
+pub unsafe fn yuv420_to_rgb_raw(
+    src: &RawImage,
+    dst: &RawImage,
+    space: ColourSpace,
+    stream: &Stream,
+) -> Result<()> {
+    let plan = plan_yuv420_to_rgb(src, dst)?;
+    let f = function(stream, plan.kernel)?;
+    let mut k = Affine::yuv_to_rgb(space, plan.bits, 255.0);
+    let (mut y, mut yp) = (src.ptr, src.pitch as u32);
+    let (mut uv, mut uvp) = (src.chroma_ptr, src.chroma_pitch as u32);
+    let (mut d, mut dp) = (dst.ptr, dst.pitch as u32);
+    let (mut w, mut h) = (src.width as i32, src.height as i32);
+    let mut vec = i32::from(plan.vec4);
+    let mut params = [
+        arg!(y),
+        arg!(yp),
+        arg!(uv),
+        arg!(uvp),
+        arg!(d),
+        arg!(dp),
+        arg!(w),
+        arg!(h),
+        arg!(k),
+        arg!(vec),
+    ];
+    // SAFETY: parameters match `yuv420_to_rgb<..>(const u8*, u32, const u8*, u32, u8*, u32, int,
+    // int, YuvToRgb, int)`; validated geometry; the caller guarantees liveness and no aliasing.
+    unsafe { f.launch(plan.config, stream, &mut params) }
+}
+
+/// Converts 4:2:0 frames into consecutive slots `first_slot..` of a caller-managed tensor, one
+/// launch per [`MAX_BATCH_PER_LAUNCH`] frames; see
+/// [`yuv420_to_tensor_batch`](super::yuv420_to_tensor_batch). A single source uses the
+/// single-frame kernel.
+///
+/// # Safety
+/// As [`rgb_to_yuv420_raw`], for every source and the tensor (`batch * 3 * H * W` elements).
+pub unsafe fn yuv420_to_tensor_batch_raw(
+    srcs: &[RawImage],
+    dst: &RawTensor,
+    first_slot: usize,
+    params: &TensorParams,
+    stream: &Stream,
+) -> Result<()> {
+    let (kernel, bits) = plan_yuv420_to_tensor(srcs, dst, first_slot, params)?;
+    let mut k = Affine::yuv_to_rgb(params.space, bits, 1.0);
+    let mut nm = norm(params);
+    let (mut dw, mut dh) = (dst.width as i32, dst.height as i32);
+    if let [one] = srcs {
+        let f = function(stream, kernel)?;
+        let mut s = yuv420_src(one);
+        let mut out = dst.ptr + (first_slot * dst.slot_bytes()) as u64;
+        let mut p = [arg!(s), arg!(out), arg!(dw), arg!(dh), arg!(k), arg!(nm)];
+        let cfg = LaunchConfig::for_2d(dst.width, dst.height, BLOCK);
+        // SAFETY: parameters match `name(Yuv420Src, u8*, int, int, YuvToRgb, Norm)`; the slot
+        // was checked to lie inside the tensor; the caller guarantees liveness.
+        return unsafe { f.launch(cfg, stream, &mut p) };
+    }
+    let name =
+        CStr::from_bytes_until_nul(format!("{}_batch\0", kernel.to_string_lossy()).as_bytes())
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?
+            .to_owned();
+    let f = function(stream, &name)?;
+    for (chunk_index, chunk) in srcs.chunks(MAX_BATCH_PER_LAUNCH).enumerate() {
+        let mut b = Yuv420Batch {
+            f: [Yuv420Src::default(); MAX_BATCH_PER_LAUNCH],
+        };
+        for (d, s) in b.f.iter_mut().zip(chunk) {
+            *d = yuv420_src(s);
+        }
+        let slot = first_slot + chunk_index * MAX_BATCH_PER_LAUNCH;
+        let mut out = dst.ptr + (slot * dst.slot_bytes()) as u64;
+        let mut p = [arg!(b), arg!(out), arg!(dw), arg!(dh), arg!(k), arg!(nm)];
+        let mut cfg = LaunchConfig::for_2d(dst.width, dst.height, BLOCK);
+        cfg.grid.2 = chunk.len() as u32;
+        // SAFETY: parameters match `name_batch(Yuv420Batch, u8*, int, int, YuvToRgb, Norm)`
+        // (Yuv420Batch is repr(C), 32 descriptors); blockIdx.z < chunk.len() only reads filled
+        // descriptors; slots slot..slot + chunk.len() were checked to lie in the tensor.
+        unsafe { f.launch(cfg, stream, &mut p)? };
+    }
+    Ok(())
+}
+
+/// Converts one 4:2:0 frame into slot `slot` of a caller-managed tensor; see
+/// [`yuv420_to_tensor`](super::yuv420_to_tensor).
+///
+/// # Safety
+/// As [`yuv420_to_tensor_batch_raw`].
+pub unsafe fn yuv420_to_tensor_raw(
+    src: &RawImage,
+    dst: &RawTensor,
+    slot: usize,
+    params: &TensorParams,
+    stream: &Stream,
+) -> Result<()> {
+    // SAFETY: forwarded caller contract.
+    unsafe { yuv420_to_tensor_batch_raw(std::slice::from_ref(src), dst, slot, params, stream) }
+}
+
+/// Resizes a 4:2:0 picture in caller-managed memory; see
+/// [`resize_yuv420`](super::resize_yuv420).
+///
+/// # Safety
+/// As [`rgb_to_yuv420_raw`].
+pub unsafe fn resize_yuv420_raw(src: &RawImage, dst: &RawImage, stream: &Stream) -> Result<()> {
+    let kernel = plan_resize_yuv420(src, dst)?;
+    let f = function(stream, kernel)?;
+    let mut s = yuv420_src(src);
+    let (mut y, mut yp) = (dst.ptr, dst.pitch as u32);
+    let (mut uv, mut uvp) = (dst.chroma_ptr, dst.chroma_pitch as u32);
+    let (mut dw, mut dh) = (dst.width as i32, dst.height as i32);
+    let mut p = [
+        arg!(s),
+        arg!(y),
+        arg!(yp),
+        arg!(uv),
+        arg!(uvp),
+        arg!(dw),
+        arg!(dh),
+    ];
+    let cfg = LaunchConfig::for_2d(dst.width / 2, dst.height / 2, BLOCK);
+    // SAFETY: parameters match `name(Yuv420Src, u8*, u32, u8*, u32, int, int)`; validated
+    // geometry; the caller guarantees liveness and no aliasing.
+    unsafe { f.launch(cfg, stream, &mut p) }
+}
+
+/// The naive reference design (one thread per pixel, BT.601 limited range with 3-decimal
+/// coefficients, tight or pitched RGB24 -> NV12), kept as the benchmark baseline. Use
+/// [`rgb_to_yuv420`](super::rgb_to_yuv420) instead.
+///
+/// # Safety
+/// As [`rgb_to_yuv420_raw`].
+pub unsafe fn naive_rgb24_to_nv12_raw(
+    src: &RawImage,
+    dst: &RawImage,
+    stream: &Stream,
+) -> Result<()> {
+    let plan = plan_rgb_to_yuv420(src, dst)?;
+    if src.format != PixelFormat::Rgb24 {
+        return Err(bad(format!(
+            "the naive kernel reads Rgb24, got {:?}",
+            src.format
+        )));
+    }
+    let f = function(stream, c"rgb24_to_nv12_naive")?;
+    let (mut s, mut sp) = (src.ptr, src.pitch as u32);
+    let (mut y, mut yp) = (dst.ptr, dst.pitch as u32);
+    let (mut uv, mut uvp) = (dst.chroma_ptr, dst.chroma_pitch as u32);
+    let (mut w, mut h) = (src.width as i32, src.height as i32);
+    let mut p = [
+        arg!(s),
+        arg!(sp),
+        arg!(y),
+        arg!(yp),
+        arg!(uv),
+        arg!(uvp),
+        arg!(w),
+        arg!(h),
+    ];
+    let _ = plan;
+    let cfg = LaunchConfig::for_2d(src.width, src.height, BLOCK);
+    // SAFETY: parameters match `rgb24_to_nv12_naive(const u8*, u32, u8*, u32, u8*, u32, int,
+    // int)`; validated geometry; caller guarantees liveness.
+    unsafe { f.launch(cfg, stream, &mut p) }
+}
