@@ -167,7 +167,7 @@ pub struct Yuv420<T> {
 }
 
 impl<T: Sample> Yuv420<T> {
-    /// Splits tightly packed frame bytes (the layout of [`crate::Frame::copy_to_host`] and of a
+    /// Splits tightly packed frame bytes (the layout of [`crate::FrameView::copy_to_host`] and of a
     /// raw `.yuv` file) into planes.
     pub fn from_tight_bytes(width: usize, height: usize, bytes: &[u8]) -> Result<Yuv420<T>> {
         let ss = (T::BITS / 8) as usize;

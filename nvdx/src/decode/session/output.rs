@@ -29,7 +29,7 @@ pub struct DecodedFrame {
 /// A decoded picture read in place from NVDEC's output surface; unmapped on drop.
 ///
 /// It is a [`FrameView`]: pass it to the colour and tensor kernels, to
-/// [`Frame::copy_from_async`], to transfers and to the encoder like any frame, on any stream of
+/// [`Frame::copy_from_async`](crate::Frame::copy_from_async), to transfers and to the encoder like any frame, on any stream of
 /// the decoder's GPU. Its work is tracked like a frame's: users wait for the mapping (made on
 /// the stream given to [`Decoder::map_next`](super::Decoder::map_next)), and when it drops the surface is handed back
 /// only after every use enqueued on any stream (the next mapping waits for them on the GPU; no

@@ -46,7 +46,7 @@ impl RawImage {
     }
 
     /// A 4:2:0 picture whose chroma plane follows the luma rows in one allocation
-    /// (`chroma = ptr + pitch * height`), the layout of [`Frame`].
+    /// (`chroma = ptr + pitch * height`), the layout of [`Frame`](crate::Frame).
     pub fn contiguous_yuv420(
         format: PixelFormat,
         width: u32,
