@@ -11,8 +11,6 @@ use std::time::Duration;
 
 use criterion::Criterion;
 use nvdx::kernels::colour::{self, ColourSpace, RawImage, Tensor, TensorDtype, TensorParams};
-#[allow(unused_imports)]
-use nvdx::FrameView;
 use nvdx::{Context, DeviceBuffer, Event, Frame, MemoryKind, PixelFormat, Stream};
 
 /// Launches per table measurement.

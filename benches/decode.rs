@@ -9,8 +9,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use nvdx::decode::{DecoderConfig, FileDecoder};
-#[allow(unused_imports)]
-use nvdx::FrameView;
 use nvdx::{Context, PrimaryContextFlags};
 
 const FILES: &[(&str, &str, &str)] = &[

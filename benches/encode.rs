@@ -10,8 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nvdx::encode::{is_no_encoder, Encoder, EncoderConfig, PictureOptions, Preset, Tuning};
-#[allow(unused_imports)]
-use nvdx::FrameView;
 use nvdx::{Codec, Context, FramePool, MemoryKind, PixelFormat, Stream};
 
 const SIZES: [(&str, u32, u32); 4] = [

@@ -13,8 +13,6 @@ use std::time::{Duration, Instant};
 
 use nvdx::kernels::colour::{ColourSpace, Tensor, TensorDtype, TensorParams};
 use nvdx::sample::{Output, VideoReader};
-#[allow(unused_imports)]
-use nvdx::FrameView;
 use nvdx::{Context, PixelFormat, Stream};
 
 /// (peer key, file, label, target ms per video).

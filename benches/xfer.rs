@@ -14,7 +14,6 @@
 use std::time::{Duration, Instant};
 
 use nvdx::xfer::{CopyMethod, Transfer, TransferMode};
-#[allow(unused_imports)]
 use nvdx::FrameView;
 use nvdx::{Context, Device, Event, Frame, FramePool, HostBuffer, MemoryKind, PixelFormat, Stream};
 

@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nvdx::decode::{nv12_to_i420, DecoderConfig, FileDecoder};
-#[allow(unused_imports)]
 use nvdx::FrameView;
 use nvdx::{Context, PixelFormat};
 

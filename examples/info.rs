@@ -4,8 +4,6 @@
 //! bit depth and chroma format, NVENC presence (or why it is absent) and the peer-access
 //! matrix. Without a driver it prints the library error and exits with code 1.
 
-#[allow(unused_imports)]
-use nvdx::FrameView;
 use nvdx::{Codec, Context, Device};
 
 fn main() {

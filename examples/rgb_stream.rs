@@ -23,8 +23,6 @@ use nvdx::encode::{
     ColourDescription, ColourMatrix, Encoder, EncoderConfig, PictureOptions, Preset, Tuning,
 };
 use nvdx::kernels::colour::{rgb_to_yuv420, ColourSpace};
-#[allow(unused_imports)]
-use nvdx::FrameView;
 use nvdx::{Codec, Context, Frame, FramePool, HostBuffer, MemoryKind, PixelFormat, Stream};
 
 fn main() -> ExitCode {

@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use nvdx::kernels::colour::{ColourSpace, Tensor, TensorDtype, TensorParams};
 use nvdx::sample::VideoReader;
-#[allow(unused_imports)]
 use nvdx::FrameView;
 use nvdx::{Context, PixelFormat, Stream};
 

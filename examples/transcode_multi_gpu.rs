@@ -19,7 +19,6 @@ use nvdx::decode::{DecoderConfig, FileDecoder};
 use nvdx::encode::{is_no_encoder, Encoder, EncoderConfig, InputFrame, PictureOptions};
 use nvdx::kernels::colour::{yuv420_to_tensor_batch, Tensor, TensorDtype, TensorParams};
 use nvdx::xfer::{Transfer, TransferMode};
-#[allow(unused_imports)]
 use nvdx::FrameView;
 use nvdx::{Codec, Context, Device, FramePool, MemoryKind, PooledFrame, Stream};
 

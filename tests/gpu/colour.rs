@@ -8,7 +8,6 @@ use nvdx::kernels::colour::{self, ColourSpace, RawImage, Tensor, TensorDtype, Te
 use nvdx::kernels::reference::{
     self as r, PackedRgb, Sample, Yuv420, FLOAT_ABS_TOL, FLOAT_REL_TOL,
 };
-#[allow(unused_imports)]
 use nvdx::FrameView;
 use nvdx::{Error, Frame, MemoryKind, PixelFormat, Stream};
 use rand::Rng;

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use nvdx::context::{primary_state, FlagsOutcome};
-#[allow(unused_imports)]
 use nvdx::FrameView;
 use nvdx::{
     Context, Device, DeviceBuffer, Error, Event, Frame, FrameLayout, FramePool, HostBuffer,

@@ -8,7 +8,6 @@ use nvdx::codec::ChromaFormat;
 use nvdx::decode::{
     capabilities, nv12_crop_to_i420, DecodeStatus, Decoder, DecoderConfig, FileDecoder,
 };
-#[allow(unused_imports)]
 use nvdx::FrameView;
 use nvdx::{Codec, Context, Error, PixelFormat, Stream};
 use sha1::{Digest, Sha1};

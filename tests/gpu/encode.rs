@@ -15,7 +15,6 @@ use nvdx::encode::{
     is_no_encoder, version, ApiVersion, EncodedPacket, Encoder, EncoderConfig, FrameType,
     PictureOptions, Preset, RateControl, Reconfigure, Tuning,
 };
-#[allow(unused_imports)]
 use nvdx::FrameView;
 use nvdx::{Codec, Error, Frame, FramePool, MemoryKind, PixelFormat, Stream};
 

@@ -25,7 +25,6 @@ use nvdx::decode::{DecodeStatus, Decoder, DecoderConfig, FileDecoder};
 use nvdx::kernels::colour::{self, ColourSpace, Tensor, TensorDtype, TensorParams};
 use nvdx::sample::VideoReader;
 use nvdx::xfer::{LinkKind, Transfer, TransferMode, TransferPath};
-#[allow(unused_imports)]
 use nvdx::FrameView;
 use nvdx::{Codec, Context, Frame, FramePool, MemoryKind, PixelFormat, Stream};
 use rand::rngs::StdRng;

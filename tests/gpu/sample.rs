@@ -11,7 +11,6 @@ use nvdx::decode::{DecoderConfig, FileDecoder};
 use nvdx::kernels::colour::{ColourSpace, Tensor, TensorDtype, TensorParams};
 use nvdx::kernels::reference::{self as r, PackedRgb, Yuv420, FLOAT_ABS_TOL, FLOAT_REL_TOL};
 use nvdx::sample::{DecoderPool, PoolConfig, ReaderOptions, VideoReader};
-#[allow(unused_imports)]
 use nvdx::FrameView;
 use nvdx::{Context, Error, PixelFormat, Stream};
 use rand::Rng;

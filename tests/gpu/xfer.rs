@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use nvdx::xfer::{CopyMethod, LinkKind, PeerLink, Transfer, TransferMode, TransferPath};
-#[allow(unused_imports)]
 use nvdx::FrameView;
 use nvdx::{
     Context, Device, Error, Frame, FrameLayout, FramePool, MemoryKind, PixelFormat, Stream,
