@@ -10,6 +10,18 @@
 //! from the host without synchronising first. The `unsafe` raw copies ([`copy_raw`],
 //! [`copy_2d_raw`]) do none of this: they are for memory nvdx does not own.
 //!
+//! # What a drop costs
+//! - Device memory (buffers, frames, tensors) comes from the GPU's default memory pool, ordered
+//!   on the context's internal stream: dropping it makes that stream wait for the allocation's
+//!   last use (`cuStreamWaitEvent`) and queues `cuMemFreeAsync`. No host wait, no device-wide
+//!   synchronisation: dropping a frame right after enqueueing a kernel on it is cheap and safe.
+//! - Pinned ([`HostBuffer`]) and managed ([`ManagedBuffer`]) memory, and device memory on GPUs
+//!   without memory pools: the dropping thread waits for the allocation's own last use (its
+//!   event, not the stream or the device), then frees it. Keep such buffers for reuse on hot
+//!   paths (nvdx's transfers keep a ring of them).
+//! - A pool frame ([`crate::PooledFrame`]) is not freed but returned: nothing to wait for; its
+//!   next writer waits on the GPU.
+//!
 //! Buffers are `Send + Sync`: they are plain addresses whose lifetime is tied to a
 //! [`Context`], and the driver's memory calls are thread-safe.
 
