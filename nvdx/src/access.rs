@@ -52,6 +52,23 @@ struct Slot {
 struct Mark {
     slot: usize,
     stream: u64,
+    /// Which of the slot's two events holds the recording.
+    event: Which,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Which {
+    Write,
+    Used,
+}
+
+impl Slot {
+    fn event(&self, which: Which) -> &Event {
+        match which {
+            Which::Write => &self.write,
+            Which::Used => &self.used,
+        }
+    }
 }
 
 impl std::fmt::Debug for Access {
@@ -97,7 +114,7 @@ impl Access {
         let st = self.lock()?;
         if let Some(m) = st.write {
             if m.stream != stream.id {
-                cu::stream_wait_event(stream.raw, st.slots[m.slot].write.raw())?;
+                cu::stream_wait_event(stream.raw, st.slots[m.slot].event(m.event).raw())?;
             }
         }
         Ok(())
@@ -108,7 +125,7 @@ impl Access {
         let st = self.lock()?;
         if let Some(m) = st.used {
             if m.stream != stream.id {
-                cu::stream_wait_event(stream.raw, st.slots[m.slot].used.raw())?;
+                cu::stream_wait_event(stream.raw, st.slots[m.slot].event(m.event).raw())?;
             }
         }
         Ok(())
@@ -121,13 +138,14 @@ impl Access {
         if let Some(m) = st.used {
             if m.stream != stream.id {
                 // Chain: this stream's record must also cover the earlier uses elsewhere.
-                cu::stream_wait_event(stream.raw, st.slots[m.slot].used.raw())?;
+                cu::stream_wait_event(stream.raw, st.slots[m.slot].event(m.event).raw())?;
             }
         }
         st.slots[slot].used.record_raw(stream.raw)?;
         st.used = Some(Mark {
             slot,
             stream: stream.id,
+            event: Which::Used,
         });
         Ok(())
     }
@@ -136,12 +154,14 @@ impl Access {
     pub(crate) fn after_write(&self, stream: StreamRef<'_>) -> Result<()> {
         let mut st = self.lock()?;
         let slot = st.slot_for(stream.ctx)?;
+        // One recording serves as both marks: the write waited for every use, so the point
+        // after it covers them all. A later read re-records only the `used` event.
         let mark = Mark {
             slot,
             stream: stream.id,
+            event: Which::Write,
         };
         st.slots[slot].write.record_raw(stream.raw)?;
-        st.slots[slot].used.record_raw(stream.raw)?;
         st.write = Some(mark);
         st.used = Some(mark);
         Ok(())
@@ -151,7 +171,7 @@ impl Access {
     pub(crate) fn host_wait_writes(&self) -> Result<()> {
         let mut st = self.lock()?;
         if let Some(m) = st.write {
-            cu::event_synchronize(st.slots[m.slot].write.raw())?;
+            cu::event_synchronize(st.slots[m.slot].event(m.event).raw())?;
             st.write = None;
         }
         Ok(())
@@ -162,7 +182,7 @@ impl Access {
     pub(crate) fn host_wait_uses(&self) -> Result<()> {
         let mut st = self.lock()?;
         if let Some(m) = st.used {
-            cu::event_synchronize(st.slots[m.slot].used.raw())?;
+            cu::event_synchronize(st.slots[m.slot].event(m.event).raw())?;
             st.write = None;
             st.used = None;
         }
@@ -173,7 +193,7 @@ impl Access {
     pub(crate) fn is_idle(&self) -> Result<bool> {
         let st = self.lock()?;
         match st.used {
-            Some(m) => cu::event_query(st.slots[m.slot].used.raw()),
+            Some(m) => cu::event_query(st.slots[m.slot].event(m.event).raw()),
             None => Ok(true),
         }
     }
@@ -182,7 +202,7 @@ impl Access {
     pub(crate) fn order_raw_after_uses(&self, stream: nvdx_sys::cuda::CUstream) -> Result<()> {
         let st = self.lock()?;
         if let Some(m) = st.used {
-            cu::stream_wait_event(stream, st.slots[m.slot].used.raw())?;
+            cu::stream_wait_event(stream, st.slots[m.slot].event(m.event).raw())?;
         }
         Ok(())
     }
