@@ -16,9 +16,10 @@
 //! None of these push a context: the callers bind one where the driver needs it (allocation,
 //! creation); recording and waiting take explicit handles and need none.
 //!
-//! NVENC calls are not here: NVENC is reached through its own function list
-//! (`NV_ENCODE_API_FUNCTION_LIST`, see `crate::encode`), whose calls go through the `nvcall!`
-//! macro there, which likewise binds each call's name to its error.
+//! NVENC calls are not here: NVENC has its own function-list mechanism
+//! (`NV_ENCODE_API_FUNCTION_LIST`, filled by `NvEncodeAPICreateInstance`, see `crate::encode`).
+//! Its entries are called through the `nvcall!` macro there, which names a missing entry, and
+//! their `NVENCSTATUS` is checked by the encode session with the call's name.
 
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr};
 
