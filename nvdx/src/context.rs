@@ -10,17 +10,14 @@
 //! neither `Send` nor `Sync`, because the pop must happen on the thread that pushed.
 
 use std::collections::HashMap;
-use std::ffi::{c_int, c_uint};
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use nvdx_sys::cuda::{
-    CUcontext, CUctx_flags, CUdevice_attribute, CUmemoryPool, CUresult, CUstream,
-};
+use nvdx_sys::cuda::{CUcontext, CUctx_flags, CUdevice_attribute, CUmemoryPool, CUstream};
 
 use crate::cu;
-use crate::device::{driver, Device};
-use crate::error::{check, Error, Result};
+use crate::device::Device;
+use crate::error::{Error, Result};
 use crate::kernels::{LoadedModule, Module, ModuleImage};
 
 bitflags::bitflags! {
@@ -67,16 +64,10 @@ pub enum FlagsOutcome {
 
 /// Reports the primary context's flags and whether it is active.
 pub fn primary_state(device: &Device) -> Result<PrimaryContextState> {
-    let api = driver()?;
-    let mut flags: c_uint = 0;
-    let mut active: c_int = 0;
-    // SAFETY: valid out-parameters; the device handle came from cuDeviceGet.
-    check("cuDevicePrimaryCtxGetState", unsafe {
-        api.cuDevicePrimaryCtxGetState(device.raw(), &mut flags, &mut active)
-    })?;
+    let (flags, active) = cu::primary_ctx_get_state(device.raw())?;
     Ok(PrimaryContextState {
         flags: PrimaryContextFlags::from_bits_retain(flags),
-        active: active != 0,
+        active,
     })
 }
 
@@ -136,10 +127,9 @@ impl Drop for Inner {
         if bound {
             let _ = cu::ctx_pop();
         }
-        if let Ok(api) = driver() {
-            // SAFETY: this Inner retained the primary context exactly once.
-            let _ = unsafe { api.cuDevicePrimaryCtxRelease_v2(self.device.raw()) };
-        }
+        // SAFETY: this Inner retained the primary context exactly once, and nothing uses it
+        // through this retain any more.
+        let _ = unsafe { cu::primary_ctx_release(self.device.raw()) };
     }
 }
 
@@ -190,12 +180,8 @@ impl Context {
         {
             return Ok(Context { inner });
         }
-        let api = driver()?;
-        let mut raw: CUcontext = std::ptr::null_mut();
-        // SAFETY: valid out-parameter; balanced by cuDevicePrimaryCtxRelease in Inner::drop.
-        check("cuDevicePrimaryCtxRetain", unsafe {
-            api.cuDevicePrimaryCtxRetain(&mut raw, device.raw())
-        })?;
+        // Balanced by cuDevicePrimaryCtxRelease in Inner::drop.
+        let raw = cu::primary_ctx_retain(device.raw())?;
         let inner = Arc::new(Inner {
             device: *device,
             raw,
@@ -301,10 +287,9 @@ impl Context {
         if before.active && before.flags == flags {
             return Ok(FlagsOutcome::AlreadySet);
         }
-        let api = driver()?;
-        // SAFETY: plain value arguments; the device handle came from cuDeviceGet.
-        let status = unsafe { api.cuDevicePrimaryCtxSetFlags_v2(device.raw(), flags.bits()) }?;
-        if status == CUresult::CUDA_ERROR_PRIMARY_CONTEXT_ACTIVE {
+        if cu::primary_ctx_set_flags(device.raw(), flags.bits())?
+            == cu::SetFlags::PrimaryContextActive
+        {
             return Err(Error::InvalidState(format!(
                 "the primary context of GPU {} is already active with flags {:?}; the driver does not \
                  allow changing them to {:?} now. Set the flags before any library (PyTorch, CuPy, \
@@ -313,9 +298,6 @@ impl Context {
                 before.flags,
                 flags
             )));
-        }
-        if status != CUresult::CUDA_SUCCESS {
-            return Err(Error::cuda("cuDevicePrimaryCtxSetFlags_v2", status));
         }
         Ok(if before.active {
             FlagsOutcome::AppliedWhileActive {
@@ -339,21 +321,15 @@ impl Context {
     /// The flags the live context runs with (`cuCtxGetFlags`).
     pub fn flags(&self) -> Result<PrimaryContextFlags> {
         let _g = self.bind()?;
-        let api = driver()?;
-        let mut f: c_uint = 0;
-        // SAFETY: the context is current; `f` is a valid out-parameter.
-        check("cuCtxGetFlags", unsafe { api.cuCtxGetFlags(&mut f) })?;
-        Ok(PrimaryContextFlags::from_bits_retain(f))
+        Ok(PrimaryContextFlags::from_bits_retain(cu::ctx_get_flags()?))
     }
 
     /// Makes this context current on the calling thread until the guard drops, which restores
     /// whatever was current before.
     pub fn bind(&self) -> Result<ContextGuard<'_>> {
-        let api = driver()?;
-        // SAFETY: the context is retained for the guard's lifetime (it borrows self).
-        check("cuCtxPushCurrent_v2", unsafe {
-            api.cuCtxPushCurrent_v2(self.inner.raw)
-        })?;
+        // SAFETY: the context is retained for the guard's lifetime (it borrows self), and the
+        // guard pops it on this thread (it is not Send).
+        unsafe { cu::ctx_push(self.inner.raw) }?;
         Ok(ContextGuard {
             _ctx: PhantomData,
             _not_send: PhantomData,
@@ -363,22 +339,14 @@ impl Context {
     /// Free and total memory of the GPU, in bytes (`cuMemGetInfo`).
     pub fn memory_info(&self) -> Result<(usize, usize)> {
         let _g = self.bind()?;
-        let api = driver()?;
-        let (mut free, mut total) = (0usize, 0usize);
-        // SAFETY: the context is current; valid out-parameters.
-        check("cuMemGetInfo_v2", unsafe {
-            api.cuMemGetInfo_v2(&mut free, &mut total)
-        })?;
-        Ok((free, total))
+        cu::mem_get_info()
     }
 
     /// Waits until all work on the context has finished (`cuCtxSynchronize`). Prefer
     /// [`crate::Stream::synchronize`] or events on hot paths.
     pub fn synchronize(&self) -> Result<()> {
         let _g = self.bind()?;
-        let api = driver()?;
-        // SAFETY: the context is current.
-        check("cuCtxSynchronize", unsafe { api.cuCtxSynchronize() })
+        cu::ctx_synchronize()
     }
 
     /// The module `image`, loaded into this context on first use and cached afterwards (once
@@ -404,11 +372,8 @@ pub struct ContextGuard<'a> {
 
 impl Drop for ContextGuard<'_> {
     fn drop(&mut self) {
-        if let Ok(api) = driver() {
-            let mut popped: CUcontext = std::ptr::null_mut();
-            // SAFETY: this guard pushed exactly one context on this thread.
-            let _ = unsafe { api.cuCtxPopCurrent_v2(&mut popped) };
-        }
+        // This guard pushed exactly one context on this thread.
+        let _ = cu::ctx_pop();
     }
 }
 

@@ -5,20 +5,14 @@ use std::sync::OnceLock;
 
 use nvdx_sys::cuda::{CUdevice, CUdevice_attribute, CUresult, CudaFns};
 
-use crate::error::{check, Error, Result};
+use crate::cu;
+use crate::error::{Error, Result};
 
 /// The CUDA driver table, loaded and initialised (`cuInit`) once per process.
 pub(crate) fn driver() -> Result<&'static CudaFns> {
     static INIT: OnceLock<std::result::Result<(), CUresult>> = OnceLock::new();
     let api = nvdx_sys::cuda()?;
-    let init = INIT.get_or_init(|| {
-        // SAFETY: cuInit(0) has no preconditions and may be called from any thread.
-        match unsafe { api.cuInit(0) } {
-            Ok(status) if status == CUresult::CUDA_SUCCESS => Ok(()),
-            Ok(status) => Err(status),
-            Err(_) => Err(CUresult::CUDA_ERROR_NOT_INITIALIZED),
-        }
-    });
+    let init = INIT.get_or_init(|| cu::init(api));
     match init {
         Ok(()) => Ok(api),
         Err(status) => {
@@ -41,13 +35,7 @@ pub(crate) fn driver() -> Result<&'static CudaFns> {
 
 /// The installed driver's CUDA version as `(major, minor)`, e.g. `(13, 0)`.
 pub fn driver_version() -> Result<(u32, u32)> {
-    let api = driver()?;
-    let mut v: c_int = 0;
-    // SAFETY: `v` is a valid out-parameter.
-    check("cuDriverGetVersion", unsafe {
-        api.cuDriverGetVersion(&mut v)
-    })?;
-    let v = v.max(0) as u32;
+    let v = cu::driver_get_version()?.max(0) as u32;
     Ok((v / 1000, (v % 1000) / 10))
 }
 
@@ -61,17 +49,14 @@ pub struct Device {
 impl Device {
     /// Number of GPUs the driver exposes (0 on a machine with a driver but no GPU).
     pub fn count() -> Result<u32> {
-        let api = match driver() {
-            Ok(api) => api,
+        match driver() {
+            Ok(_) => {}
             Err(Error::Cuda { code, .. }) if code == CUresult::CUDA_ERROR_NO_DEVICE.0 => {
                 return Ok(0)
             }
             Err(e) => return Err(e),
-        };
-        let mut n: c_int = 0;
-        // SAFETY: `n` is a valid out-parameter.
-        check("cuDeviceGetCount", unsafe { api.cuDeviceGetCount(&mut n) })?;
-        Ok(n.max(0) as u32)
+        }
+        Ok(cu::device_get_count()?.max(0) as u32)
     }
 
     /// The GPU with this ordinal; an error naming the count when it does not exist.
@@ -82,12 +67,8 @@ impl Device {
                 "GPU {ordinal} does not exist: the driver exposes {count} GPU(s) (ordinals 0..{count}; check CUDA_VISIBLE_DEVICES)"
             )));
         }
-        let api = driver()?;
-        let mut raw: CUdevice = 0;
-        // SAFETY: ordinal < count, `raw` is a valid out-parameter.
-        check("cuDeviceGet", unsafe {
-            api.cuDeviceGet(&mut raw, ordinal as c_int)
-        })?;
+        // ordinal < count
+        let raw = cu::device_get(ordinal as c_int)?;
         Ok(Device { ordinal, raw })
     }
 
@@ -108,23 +89,14 @@ impl Device {
 
     /// Marketing name, e.g. `NVIDIA H100 80GB HBM3`.
     pub fn name(&self) -> Result<String> {
-        let api = driver()?;
         let mut buf = [0 as core::ffi::c_char; 256];
-        // SAFETY: the driver writes at most `len` bytes, NUL-terminated.
-        check("cuDeviceGetName", unsafe {
-            api.cuDeviceGetName(buf.as_mut_ptr(), buf.len() as c_int, self.raw)
-        })?;
+        cu::device_get_name(&mut buf, self.raw)?;
         Ok(c_chars_to_string(&buf))
     }
 
     /// The device's UUID as 16 bytes.
     pub fn uuid(&self) -> Result<[u8; 16]> {
-        let api = driver()?;
-        let mut id = nvdx_sys::cuda::CUuuid::default();
-        // SAFETY: `id` is a valid out-parameter.
-        check("cuDeviceGetUuid_v2", unsafe {
-            api.cuDeviceGetUuid_v2(&mut id, self.raw)
-        })?;
+        let id = cu::device_get_uuid(self.raw)?;
         Ok(id.bytes.map(|b| b as u8))
     }
 
@@ -144,12 +116,8 @@ impl Device {
 
     /// PCI bus id, e.g. `0000:1B:00.0`.
     pub fn pci_bus_id(&self) -> Result<String> {
-        let api = driver()?;
         let mut buf = [0 as core::ffi::c_char; 64];
-        // SAFETY: the driver writes at most `len` bytes, NUL-terminated.
-        check("cuDeviceGetPCIBusId", unsafe {
-            api.cuDeviceGetPCIBusId(buf.as_mut_ptr(), buf.len() as c_int, self.raw)
-        })?;
+        cu::device_get_pci_bus_id(&mut buf, self.raw)?;
         Ok(c_chars_to_string(&buf))
     }
 
@@ -165,13 +133,7 @@ impl Device {
 
     /// Total device memory in bytes.
     pub fn total_memory(&self) -> Result<usize> {
-        let api = driver()?;
-        let mut bytes: usize = 0;
-        // SAFETY: `bytes` is a valid out-parameter.
-        check("cuDeviceTotalMem_v2", unsafe {
-            api.cuDeviceTotalMem_v2(&mut bytes, self.raw)
-        })?;
-        Ok(bytes)
+        cu::device_total_mem(self.raw)
     }
 
     /// Number of streaming multiprocessors.
@@ -181,24 +143,12 @@ impl Device {
 
     /// Any `CU_DEVICE_ATTRIBUTE_*` value.
     pub fn attribute(&self, attr: CUdevice_attribute) -> Result<i32> {
-        let api = driver()?;
-        let mut v: c_int = 0;
-        // SAFETY: `v` is a valid out-parameter; an unknown attribute returns an error status.
-        check("cuDeviceGetAttribute", unsafe {
-            api.cuDeviceGetAttribute(&mut v, attr, self.raw)
-        })?;
-        Ok(v)
+        cu::device_get_attribute(attr, self.raw)
     }
 
     /// Whether this device can read and write `peer`'s memory directly (`cuDeviceCanAccessPeer`).
     pub fn can_access_peer(&self, peer: &Device) -> Result<bool> {
-        let api = driver()?;
-        let mut v: c_int = 0;
-        // SAFETY: `v` is a valid out-parameter; both handles came from cuDeviceGet.
-        check("cuDeviceCanAccessPeer", unsafe {
-            api.cuDeviceCanAccessPeer(&mut v, self.raw, peer.raw)
-        })?;
-        Ok(v != 0)
+        cu::device_can_access_peer(self.raw, peer.raw)
     }
 }
 

@@ -126,32 +126,8 @@ impl Error {
 
 /// Name and description of a `CUresult`, from the driver when it is loaded, else a fallback.
 pub(crate) fn describe_cuda(status: CUresult) -> (String, String) {
-    let from_driver = nvdx_sys::cuda().ok().and_then(|api| {
-        let mut name: *const core::ffi::c_char = std::ptr::null();
-        let mut desc: *const core::ffi::c_char = std::ptr::null();
-        // SAFETY: cuGetErrorName/String write a pointer to a static NUL-terminated string or
-        // leave it null for unknown codes; both pointers are valid out-parameters.
-        let ok = unsafe {
-            api.cuGetErrorName(status, &mut name).ok()? == CUresult::CUDA_SUCCESS
-                && api.cuGetErrorString(status, &mut desc).ok()? == CUresult::CUDA_SUCCESS
-        };
-        if !ok || name.is_null() || desc.is_null() {
-            return None;
-        }
-        // SAFETY: both are non-null, NUL-terminated strings owned by the driver for the life
-        // of the process.
-        let (n, d) = unsafe {
-            (
-                std::ffi::CStr::from_ptr(name)
-                    .to_string_lossy()
-                    .into_owned(),
-                std::ffi::CStr::from_ptr(desc)
-                    .to_string_lossy()
-                    .into_owned(),
-            )
-        };
-        Some((n, d))
-    });
+    let from_driver = crate::cu::get_error_name(status)
+        .and_then(|n| Some((n, crate::cu::get_error_string(status)?)));
     from_driver.unwrap_or_else(|| {
         (
             fallback_name(status).to_owned(),

@@ -30,6 +30,7 @@ pub mod codec;
 pub mod colour;
 pub mod context;
 mod cu;
+mod cuvid;
 pub mod decode;
 pub mod demux;
 pub mod device;

@@ -35,8 +35,7 @@ use nvdx_sys::cuda::{
 use crate::access::{ordered, Access, MemRef, MemorySealed};
 use crate::context::Context;
 use crate::cu;
-use crate::device::driver;
-use crate::error::{check, Error, Result};
+use crate::error::{Error, Result};
 use crate::stream::{Stream, StreamRef};
 
 /// Where a buffer or frame lives.
@@ -91,8 +90,7 @@ impl RawAlloc {
             return Err(Error::InvalidArgument("cannot allocate 0 bytes".into()));
         }
         let _g = ctx.bind()?;
-        let api = driver()?;
-        let mut ptr: CUdeviceptr = 0;
+        let ptr: CUdeviceptr;
         let mut host: *mut c_void = std::ptr::null_mut();
         let mut pooled = false;
         let mut access = Access::new();
@@ -116,36 +114,25 @@ impl RawAlloc {
                         }
                     }
                 }
-                None => {
-                    // SAFETY: the context is current; valid out-parameter.
-                    check("cuMemAlloc_v2", unsafe { api.cuMemAlloc_v2(&mut ptr, len) })?;
-                }
+                None => ptr = cu::mem_alloc(len)?,
             },
             MemoryKind::Managed => {
-                // SAFETY: the context is current; valid out-parameter.
-                check("cuMemAllocManaged", unsafe {
-                    api.cuMemAllocManaged(&mut ptr, len, CUmemAttach_flags::CU_MEM_ATTACH_GLOBAL.0)
-                })?;
+                ptr = cu::mem_alloc_managed(len, CUmemAttach_flags::CU_MEM_ATTACH_GLOBAL.0)?;
                 host = ptr as *mut c_void;
             }
             MemoryKind::Pinned => {
                 // CU_MEMHOSTALLOC_PORTABLE | CU_MEMHOSTALLOC_DEVICEMAP
                 let flags = 0x01 | 0x02;
-                // SAFETY: the context is current; valid out-parameter.
-                check("cuMemHostAlloc", unsafe {
-                    api.cuMemHostAlloc(&mut host, len, flags)
-                })?;
-                let mut dptr: CUdeviceptr = 0;
-                // SAFETY: `host` was just allocated with DEVICEMAP.
-                let r = check("cuMemHostGetDevicePointer_v2", unsafe {
-                    api.cuMemHostGetDevicePointer_v2(&mut dptr, host, 0)
-                });
-                if let Err(e) = r {
-                    // SAFETY: `host` came from cuMemHostAlloc and is not used after this.
-                    let _ = unsafe { api.cuMemFreeHost(host) };
-                    return Err(e);
+                host = cu::mem_host_alloc(len, flags)?;
+                // `host` was just allocated with DEVICEMAP.
+                match cu::mem_host_get_device_pointer(host) {
+                    Ok(dptr) => ptr = dptr,
+                    Err(e) => {
+                        // SAFETY: `host` came from cuMemHostAlloc and is not used after this.
+                        let _ = unsafe { cu::mem_free_host(host) };
+                        return Err(e);
+                    }
                 }
-                ptr = dptr;
             }
         }
         Ok(RawAlloc {
@@ -217,7 +204,6 @@ fn concurrent_managed_access(ctx: &Context) -> Result<bool> {
 impl Drop for RawAlloc {
     fn drop(&mut self) {
         let Ok(_g) = self.ctx.bind() else { return };
-        let Ok(api) = driver() else { return };
         if self.pooled {
             if let Ok(os) = self.ctx.order_stream() {
                 if self.access.order_raw_after_uses(os.raw).is_err() {
@@ -235,8 +221,8 @@ impl Drop for RawAlloc {
         // its last use has finished (waited for above).
         let _ = unsafe {
             match self.kind {
-                MemoryKind::Device | MemoryKind::Managed => api.cuMemFree_v2(self.ptr),
-                MemoryKind::Pinned => api.cuMemFreeHost(self.host),
+                MemoryKind::Device | MemoryKind::Managed => cu::mem_free(self.ptr),
+                MemoryKind::Pinned => cu::mem_free_host(self.host),
             }
         };
     }
@@ -276,11 +262,8 @@ pub unsafe fn copy_2d_raw(
         ..Default::default()
     };
     let _g = stream.context().bind()?;
-    let api = driver()?;
     // SAFETY: the caller guarantees both ranges; `p` lives through the call.
-    check("cuMemcpy2DAsync_v2", unsafe {
-        api.cuMemcpy2DAsync_v2(&p, stream.raw())
-    })
+    unsafe { cu::memcpy_2d_async(&p, stream.raw()) }
 }
 
 /// Enqueues a 1D copy of `len` bytes between unified addresses.
@@ -297,11 +280,8 @@ pub unsafe fn copy_raw(
         return Ok(());
     }
     let _g = stream.context().bind()?;
-    let api = driver()?;
     // SAFETY: the caller guarantees both ranges.
-    check("cuMemcpyAsync", unsafe {
-        api.cuMemcpyAsync(dst, src, len, stream.raw())
-    })
+    unsafe { cu::memcpy_async(dst, src, len, stream.raw()) }
 }
 
 /// Checks that `height` rows of `width_bytes` at `pitch` from `offset` fit an allocation of
@@ -568,11 +548,8 @@ macro_rules! buffer_common {
 pub(crate) fn memset_tracked(mem: MemRef<'_>, value: u8, stream: &Stream) -> Result<()> {
     ordered(stream.tracking_ref(), &[], &[mem.access], || {
         let _g = stream.context().bind()?;
-        let api = driver()?;
         // SAFETY: the range is exactly the live allocation `mem` borrows.
-        check("cuMemsetD8Async", unsafe {
-            api.cuMemsetD8Async(mem.ptr, value, mem.len, stream.raw())
-        })
+        unsafe { cu::memset_d8_async(mem.ptr, value, mem.len, stream.raw()) }
     })
 }
 

@@ -9,12 +9,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use nvdx_sys::cuda::{CUevent, CUevent_flags, CUresult, CUstream, CUstream_flags};
+use nvdx_sys::cuda::{CUevent, CUevent_flags, CUstream};
 
 use crate::context::Context;
 use crate::cu;
-use crate::device::driver;
-use crate::error::{check, Error, Result};
+use crate::error::{Error, Result};
 
 /// A CUDA stream (non-blocking with respect to the legacy default stream), owned by nvdx or
 /// borrowed from another library ([`Stream::from_raw_borrowed`]).
@@ -56,13 +55,10 @@ impl std::fmt::Debug for Stream {
 impl Stream {
     /// Creates a stream on `ctx` that does not synchronise with the legacy default stream.
     pub fn new(ctx: &Context) -> Result<Stream> {
-        let _g = ctx.bind()?;
-        let api = driver()?;
-        let mut raw: CUstream = std::ptr::null_mut();
-        // SAFETY: the context is current; `raw` is a valid out-parameter.
-        check("cuStreamCreate", unsafe {
-            api.cuStreamCreate(&mut raw, CUstream_flags::CU_STREAM_NON_BLOCKING.0)
-        })?;
+        let raw = {
+            let _g = ctx.bind()?;
+            cu::stream_create_non_blocking()?
+        };
         Ok(Stream {
             ctx: ctx.clone(),
             raw,
@@ -119,24 +115,13 @@ impl Stream {
     /// Blocks until all work enqueued so far has finished.
     pub fn synchronize(&self) -> Result<()> {
         let _g = self.ctx.bind()?;
-        let api = driver()?;
-        // SAFETY: the stream is alive (owned by self).
-        check("cuStreamSynchronize", unsafe {
-            api.cuStreamSynchronize(self.raw)
-        })
+        cu::stream_synchronize(self.raw)
     }
 
     /// Whether all enqueued work has finished, without blocking.
     pub fn is_idle(&self) -> Result<bool> {
         let _g = self.ctx.bind()?;
-        let api = driver()?;
-        // SAFETY: the stream is alive.
-        let status = unsafe { api.cuStreamQuery(self.raw) }?;
-        match status {
-            CUresult::CUDA_SUCCESS => Ok(true),
-            CUresult::CUDA_ERROR_NOT_READY => Ok(false),
-            s => Err(Error::cuda("cuStreamQuery", s)),
-        }
+        cu::stream_query(self.raw)
     }
 
     /// Makes all future work on this stream wait for `event` (which may belong to another
@@ -158,10 +143,10 @@ impl Drop for Stream {
         if !self.owned {
             return;
         }
-        if let (Ok(_g), Ok(api)) = (self.ctx.bind(), driver()) {
-            // SAFETY: the stream is owned by self; pending work completes before the driver
-            // frees the stream's resources (cuStreamDestroy is asynchronous).
-            let _ = unsafe { api.cuStreamDestroy_v2(self.raw) };
+        if let Ok(_g) = self.ctx.bind() {
+            // SAFETY: the stream is owned by self and never used again; pending work completes
+            // before the driver frees the stream's resources (cuStreamDestroy is asynchronous).
+            let _ = unsafe { cu::stream_destroy(self.raw) };
         }
     }
 }
@@ -205,13 +190,10 @@ impl Event {
     }
 
     fn with_flags(ctx: &Context, flags: u32) -> Result<Event> {
-        let _g = ctx.bind()?;
-        let api = driver()?;
-        let mut raw: CUevent = std::ptr::null_mut();
-        // SAFETY: the context is current; valid out-parameter.
-        check("cuEventCreate", unsafe {
-            api.cuEventCreate(&mut raw, flags)
-        })?;
+        let raw = {
+            let _g = ctx.bind()?;
+            cu::event_create(flags)?
+        };
         Ok(Event {
             ctx: ctx.clone(),
             raw,
@@ -253,43 +235,28 @@ impl Event {
     /// Blocks until the captured work has finished.
     pub fn synchronize(&self) -> Result<()> {
         let _g = self.ctx.bind()?;
-        let api = driver()?;
-        // SAFETY: the event is alive.
-        check("cuEventSynchronize", unsafe {
-            api.cuEventSynchronize(self.raw)
-        })
+        cu::event_synchronize(self.raw)
     }
 
     /// Whether the captured work has finished, without blocking.
     pub fn is_complete(&self) -> Result<bool> {
         let _g = self.ctx.bind()?;
-        let api = driver()?;
-        // SAFETY: the event is alive.
-        match unsafe { api.cuEventQuery(self.raw) }? {
-            CUresult::CUDA_SUCCESS => Ok(true),
-            CUresult::CUDA_ERROR_NOT_READY => Ok(false),
-            s => Err(Error::cuda("cuEventQuery", s)),
-        }
+        cu::event_query(self.raw)
     }
 
     /// GPU time between two recorded, completed timing events.
     pub fn elapsed(start: &Event, end: &Event) -> Result<Duration> {
         let _g = start.ctx.bind()?;
-        let api = driver()?;
-        let mut ms: f32 = 0.0;
-        // SAFETY: both events are alive; the driver checks they were recorded.
-        check("cuEventElapsedTime", unsafe {
-            api.cuEventElapsedTime(&mut ms, start.raw, end.raw)
-        })?;
+        let ms = cu::event_elapsed_time(start.raw, end.raw)?;
         Ok(Duration::from_secs_f64(f64::from(ms.max(0.0)) / 1000.0))
     }
 }
 
 impl Drop for Event {
     fn drop(&mut self) {
-        if let (Ok(_g), Ok(api)) = (self.ctx.bind(), driver()) {
-            // SAFETY: the event is owned by self.
-            let _ = unsafe { api.cuEventDestroy_v2(self.raw) };
+        if let Ok(_g) = self.ctx.bind() {
+            // SAFETY: the event is owned by self and never used again.
+            let _ = unsafe { cu::event_destroy(self.raw) };
         }
     }
 }

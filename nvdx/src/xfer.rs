@@ -35,12 +35,13 @@
 //! # Ok(()) }
 //! ```
 
-use nvdx_sys::cuda::{CUdevice_P2PAttribute, CUresult};
+use nvdx_sys::cuda::CUdevice_P2PAttribute;
 
 use crate::access::{Access, FrameSealed, MemorySealed};
 use crate::context::Context;
-use crate::device::{driver, Device};
-use crate::error::{check, Error, Result};
+use crate::cu;
+use crate::device::Device;
+use crate::error::{Error, Result};
 use crate::frame::{Frame, FramePool, FrameView, PooledFrame};
 use crate::kernels::{Function, LaunchConfig, ModuleImage};
 use crate::memory::{copy_2d_tracked, HostBuffer};
@@ -83,14 +84,8 @@ pub fn peer_info(src: &Device, dst: &Device) -> Result<PeerInfo> {
             array_access: true,
         });
     }
-    let api = driver()?;
     let attr = |a: CUdevice_P2PAttribute| -> Result<i32> {
-        let mut v = 0;
-        // SAFETY: valid out-parameter; device handles from cuDeviceGet.
-        check("cuDeviceGetP2PAttribute", unsafe {
-            api.cuDeviceGetP2PAttribute(&mut v, a, src.raw(), dst.raw())
-        })?;
-        Ok(v)
+        cu::device_get_p2p_attribute(a, src.raw(), dst.raw())
     };
     Ok(PeerInfo {
         access: src.can_access_peer(dst)?,
@@ -189,16 +184,9 @@ impl PeerLink {
 /// enabled".
 fn enable_one_way(from: &Context, to: &Context) -> Result<()> {
     let _g = from.bind()?;
-    let api = driver()?;
-    // SAFETY: `from` is current; `to` is a live context handle.
-    let status = unsafe { api.cuCtxEnablePeerAccess(to.raw(), 0) }?;
-    if status == CUresult::CUDA_SUCCESS
-        || status == CUresult::CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED
-    {
-        Ok(())
-    } else {
-        Err(Error::cuda("cuCtxEnablePeerAccess", status))
-    }
+    // `from` is current; `to` is a live context handle.
+    cu::ctx_enable_peer_access(to.raw())?;
+    Ok(())
 }
 
 /// How a [`Transfer`] moves bytes.

@@ -41,7 +41,8 @@ use nvdx_sys::cuvid::{
 
 use crate::codec::{ChromaFormat, Codec};
 use crate::context::Context;
-use crate::error::{check_nvdec, Error, Result};
+use crate::cuvid;
+use crate::error::{Error, Result};
 use crate::frame::{FrameMeta, PixelFormat, PooledFrame};
 
 pub use file::{decode_file, FileDecoder, DEFAULT_DECODE_AHEAD};
@@ -344,7 +345,8 @@ pub fn capabilities(
     chroma: ChromaFormat,
     bit_depth: u8,
 ) -> Result<DecoderCaps> {
-    let api = nvdx_sys::cuvid()?;
+    // Fail early (before the argument checks) when libnvcuvid is missing.
+    nvdx_sys::cuvid()?;
     let gpu = ctx
         .device()
         .name()
@@ -361,10 +363,7 @@ pub fn capabilities(
         ..Default::default()
     };
     let _g = ctx.bind()?;
-    // SAFETY: `raw` is a valid, initialised CUVIDDECODECAPS; the context is current.
-    check_nvdec("cuvidGetDecoderCaps", unsafe {
-        api.cuvidGetDecoderCaps(&mut raw)
-    })?;
+    cuvid::get_decoder_caps(&mut raw)?;
     Ok(DecoderCaps::from_raw(codec, chroma, bit_depth, &raw, gpu))
 }
 

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use nvdx_sys::cuda::{CUfunction, CUmodule};
 
 use crate::context::Context;
-use crate::device::driver;
-use crate::error::{check, Error, Result};
+use crate::cu;
+use crate::error::{Error, Result};
 use crate::stream::Stream;
 
 pub mod colour;
@@ -57,21 +57,17 @@ impl LoadedModule {
             )));
         }
         let _g = ctx.bind()?;
-        let api = driver()?;
-        let mut raw: CUmodule = std::ptr::null_mut();
-        // SAFETY: the image is a complete PTX text (NUL-terminated) or ELF cubin that lives for
-        // the call; the context is current.
-        let status = unsafe { api.cuModuleLoadData(&mut raw, image.image.as_ptr().cast()) }?;
-        if status != nvdx_sys::cuda::CUresult::CUDA_SUCCESS {
-            let mut e = Error::cuda("cuModuleLoadData", status);
+        // SAFETY: the image is a complete PTX text (NUL-terminated, checked above) or ELF
+        // cubin that lives for the call; the context is current.
+        let raw = unsafe { cu::module_load_data(image.image) }.map_err(|mut e| {
             if let Error::Cuda { description, .. } = &mut e {
                 description.push_str(&format!(
                     " (loading nvdx's `{}` kernels; if the PTX is too new for this driver, update the driver: see the README's driver floor)",
                     image.name
                 ));
             }
-            return Err(e);
-        }
+            e
+        })?;
         Ok(LoadedModule {
             raw,
             ctx_raw: ctx.raw(),
@@ -82,14 +78,13 @@ impl LoadedModule {
 impl Drop for LoadedModule {
     fn drop(&mut self) {
         // SAFETY: the owner still holds the context's retain (see the type's doc); popped below.
-        if unsafe { crate::cu::ctx_push(self.ctx_raw) }.is_err() {
+        if unsafe { cu::ctx_push(self.ctx_raw) }.is_err() {
             return;
         }
-        if let Ok(api) = driver() {
-            // SAFETY: loaded by LoadedModule::load and unloaded once.
-            let _ = unsafe { api.cuModuleUnload(self.raw) };
-        }
-        let _ = crate::cu::ctx_pop();
+        // SAFETY: loaded by LoadedModule::load and unloaded once; no function of it outlives
+        // this (they hold the Arc), and its context is current.
+        let _ = unsafe { cu::module_unload(self.raw) };
+        let _ = cu::ctx_pop();
     }
 }
 
@@ -130,13 +125,9 @@ impl Module {
     /// Looks up a kernel by its (`extern "C"`) name.
     pub fn function(&self, name: &CStr) -> Result<Function> {
         let _g = self.ctx.bind()?;
-        let api = driver()?;
-        let mut raw: CUfunction = std::ptr::null_mut();
-        // SAFETY: the module is loaded; `name` is NUL-terminated.
-        check("cuModuleGetFunction", unsafe {
-            api.cuModuleGetFunction(&mut raw, self.loaded.raw, name.as_ptr())
-        })
-        .map_err(|e| Error::InvalidArgument(format!("kernel {name:?} not found in module: {e}")))?;
+        let raw = cu::module_get_function(self.loaded.raw, name).map_err(|e| {
+            Error::InvalidArgument(format!("kernel {name:?} not found in module: {e}"))
+        })?;
         Ok(Function {
             raw,
             _module: Arc::clone(&self.loaded),
@@ -219,23 +210,17 @@ impl Function {
             return Err(Error::InvalidArgument(format!("empty launch {cfg:?}")));
         }
         let _g = stream.context().bind()?;
-        let api = driver()?;
         // SAFETY: the caller guarantees the parameter array and the addresses in it.
-        check("cuLaunchKernel", unsafe {
-            api.cuLaunchKernel(
+        unsafe {
+            cu::launch_kernel(
                 self.raw,
-                cfg.grid.0,
-                cfg.grid.1,
-                cfg.grid.2,
-                cfg.block.0,
-                cfg.block.1,
-                cfg.block.2,
+                cfg.grid,
+                cfg.block,
                 cfg.shared_bytes,
                 stream.raw(),
-                params.as_mut_ptr(),
-                std::ptr::null_mut(),
+                params,
             )
-        })
+        }
     }
 
     /// The context the function was loaded into.

@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use std::ptr::NonNull;
 
 use nvdx_sys::cuvid::{
-    CUvideoctxlock, CUvideopacketflags, CUvideoparser, CUVIDPARSERPARAMS, CUVIDSOURCEDATAPACKET,
+    CUvideopacketflags, CUvideoparser, CUVIDPARSERPARAMS, CUVIDSOURCEDATAPACKET,
 };
 
 use super::callbacks::{decode_cb, display_cb, operating_point_cb, sei_cb, sequence_cb};
@@ -14,8 +14,9 @@ use super::state::{DecoderStats, Session, StreamFormat};
 use crate::access::Access;
 use crate::codec::{ChromaFormat, Codec};
 use crate::context::Context;
+use crate::cuvid;
 use crate::decode::{capabilities, cuda_codec, DecoderConfig, PendingQueue, PendingSource};
-use crate::error::{check_nvdec, Error, Result};
+use crate::error::{Error, Result};
 use crate::frame::{FrameLayout, FrameMeta, FrameView};
 use crate::stream::{Event, Stream};
 
@@ -78,13 +79,8 @@ impl Decoder {
                 )));
             }
         }
-        let api = nvdx_sys::cuvid()?;
-        let mut lock: CUvideoctxlock = std::ptr::null_mut();
-        // SAFETY: valid out-parameter; the context is retained by `ctx` for the session's life
-        // (the session holds a clone).
-        check_nvdec("cuvidCtxLockCreate", unsafe {
-            api.cuvidCtxLockCreate(&mut lock, ctx.raw())
-        })?;
+        // The context is retained by `ctx` for the session's life (the session holds a clone).
+        let lock = cuvid::ctx_lock_create(ctx.raw())?;
         let session = Box::new(Session {
             ctx: ctx.clone(),
             codec,
@@ -126,7 +122,6 @@ impl Decoder {
     }
 
     fn create_parser(&mut self) -> Result<CUvideoparser> {
-        let api = nvdx_sys::cuvid()?;
         let (codec, delay) = {
             let s = self.state();
             let delay = if s.config.low_latency {
@@ -150,24 +145,20 @@ impl Decoder {
             pfnGetSEIMsg: Some(sei_cb::<Session>),
             ..Default::default()
         };
-        let mut parser: CUvideoparser = std::ptr::null_mut();
         // SAFETY: `p` is fully initialised; pUserData points to the leaked session that
         // outlives the parser (destroyed first in Drop/reset).
-        check_nvdec("cuvidCreateVideoParser", unsafe {
-            api.cuvidCreateVideoParser(&mut parser, &mut p)
-        })?;
-        Ok(parser)
+        unsafe { cuvid::create_video_parser(&mut p) }
     }
 
     fn destroy_parser(&mut self) {
         if self.parser.is_null() {
             return;
         }
-        if let Ok(api) = nvdx_sys::cuvid() {
+        if nvdx_sys::cuvid().is_ok() {
             let ctx = self.state().ctx.clone();
             let _g = ctx.bind();
             // SAFETY: the parser is live, owned by this session and destroyed once.
-            let _ = unsafe { api.cuvidDestroyVideoParser(self.parser) };
+            let _ = unsafe { cuvid::destroy_video_parser(self.parser) };
         }
         self.parser = std::ptr::null_mut();
     }
@@ -191,7 +182,6 @@ impl Decoder {
                 "decoder has no parser; call reset()".into(),
             ));
         }
-        let api = nvdx_sys::cuvid()?;
         let mut pkt = CUVIDSOURCEDATAPACKET {
             flags: c_ulong::from(flags),
             payload_size: data.len() as c_ulong,
@@ -206,11 +196,11 @@ impl Decoder {
         let _g = ctx.bind()?;
         // SAFETY: the parser is live; `pkt` points to `data`, valid for the call; the callbacks
         // reach the session through the raw pointer while no reference to it is held here.
-        let r = unsafe { api.cuvidParseVideoData(self.parser, &mut pkt) };
+        let r = unsafe { cuvid::parse_video_data(self.parser, &mut pkt) };
         if let Some(e) = self.take_error() {
             return Err(e);
         }
-        check_nvdec("cuvidParseVideoData", r)
+        r
     }
 
     /// Feeds compressed data: a packet (one picture) or any chunk of an elementary stream.
@@ -427,10 +417,9 @@ impl Drop for Decoder {
         session.queue.clear();
         session.destroy_decoder();
         if !session.lock.is_null() {
-            if let Ok(api) = nvdx_sys::cuvid() {
-                // SAFETY: the lock was created in `new`, and the decoder using it is gone.
-                let _ = unsafe { api.cuvidCtxLockDestroy(session.lock) };
-            }
+            // SAFETY: the lock was created in `new` and is destroyed once; the decoder using
+            // it is gone.
+            let _ = unsafe { cuvid::ctx_lock_destroy(session.lock) };
         }
     }
 }

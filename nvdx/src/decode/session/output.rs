@@ -104,10 +104,8 @@ impl Drop for MappedFrame<'_> {
                 let _ = self.stream.synchronize();
             }
         }
-        if let Ok(api) = nvdx_sys::cuvid() {
-            // SAFETY: `ptr` was mapped from this decoder, which the borrow keeps alive, and is
-            // unmapped exactly once.
-            let _ = unsafe { api.cuvidUnmapVideoFrame64(self.decoder, self.ptr) };
-        }
+        // SAFETY: `ptr` was mapped from this decoder, which the borrow keeps alive, and is
+        // unmapped exactly once; the uses on other streams are ordered before (above).
+        let _ = unsafe { crate::cuvid::unmap_video_frame(self.decoder, self.ptr) };
     }
 }

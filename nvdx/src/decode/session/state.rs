@@ -6,20 +6,21 @@ use std::ffi::{c_int, c_ulong};
 use nvdx_sys::cuda::CUdeviceptr;
 use nvdx_sys::cuvid::{
     cudaVideoCreateFlags, CUvideoctxlock, CUvideodecoder, CUVIDDECODECREATEINFO, CUVIDEOFORMAT,
-    CUVIDGETDECODESTATUS, CUVIDOPERATINGPOINTINFO, CUVIDPARSERDISPINFO, CUVIDPICPARAMS,
-    CUVIDPROCPARAMS, CUVIDRECONFIGUREDECODERINFO, CUVIDSEIMESSAGEINFO,
+    CUVIDOPERATINGPOINTINFO, CUVIDPARSERDISPINFO, CUVIDPICPARAMS, CUVIDPROCPARAMS,
+    CUVIDRECONFIGUREDECODERINFO, CUVIDSEIMESSAGEINFO,
 };
 
 use super::callbacks::ParserCallbacks;
 use crate::access::Access;
 use crate::codec::{ChromaFormat, Codec};
 use crate::context::Context;
+use crate::cuvid;
 use crate::decode::{
     capabilities, choose_output_format, chroma_from_cuda, cuda_chroma, cuda_codec,
     deinterlace_mode, even_display_area, surface_format, DecodeStatus, DecoderCaps, DecoderConfig,
     Pending, PendingQueue, PendingSource, Rect,
 };
-use crate::error::{check_nvdec, Error, Result};
+use crate::error::{Error, Result};
 use crate::frame::{Frame, FrameMeta, FramePool, FrameView, PixelFormat};
 use crate::memory::{copy_2d_raw, MemoryKind};
 use crate::stream::{Event, Stream};
@@ -154,11 +155,8 @@ impl ParserCallbacks for Session {
         {
             self.spill(pos)?;
         }
-        let api = nvdx_sys::cuvid()?;
         // SAFETY: the decoder is live; `pic` is the parser's valid picture description.
-        check_nvdec("cuvidDecodePicture", unsafe {
-            api.cuvidDecodePicture(self.decoder, pic)
-        })?;
+        unsafe { cuvid::decode_picture(self.decoder, pic) }?;
         self.stats.decoded += 1;
         Ok(())
     }
@@ -286,7 +284,6 @@ impl Session {
             max_size,
             min_surfaces,
         };
-        let api = nvdx_sys::cuvid()?;
         if !self.decoder.is_null() {
             if let Some(cur) = self.active {
                 if cur.same_stream(&want) {
@@ -307,10 +304,9 @@ impl Session {
                     r.display_area.top = to_i16(display.top)?;
                     r.display_area.right = to_i16(display.right)?;
                     r.display_area.bottom = to_i16(display.bottom)?;
-                    // SAFETY: the decoder is live; `r` is fully initialised.
-                    check_nvdec("cuvidReconfigureDecoder", unsafe {
-                        api.cuvidReconfigureDecoder(self.decoder, &mut r)
-                    })?;
+                    // SAFETY: the decoder is live and owned by this session; `r` is fully
+                    // initialised; no surface is mapped (mapped frames borrow the decoder).
+                    unsafe { cuvid::reconfigure_decoder(self.decoder, &mut r) }?;
                     self.active = Some(Active {
                         surfaces: cur.surfaces,
                         max_size: cur.max_size,
@@ -350,12 +346,9 @@ impl Session {
         ci.display_area.top = to_i16(display.top)?;
         ci.display_area.right = to_i16(display.right)?;
         ci.display_area.bottom = to_i16(display.bottom)?;
-        let mut dec: CUvideodecoder = std::ptr::null_mut();
         // SAFETY: the context is current (push binds it around cuvidParseVideoData); `ci` is
-        // fully initialised and `dec` is a valid out-parameter.
-        check_nvdec("cuvidCreateDecoder", unsafe {
-            api.cuvidCreateDecoder(&mut dec, &mut ci)
-        })?;
+        // fully initialised and its lock lives as long as the session.
+        let dec = unsafe { cuvid::create_decoder(&mut ci) }?;
         self.decoder = dec;
         self.active = Some(want);
         self.stats.created += 1;
@@ -366,10 +359,10 @@ impl Session {
         if self.decoder.is_null() {
             return;
         }
-        if let (Ok(api), Ok(_g)) = (nvdx_sys::cuvid(), self.ctx.bind()) {
+        if let (true, Ok(_g)) = (nvdx_sys::cuvid().is_ok(), self.ctx.bind()) {
             // SAFETY: the decoder is live, owned by this session, destroyed once; no surface
             // of it is mapped (mapped frames borrow the decoder).
-            let _ = unsafe { api.cuvidDestroyDecoder(self.decoder) };
+            let _ = unsafe { cuvid::destroy_decoder(self.decoder) };
         }
         self.decoder = std::ptr::null_mut();
         self.active = None;
@@ -409,15 +402,12 @@ impl Session {
                 "no decoder to map a picture from".into(),
             ));
         }
-        let api = nvdx_sys::cuvid()?;
+        nvdx_sys::cuvid()?;
         self.order_after_last(stream)?;
-        let mut st = CUVIDGETDECODESTATUS::default();
-        // SAFETY: the decoder is live; `st` is a valid out-parameter.
-        let status = match unsafe { api.cuvidGetDecodeStatus(self.decoder, index, &mut st) } {
-            Ok(r) if r == nvdx_sys::cuda::CUresult::CUDA_SUCCESS => {
-                DecodeStatus::from_raw(st.decodeStatus)
-            }
-            _ => DecodeStatus::Unknown,
+        // SAFETY: the decoder is live (checked non-null above, owned by this session).
+        let status = match unsafe { cuvid::get_decode_status(self.decoder, index) } {
+            Ok(st) => DecodeStatus::from_raw(st.decodeStatus),
+            Err(_) => DecodeStatus::Unknown,
         };
         let mut vpp = CUVIDPROCPARAMS {
             progressive_frame: c_int::from(p.progressive),
@@ -427,17 +417,12 @@ impl Session {
             output_stream: stream.raw(),
             ..Default::default()
         };
-        let mut ptr: u64 = 0;
-        let mut pitch: u32 = 0;
-        // SAFETY: the decoder is live and the context current (callers bind it); all
-        // out-parameters are valid.
-        check_nvdec("cuvidMapVideoFrame64", unsafe {
-            api.cuvidMapVideoFrame64(self.decoder, index, &mut ptr, &mut pitch, &mut vpp)
-        })?;
+        // SAFETY: the decoder is live and the context current (callers bind it).
+        let (ptr, pitch) = unsafe { cuvid::map_video_frame(self.decoder, index, &mut vpp) }?;
         let pitch = pitch as usize;
         if pitch < p.format.row_bytes(p.width) {
-            // SAFETY: `ptr` was just mapped from this decoder.
-            let _ = unsafe { api.cuvidUnmapVideoFrame64(self.decoder, ptr) };
+            // SAFETY: `ptr` was just mapped from this decoder, and is not used after this.
+            let _ = unsafe { cuvid::unmap_video_frame(self.decoder, ptr) };
             return Err(Error::Decode(format!(
                 "NVDEC mapped a surface with pitch {pitch}, narrower than a {:?} row of {} pixels",
                 p.format, p.width
@@ -447,11 +432,8 @@ impl Session {
     }
 
     pub(super) fn unmap(&self, ptr: CUdeviceptr) -> Result<()> {
-        let api = nvdx_sys::cuvid()?;
         // SAFETY: `ptr` was mapped from this live decoder and is unmapped once.
-        check_nvdec("cuvidUnmapVideoFrame64", unsafe {
-            api.cuvidUnmapVideoFrame64(self.decoder, ptr)
-        })
+        unsafe { cuvid::unmap_video_frame(self.decoder, ptr) }
     }
 
     /// Copies a mapped surface into `dst` on `stream`, then unmaps it.
