@@ -2,10 +2,15 @@
 
 use super::*;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
+/// The fixtures: `NVDX_FIXTURES_DIR` (set by the GPU bundle's run.sh, which carries a copy),
+/// else the source tree's.
+fn fixtures_dir() -> String {
+    std::env::var("NVDX_FIXTURES_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures").to_string())
+}
 
 fn fixture(name: &str) -> String {
-    format!("{FIXTURES}/{name}")
+    format!("{}/{name}", fixtures_dir())
 }
 
 fn read_fixture(name: &str) -> Vec<u8> {
@@ -598,7 +603,10 @@ fn hostile_box_sizes() {
 /// too, see `fuzz/README.md`). Files named `reject-*` must fail to open, cleanly.
 #[test]
 fn fuzz_regressions() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/demux/regressions");
+    // `NVDX_DEMUX_REGRESSIONS_DIR`: the GPU bundle's copy (its hosts have no source tree).
+    let dir = std::env::var("NVDX_DEMUX_REGRESSIONS_DIR").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/src/demux/regressions").to_string()
+    });
     let mut seen = 0;
     for e in std::fs::read_dir(dir).unwrap() {
         let path = e.unwrap().path();
