@@ -1154,3 +1154,39 @@ fn matroska_hostile_input() {
         }
     }
 }
+
+/// Positions of `pat` in `b`.
+fn find_all(b: &[u8], pat: &[u8]) -> Vec<usize> {
+    (0..b.len().saturating_sub(pat.len()))
+        .filter(|&i| b[i..].starts_with(pat))
+        .collect()
+}
+
+#[test]
+fn matroska_unknown_size_clusters_and_timestamp_scale() {
+    let mut src = open(fixture("vp9.webm")).unwrap();
+    let packets = all_packets(src.as_mut());
+    let frames: Vec<Vec<u8>> = packets.iter().map(|p| p.data.clone()).collect();
+    let keys: Vec<bool> = packets.iter().map(|p| p.keyframe).collect();
+    let mut bytes = build_mkv("V_VP9", &[], &frames, &keys, 1, Lacing::Xiph);
+    // Every Cluster of unknown size (as live muxers write them): each ends where the next
+    // Cluster starts.
+    let clusters = find_all(&bytes, &[0x1F, 0x43, 0xB6, 0x75, 0x01]);
+    assert_eq!(clusters.len(), 30);
+    for c in clusters {
+        bytes[c + 5..c + 12].fill(0xFF);
+    }
+    // TimestampScale 333,333 ns, which does not divide 1e9: 1e9 ticks per second.
+    let ts = find_all(&bytes, &[0x2A, 0xD7, 0xB1, 0x01]);
+    assert_eq!(ts.len(), 1);
+    bytes[ts[0] + 11..ts[0] + 19].copy_from_slice(&333_333u64.to_be_bytes());
+    let mut d = from_bytes(bytes).unwrap();
+    assert_eq!(d.info().timescale, 1_000_000_000);
+    let got = all_packets(d.as_mut());
+    assert_eq!(got.len(), 30);
+    for (i, p) in got.iter().enumerate() {
+        assert_eq!(p.data, frames[i], "#{i}");
+        assert_eq!(p.pts, i as i64 * 33 * 333_333, "#{i}");
+    }
+    assert_eq!(d.keyframes(), [0, 10, 20]);
+}
