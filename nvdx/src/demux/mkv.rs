@@ -978,7 +978,15 @@ fn finish(
         }
     }
     let n = samples.len();
-    let frame_rate = track.default_duration.and_then(frame_rate_of);
+    // From DefaultDuration, else from the typical distance between pictures.
+    let frame_rate = track.default_duration.and_then(frame_rate_of).or_else(|| {
+        let d = u64::try_from(typical).ok().filter(|&d| d > 0 && n > 1)?;
+        let g = gcd(u64::from(timescale), d);
+        Some((
+            u32::try_from(u64::from(timescale) / g).ok()?,
+            u32::try_from(d / g).ok()?,
+        ))
+    });
     let duration_seconds = match duration {
         Some(d) if d.is_finite() && d > 0.0 => Some(d * timestamp_scale as f64 / 1e9),
         _ => {

@@ -1180,8 +1180,18 @@ fn matroska_unknown_size_clusters_and_timestamp_scale() {
     let ts = find_all(&bytes, &[0x2A, 0xD7, 0xB1, 0x01]);
     assert_eq!(ts.len(), 1);
     bytes[ts[0] + 11..ts[0] + 19].copy_from_slice(&333_333u64.to_be_bytes());
+    // No DefaultDuration (its ID renamed to an unknown one): the frame rate comes from the
+    // distance between pictures, 33 units of 333,333 ns.
+    let dd = find_all(&bytes, &[0x23, 0xE3, 0x83]);
+    assert_eq!(dd.len(), 1);
+    bytes[dd[0] + 2] = 0x84;
     let mut d = from_bytes(bytes).unwrap();
     assert_eq!(d.info().timescale, 1_000_000_000);
+    let (num, den) = d.info().frame_rate.unwrap();
+    assert_eq!(
+        u64::from(den) * 1_000_000_000,
+        33 * 333_333 * u64::from(num)
+    );
     let got = all_packets(d.as_mut());
     assert_eq!(got.len(), 30);
     for (i, p) in got.iter().enumerate() {
