@@ -7,7 +7,10 @@
 //!
 //! - SimpleBlock and BlockGroup (a Block without a ReferenceBlock is a keyframe), with Xiph,
 //!   EBML and fixed-size lacing: every laced frame is contiguous in the file, so it becomes one
-//!   [`SampleEntry`] of its own.
+//!   [`SampleEntry`] of its own. As in ffmpeg, only the first frame of a laced keyframe block
+//!   is a keyframe, and frame `k` of a block is at the block time plus `k` times the block
+//!   duration (BlockDuration, else DefaultDuration per frame) over the frame count; with no
+//!   duration known (ffmpeg gives no pts then) frames are one tick apart.
 //! - Unknown-size Segments and Clusters (live / piped output): a Cluster of unknown size ends
 //!   at the next top-level element.
 //! - Timestamps: `(Cluster Timestamp + block relative timestamp) * TimestampScale` ns, given in
@@ -16,7 +19,8 @@
 //!   times and the reorder delay, so that `dts <= pts` and dts increase (like the Annex B
 //!   path).
 //! - `V_MPEG4/ISO/AVC` and `V_MPEGH/ISO/HEVC` (CodecPrivate `avcC` / `hvcC`: samples become
-//!   Annex B with the parameter sets in front of keyframes), `V_VP9` (CodecPrivate feature list:
+//!   Annex B with the parameter sets in front of keyframes; SEI arrays of `hvcC` are left
+//!   out, where ffmpeg's `hevc_mp4toannexb` copies them too), `V_VP9` (CodecPrivate feature list:
 //!   bit depth) and `V_AV1` (CodecPrivate `av1C`: bit depth, chroma).
 //! - The Colour element (H.273 code points) and the pixel size minus PixelCrop.
 //!
