@@ -854,6 +854,7 @@ fn finish(mut track: Track, movie_timescale: u32) -> Result<Parsed> {
             frame_count: Some(n),
             rotation_degrees: track.rotation,
             parameter_sets: track.parameter_sets,
+            colour: None,
         },
         samples: track.samples,
         format: track.format,
