@@ -231,6 +231,12 @@ const FIXTURES: &[(&str, Codec, u8)] = &[
     ("h264_editlist.mp4", Codec::H264, 8),
     ("h264.264", Codec::H264, 8),
     ("hevc.265", Codec::Hevc, 8),
+    ("h264.mkv", Codec::H264, 8),
+    ("vp9.webm", Codec::Vp9, 8),
+    ("av1.webm", Codec::Av1, 8),
+    ("h264_nocues.mkv", Codec::H264, 8),
+    ("h264_blockgroups.mkv", Codec::H264, 8),
+    ("two_tracks.mkv", Codec::H264, 8),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -424,6 +430,37 @@ fn decode_fixtures_bit_exact() {
     }
     assert!(failures.is_empty(), "{} fixtures differ", failures.len());
     assert!(checked >= 10, "only {checked} fixtures checked");
+}
+
+/// A 128x72 HEVC stream (Matroska fixture) is below the minimum HEVC size of GPUs such as the
+/// H100/H200 (144x144): the decoder says so, naming the limit, instead of failing obscurely.
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn decode_hevc_below_the_minimum_size_is_a_clear_error() {
+    let ctx = ctx();
+    match decode_path(&ctx, &fixture("hevc.mkv"), false) {
+        Ok(got) => {
+            // GPUs whose HEVC minimum is lower decode it: then it must be bit-exact.
+            let want = read_framemd5(&fixture("hevc.mkv.framemd5"));
+            assert!(
+                compare("hevc.mkv", &got, &want).is_none(),
+                "hevc.mkv differs"
+            );
+            eprintln!(
+                "hevc.mkv: decoded on this GPU, {} frames bit-exact",
+                got.len()
+            );
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            eprintln!("hevc.mkv: {msg}");
+            assert!(
+                matches!(e, nvdx::Error::Unsupported(_))
+                    && msg.contains("below the NVDEC minimum size"),
+                "expected an Unsupported error naming the minimum size, got {e:?}"
+            );
+        }
+    }
 }
 
 #[test]
