@@ -237,6 +237,8 @@ const FIXTURES: &[(&str, Codec, u8)] = &[
     ("h264_nocues.mkv", Codec::H264, 8),
     ("h264_blockgroups.mkv", Codec::H264, 8),
     ("two_tracks.mkv", Codec::H264, 8),
+    ("two_video_tracks.mp4", Codec::H264, 8),
+    ("two_video_tracks_both_enabled.mp4", Codec::H264, 8),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -430,6 +432,33 @@ fn decode_fixtures_bit_exact() {
     }
     assert!(failures.is_empty(), "{} fixtures differ", failures.len());
     assert!(checked >= 10, "only {checked} fixtures checked");
+}
+
+/// Choosing the other video track of an MP4 decodes that track: the 480x270 track of
+/// `two_video_tracks.mp4` (not the default there) equals ffmpeg's decode of it.
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn decode_the_chosen_video_track() {
+    let ctx = ctx();
+    let path = fixture("two_video_tracks.mp4");
+    let first = FileDecoder::open(&ctx, &path, DecoderConfig::default()).unwrap();
+    let tracks = first.video_tracks().to_vec();
+    assert_eq!(tracks.len(), 2);
+    assert!(tracks[0].selected);
+    let mut dec =
+        FileDecoder::open_track(&ctx, &path, tracks[1].number, DecoderConfig::default()).unwrap();
+    let got = drain_file(&mut dec, false).unwrap();
+    assert!(got.iter().all(|o| (o.width, o.height) == (480, 270)));
+    let want = read_framemd5(&fixture("two_video_tracks_both_enabled.mp4.framemd5"));
+    assert!(
+        compare("two_video_tracks.mp4 track 2", &got, &want).is_none(),
+        "the chosen track differs from ffmpeg's decode of it"
+    );
+    eprintln!(
+        "two_video_tracks.mp4 track {}: {} frames bit-exact",
+        tracks[1].number,
+        got.len()
+    );
 }
 
 /// A 128x72 HEVC stream (Matroska fixture) is below the minimum HEVC size of GPUs such as the

@@ -69,7 +69,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
             let md5 = dir.join(format!("{}.framemd5", c.file));
             let mkv = c.file.ends_with(".mkv") || c.file.ends_with(".webm");
             // Matroska: ffmpeg picks the video stream itself (the two-track clip tests that).
-            let pick: &[&str] = if mkv { &["-an"] } else { &["-map", "0:v:0"] };
+            let pick: &[&str] = if mkv {
+                &["-an"]
+            } else if c.file.starts_with("two_video_tracks") {
+                // Several video tracks: ffmpeg picks one itself (what the clip tests).
+                &["-an", "-sn"]
+            } else {
+                &["-map", "0:v:0"]
+            };
             if mkv {
                 let crc = dir.join(format!("{}.framecrc", c.file));
                 let bsf: &[&str] = match c.codec {
@@ -487,6 +494,7 @@ impl Gen {
         });
 
         self.matroska(&mut clips)?;
+        self.mp4_tracks(&mut clips)?;
 
         // Corrupt inputs.
         let whole = read(&d.join("h264_bframes.mp4"))?;
@@ -724,6 +732,94 @@ impl Gen {
             height: 64,
             bit_depth: 8,
             notes: "two H.264 tracks: 128x72, then 64x64 flagged default (the one ffmpeg picks)",
+            decodable: true,
+        });
+        Ok(())
+    }
+
+    /// MP4 with two video tracks (320x180, then 480x270), audio and subtitles: once with only
+    /// the first video track enabled (ffmpeg's mov muxer default: ffmpeg then picks 320x180),
+    /// once with both enabled (ffmpeg picks the larger, 480x270).
+    fn mp4_tracks(&self, clips: &mut Vec<Clip>) -> Result<(), String> {
+        let d = &self.dir;
+        let srt = self.tmp.join("subs.srt");
+        write(&srt, b"1\n00:00:00,000 --> 00:00:00,900\nnvdx\n")?;
+        let one = d.join("two_video_tracks.mp4");
+        let mut a = vec![
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x180:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=480x270:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440",
+            "-i",
+            s(&srt)?,
+            "-map",
+            "0:v",
+            "-map",
+            "1:v",
+            "-map",
+            "2:a",
+            "-map",
+            "3:s",
+            "-t",
+            "1",
+            "-threads",
+            "1",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-g",
+            "10",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-c:s",
+            "mov_text",
+        ];
+        a.extend_from_slice(POST);
+        a.push(s(&one)?);
+        self.ffmpeg(&a)?;
+        let both = d.join("two_video_tracks_both_enabled.mp4");
+        let mut b = vec![
+            "-i",
+            s(&one)?,
+            "-map",
+            "0",
+            "-c",
+            "copy",
+            "-disposition:v:0",
+            "default",
+            "-disposition:v:1",
+            "default",
+        ];
+        b.extend_from_slice(POST);
+        b.push(s(&both)?);
+        self.ffmpeg(&b)?;
+        clips.push(Clip {
+            file: "two_video_tracks.mp4",
+            codec: "h264",
+            width: 320,
+            height: 180,
+            bit_depth: 8,
+            notes: "MP4: H.264 320x180 (enabled), H.264 480x270 (not enabled), AAC, mov_text: ffmpeg picks 320x180",
+            decodable: true,
+        });
+        clips.push(Clip {
+            file: "two_video_tracks_both_enabled.mp4",
+            codec: "h264",
+            width: 480,
+            height: 270,
+            bit_depth: 8,
+            notes: "the same with both video tracks enabled (default): ffmpeg picks the larger, 480x270",
             decodable: true,
         });
         Ok(())

@@ -451,14 +451,20 @@ impl Demuxer {
     fn from_source_track(mut source: Source, track: Option<u64>) -> Result<Self> {
         let head = source.read_clamped(0, 64)?;
         let container = sniff(&head)?;
-        if track.is_some() && container != Container::Matroska {
+        if track.is_some() && !matches!(container, Container::Matroska | Container::Mp4) {
             return Err(Error::InvalidArgument(format!(
-                "choosing a track is for Matroska/WebM, not {container:?} input"
+                "choosing a track is for MP4/MOV and Matroska/WebM, not {container:?} input (it has one video track)"
             )));
         }
         let mut tracks = Vec::new();
         let parsed = match container {
-            Container::Mp4 => mp4::parse(&mut source)?,
+            Container::Mp4 => {
+                let (p, t) = mp4::parse(&mut source, track)?;
+                if t.len() > 1 {
+                    tracks = t;
+                }
+                p
+            }
             Container::Ivf => ivf::parse(&mut source)?,
             Container::AnnexB => parse_annexb(&mut source)?,
             Container::Matroska => {

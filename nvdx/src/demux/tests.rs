@@ -866,6 +866,35 @@ fn matroska_info_and_seeking() {
     assert_eq!(a.len(), b.samples().unwrap().len());
 }
 
+/// MP4 with two video tracks, audio and subtitles: the list, ffmpeg's default choice (the
+/// enabled track, then the larger one), and an explicit choice.
+#[test]
+fn mp4_two_video_tracks() {
+    let d = open(fixture("two_video_tracks.mp4")).unwrap();
+    let t = d.video_tracks();
+    assert_eq!(t.len(), 2, "{t:?}");
+    assert_eq!((t[0].width, t[0].height, t[0].enabled), (320, 180, true));
+    assert_eq!((t[1].width, t[1].height, t[1].enabled), (480, 270, false));
+    assert!(t[0].selected && !t[1].selected);
+    assert_eq!((d.info().width, d.info().height), (320, 180));
+    let both = open(fixture("two_video_tracks_both_enabled.mp4")).unwrap();
+    assert!(both.video_tracks()[1].selected);
+    assert_eq!((both.info().width, both.info().height), (480, 270));
+    let n = t[1].number;
+    let mut other = Demuxer::open_track(fixture("two_video_tracks.mp4"), n).unwrap();
+    assert_eq!((other.info().width, other.info().height), (480, 270));
+    assert!(other.video_tracks()[1].selected);
+    let p = other.next_packet().unwrap().unwrap();
+    let sps = split_annexb(&p.data)
+        .find(|n| annexb::is_sps(Codec::H264, n))
+        .unwrap();
+    assert_eq!(parse_h264_sps(sps).unwrap().width, 480);
+    assert!(matches!(
+        Demuxer::open_track(fixture("two_video_tracks.mp4"), 99),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
 #[test]
 fn matroska_two_video_tracks() {
     let d = open(fixture("two_tracks.mkv")).unwrap();
@@ -892,7 +921,10 @@ fn matroska_two_video_tracks() {
         Demuxer::open_track(fixture("two_tracks.mkv"), 3),
         Err(Error::InvalidArgument(_))
     ));
-    assert!(Demuxer::open_track(fixture("sample.mp4"), 1).is_err());
+    // MP4 tracks are chosen by track id; Annex B has a single stream.
+    assert!(Demuxer::open_track(fixture("sample.mp4"), 1).is_ok());
+    assert!(Demuxer::open_track(fixture("sample.mp4"), 7).is_err());
+    assert!(Demuxer::open_track(fixture("h264.264"), 1).is_err());
     assert!(open(fixture("sample.mp4"))
         .unwrap()
         .video_tracks()
