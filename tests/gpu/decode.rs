@@ -231,6 +231,14 @@ const FIXTURES: &[(&str, Codec, u8)] = &[
     ("h264_editlist.mp4", Codec::H264, 8),
     ("h264.264", Codec::H264, 8),
     ("hevc.265", Codec::Hevc, 8),
+    ("h264.mkv", Codec::H264, 8),
+    ("vp9.webm", Codec::Vp9, 8),
+    ("av1.webm", Codec::Av1, 8),
+    ("h264_nocues.mkv", Codec::H264, 8),
+    ("h264_blockgroups.mkv", Codec::H264, 8),
+    ("two_tracks.mkv", Codec::H264, 8),
+    ("two_video_tracks.mp4", Codec::H264, 8),
+    ("two_video_tracks_both_enabled.mp4", Codec::H264, 8),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -424,6 +432,64 @@ fn decode_fixtures_bit_exact() {
     }
     assert!(failures.is_empty(), "{} fixtures differ", failures.len());
     assert!(checked >= 10, "only {checked} fixtures checked");
+}
+
+/// Choosing the other video track of an MP4 decodes that track: the 480x270 track of
+/// `two_video_tracks.mp4` (not the default there) equals ffmpeg's decode of it.
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn decode_the_chosen_video_track() {
+    let ctx = ctx();
+    let path = fixture("two_video_tracks.mp4");
+    let first = FileDecoder::open(&ctx, &path, DecoderConfig::default()).unwrap();
+    let tracks = first.video_tracks().to_vec();
+    assert_eq!(tracks.len(), 2);
+    assert!(tracks[0].selected);
+    let mut dec =
+        FileDecoder::open_track(&ctx, &path, tracks[1].number, DecoderConfig::default()).unwrap();
+    let got = drain_file(&mut dec, false).unwrap();
+    assert!(got.iter().all(|o| (o.width, o.height) == (480, 270)));
+    let want = read_framemd5(&fixture("two_video_tracks_both_enabled.mp4.framemd5"));
+    assert!(
+        compare("two_video_tracks.mp4 track 2", &got, &want).is_none(),
+        "the chosen track differs from ffmpeg's decode of it"
+    );
+    eprintln!(
+        "two_video_tracks.mp4 track {}: {} frames bit-exact",
+        tracks[1].number,
+        got.len()
+    );
+}
+
+/// A 128x72 HEVC stream (Matroska fixture) is below the minimum HEVC size of GPUs such as the
+/// H100/H200 (144x144): the decoder says so, naming the limit, instead of failing obscurely.
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn decode_hevc_below_the_minimum_size_is_a_clear_error() {
+    let ctx = ctx();
+    match decode_path(&ctx, &fixture("hevc.mkv"), false) {
+        Ok(got) => {
+            // GPUs whose HEVC minimum is lower decode it: then it must be bit-exact.
+            let want = read_framemd5(&fixture("hevc.mkv.framemd5"));
+            assert!(
+                compare("hevc.mkv", &got, &want).is_none(),
+                "hevc.mkv differs"
+            );
+            eprintln!(
+                "hevc.mkv: decoded on this GPU, {} frames bit-exact",
+                got.len()
+            );
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            eprintln!("hevc.mkv: {msg}");
+            assert!(
+                matches!(e, nvdx::Error::Unsupported(_))
+                    && msg.contains("below the NVDEC minimum size"),
+                "expected an Unsupported error naming the minimum size, got {e:?}"
+            );
+        }
+    }
 }
 
 #[test]

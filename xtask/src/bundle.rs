@@ -56,6 +56,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if fixtures.is_dir() {
         copy_dir(&fixtures, &out.join("fixtures"))?;
     }
+    // The demuxer's hostile-input regressions, read by its unit tests (the GPU host has no
+    // source tree).
+    let regressions = root.join("nvdx/src/demux/regressions");
+    if regressions.is_dir() {
+        copy_dir(&regressions, &out.join("demux-regressions"))?;
+    }
     std::fs::write(out.join("run.sh"), run_script()).map_err(|e| e.to_string())?;
     set_executable(&out.join("run.sh"))?;
     println!("bundle in {}:", out.display());
@@ -169,6 +175,7 @@ fn run_script() -> &'static str {
 set -u
 here="$(cd "$(dirname "$0")" && pwd)"
 export NVDX_FIXTURES_DIR="${NVDX_FIXTURES_DIR:-$here/fixtures}"
+export NVDX_DEMUX_REGRESSIONS_DIR="${NVDX_DEMUX_REGRESSIONS_DIR:-$here/demux-regressions}"
 bench=0; only=""; extra=()
 while [ $# -gt 0 ]; do
   case "$1" in

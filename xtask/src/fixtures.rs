@@ -5,7 +5,14 @@
 //! MD5 of ffmpeg's software decode (display order, `yuv420p` or `yuv420p10le`) is written next
 //! to it as `NAME.framemd5` (with `-autoscale 0`, so a resolution change keeps each frame's own size), and `fixtures/manifest.tsv` lists every clip.
 //!
-//! Options: `--ffmpeg PATH` and `--ffprobe PATH` (defaults: `ffmpeg`, `ffprobe` on `PATH`).
+//! Matroska/WebM clips (`.mkv`, `.webm`) also get `NAME.framecrc`: ffmpeg's packets after a
+//! stream copy (`h264_mp4toannexb` / `hevc_mp4toannexb` for H.264/HEVC), with their Adler-32,
+//! in decode order, which the demuxer tests compare byte for byte. For these clips ffmpeg's own
+//! stream choice is used (`-an` instead of `-map 0:v:0`), so that the two-video-track clip
+//! checks which track ffmpeg picks. `h264_blockgroups.mkv` is remuxed by mkvmerge.
+//!
+//! Options: `--ffmpeg PATH`, `--ffprobe PATH` and `--mkvmerge PATH` (defaults: `ffmpeg`,
+//! `ffprobe`, `mkvmerge` on `PATH`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -27,11 +34,13 @@ struct Clip {
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut ffmpeg = "ffmpeg".to_string();
     let mut ffprobe = "ffprobe".to_string();
+    let mut mkvmerge = "mkvmerge".to_string();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--ffmpeg" => ffmpeg = it.next().ok_or("--ffmpeg needs a path")?.clone(),
             "--ffprobe" => ffprobe = it.next().ok_or("--ffprobe needs a path")?.clone(),
+            "--mkvmerge" => mkvmerge = it.next().ok_or("--mkvmerge needs a path")?.clone(),
             other => return Err(format!("unknown option `{other}`")),
         }
     }
@@ -42,6 +51,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let g = Gen {
         ffmpeg,
         ffprobe,
+        mkvmerge,
         dir: dir.clone(),
         tmp: tmp.clone(),
     };
@@ -57,21 +67,47 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 "yuv420p"
             };
             let md5 = dir.join(format!("{}.framemd5", c.file));
-            g.ffmpeg(&[
-                "-threads",
-                "1",
-                "-i",
-                s(&path)?,
-                "-map",
-                "0:v:0",
-                "-autoscale",
-                "0",
-                "-f",
-                "framemd5",
-                "-pix_fmt",
-                pix,
-                s(&md5)?,
-            ])?;
+            let mkv = c.file.ends_with(".mkv") || c.file.ends_with(".webm");
+            // Matroska: ffmpeg picks the video stream itself (the two-track clip tests that).
+            let pick: &[&str] = if mkv {
+                &["-an"]
+            } else if c.file.starts_with("two_video_tracks") {
+                // Several video tracks: ffmpeg picks one itself (what the clip tests).
+                &["-an", "-sn"]
+            } else {
+                &["-map", "0:v:0"]
+            };
+            if mkv {
+                let crc = dir.join(format!("{}.framecrc", c.file));
+                let bsf: &[&str] = match c.codec {
+                    "h264" => &["-bsf:v", "h264_mp4toannexb"],
+                    "hevc" => &["-bsf:v", "hevc_mp4toannexb"],
+                    _ => &[],
+                };
+                let mut a = vec!["-i", s(&path)?];
+                a.extend_from_slice(pick);
+                a.extend_from_slice(&["-c", "copy"]);
+                a.extend_from_slice(bsf);
+                a.extend_from_slice(&["-f", "framecrc", s(&crc)?]);
+                g.ffmpeg(&a)?;
+            }
+            let mut a = vec!["-threads", "1", "-i", s(&path)?];
+            a.extend_from_slice(pick);
+            g.ffmpeg(
+                &[
+                    &a[..],
+                    &[
+                        "-autoscale",
+                        "0",
+                        "-f",
+                        "framemd5",
+                        "-pix_fmt",
+                        pix,
+                        s(&md5)?,
+                    ],
+                ]
+                .concat(),
+            )?;
             let text = fs::read_to_string(&md5)
                 .map_err(|e| format!("cannot read {}: {e}", md5.display()))?;
             let frames = text
@@ -102,6 +138,7 @@ fn s(p: &Path) -> Result<&str, String> {
 struct Gen {
     ffmpeg: String,
     ffprobe: String,
+    mkvmerge: String,
     dir: PathBuf,
     tmp: PathBuf,
 }
@@ -456,6 +493,9 @@ impl Gen {
             decodable: true,
         });
 
+        self.matroska(&mut clips)?;
+        self.mp4_tracks(&mut clips)?;
+
         // Corrupt inputs.
         let whole = read(&d.join("h264_bframes.mp4"))?;
         write(&d.join("corrupt_truncated.mp4"), &whole[..whole.len() / 2])?;
@@ -500,6 +540,306 @@ impl Gen {
             decodable: false,
         });
         Ok(clips)
+    }
+}
+
+impl Gen {
+    /// The Matroska/WebM clips: 128x72 so that they stay a few KB.
+    fn matroska(&self, clips: &mut Vec<Clip>) -> Result<(), String> {
+        let d = &self.dir;
+        let x264: Vec<&str> = vec![
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-preset",
+            "medium",
+            "-crf",
+            "30",
+            "-sc_threshold",
+            "0",
+            "-profile:v",
+            "high",
+            "-g",
+            "10",
+            "-keyint_min",
+            "10",
+            "-bf",
+            "2",
+        ];
+        let mut a = x264.clone();
+        a.extend([
+            "-color_primaries",
+            "bt709",
+            "-color_trc",
+            "bt709",
+            "-colorspace",
+            "bt709",
+            "-color_range",
+            "tv",
+        ]);
+        self.encode(&d.join("h264.mkv"), 128, 72, 30, &a)?;
+        clips.push(Clip {
+            file: "h264.mkv",
+            codec: "h264",
+            width: 128,
+            height: 72,
+            bit_depth: 8,
+            notes: "Matroska H.264 High, GOP 10, B-frames, Cues, Colour BT.709 limited range",
+            decodable: true,
+        });
+        // `info=0`: no x265 settings SEI in hvcC, which ffmpeg's hevc_mp4toannexb would copy in
+        // front of keyframes (nvdx puts only VPS/SPS/PPS there).
+        let hevc = [
+            "-c:v", "libx265", "-pix_fmt", "yuv420p", "-preset", "fast", "-crf", "32",
+            "-x265-params",
+            "log-level=error:pools=none:frame-threads=1:keyint=10:min-keyint=10:bframes=2:scenecut=0:info=0",
+        ];
+        self.encode(&d.join("hevc.mkv"), 128, 72, 30, &hevc)?;
+        clips.push(Clip {
+            file: "hevc.mkv",
+            codec: "hevc",
+            width: 128,
+            height: 72,
+            bit_depth: 8,
+            notes: "Matroska HEVC Main, GOP 10, B-frames (parameter sets in hvcC only, no SEI)",
+            decodable: true,
+        });
+        let vp9 = [
+            "-c:v",
+            "libvpx-vp9",
+            "-pix_fmt",
+            "yuv420p",
+            "-b:v",
+            "150k",
+            "-g",
+            "10",
+            "-deadline",
+            "good",
+            "-cpu-used",
+            "5",
+            "-row-mt",
+            "0",
+        ];
+        self.encode(&d.join("vp9.webm"), 128, 72, 30, &vp9)?;
+        clips.push(Clip {
+            file: "vp9.webm",
+            codec: "vp9",
+            width: 128,
+            height: 72,
+            bit_depth: 8,
+            notes: "WebM VP9 profile 0, keyframe every 10",
+            decodable: true,
+        });
+        let av1 = [
+            "-c:v",
+            "libaom-av1",
+            "-cpu-used",
+            "8",
+            "-crf",
+            "45",
+            "-b:v",
+            "0",
+            "-g",
+            "10",
+            "-pix_fmt",
+            "yuv420p",
+        ];
+        self.encode(&d.join("av1.webm"), 128, 72, 10, &av1)?;
+        clips.push(Clip {
+            file: "av1.webm",
+            codec: "av1",
+            width: 128,
+            height: 72,
+            bit_depth: 8,
+            notes: "WebM AV1 main profile (av1C)",
+            decodable: true,
+        });
+        // Written to a pipe: no Cues, no SeekHead entries, a Segment of unknown size.
+        let src = "testsrc2=size=128x72:rate=30";
+        let mut a: Vec<&str> = vec!["-f", "lavfi", "-i", src, "-frames:v", "30", "-threads", "1"];
+        a.extend_from_slice(&x264);
+        a.extend_from_slice(POST);
+        a.extend_from_slice(&["-f", "matroska", "pipe:1"]);
+        let out = self.ffmpeg_stdout(&a)?;
+        write(&d.join("h264_nocues.mkv"), &out)?;
+        clips.push(Clip {
+            file: "h264_nocues.mkv",
+            codec: "h264",
+            width: 128,
+            height: 72,
+            bit_depth: 8,
+            notes: "Matroska H.264 written to a pipe: no Cues, Segment of unknown size",
+            decodable: true,
+        });
+        // BlockGroups (with ReferenceBlock on non-keyframes) instead of SimpleBlocks.
+        let tmp = self.tmp.join("blockgroups-src.mkv");
+        self.encode(&tmp, 128, 72, 30, &x264)?;
+        let out = d.join("h264_blockgroups.mkv");
+        let st = Command::new(&self.mkvmerge)
+            .args([
+                "-q",
+                "--engage",
+                "no_simpleblocks",
+                "--engage",
+                "no_variable_data",
+            ])
+            .args(["-o", s(&out)?, s(&tmp)?])
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", self.mkvmerge))?;
+        if !st.status.success() {
+            return Err(format!(
+                "mkvmerge failed: {}",
+                String::from_utf8_lossy(&st.stdout)
+            ));
+        }
+        clips.push(Clip {
+            file: "h264_blockgroups.mkv",
+            codec: "h264",
+            width: 128,
+            height: 72,
+            bit_depth: 8,
+            notes: "h264 remuxed by mkvmerge --engage no_simpleblocks: BlockGroups, ReferenceBlock",
+            decodable: true,
+        });
+        // Two video tracks: 128x72 (not default) and 64x64 flagged default, which ffmpeg picks.
+        let mut a: Vec<&str> = vec![
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=128x72:rate=30:duration=1",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=64x64:rate=30:duration=1",
+            "-threads",
+            "1",
+            "-map",
+            "0:v",
+            "-map",
+            "1:v",
+        ];
+        a.extend_from_slice(&x264);
+        a.extend_from_slice(&["-disposition:v:0", "0", "-disposition:v:1", "default"]);
+        a.extend_from_slice(POST);
+        let two = d.join("two_tracks.mkv");
+        a.push(s(&two)?);
+        self.ffmpeg(&a)?;
+        clips.push(Clip {
+            file: "two_tracks.mkv",
+            codec: "h264",
+            width: 64,
+            height: 64,
+            bit_depth: 8,
+            notes: "two H.264 tracks: 128x72, then 64x64 flagged default (the one ffmpeg picks)",
+            decodable: true,
+        });
+        Ok(())
+    }
+
+    /// MP4 with two video tracks (320x180, then 480x270), audio and subtitles: once with only
+    /// the first video track enabled (ffmpeg's mov muxer default: ffmpeg then picks 320x180),
+    /// once with both enabled (ffmpeg picks the larger, 480x270).
+    fn mp4_tracks(&self, clips: &mut Vec<Clip>) -> Result<(), String> {
+        let d = &self.dir;
+        let srt = self.tmp.join("subs.srt");
+        write(&srt, b"1\n00:00:00,000 --> 00:00:00,900\nnvdx\n")?;
+        let one = d.join("two_video_tracks.mp4");
+        let mut a = vec![
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x180:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=480x270:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440",
+            "-i",
+            s(&srt)?,
+            "-map",
+            "0:v",
+            "-map",
+            "1:v",
+            "-map",
+            "2:a",
+            "-map",
+            "3:s",
+            "-t",
+            "1",
+            "-threads",
+            "1",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-g",
+            "10",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-c:s",
+            "mov_text",
+        ];
+        a.extend_from_slice(POST);
+        a.push(s(&one)?);
+        self.ffmpeg(&a)?;
+        let both = d.join("two_video_tracks_both_enabled.mp4");
+        let mut b = vec![
+            "-i",
+            s(&one)?,
+            "-map",
+            "0",
+            "-c",
+            "copy",
+            "-disposition:v:0",
+            "default",
+            "-disposition:v:1",
+            "default",
+        ];
+        b.extend_from_slice(POST);
+        b.push(s(&both)?);
+        self.ffmpeg(&b)?;
+        clips.push(Clip {
+            file: "two_video_tracks.mp4",
+            codec: "h264",
+            width: 320,
+            height: 180,
+            bit_depth: 8,
+            notes: "MP4: H.264 320x180 (enabled), H.264 480x270 (not enabled), AAC, mov_text: ffmpeg picks 320x180",
+            decodable: true,
+        });
+        clips.push(Clip {
+            file: "two_video_tracks_both_enabled.mp4",
+            codec: "h264",
+            width: 480,
+            height: 270,
+            bit_depth: 8,
+            notes: "the same with both video tracks enabled (default): ffmpeg picks the larger, 480x270",
+            decodable: true,
+        });
+        Ok(())
+    }
+
+    fn ffmpeg_stdout(&self, args: &[&str]) -> Result<Vec<u8>, String> {
+        let out = Command::new(&self.ffmpeg)
+            .args(PRE)
+            .args(args)
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", self.ffmpeg))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} {:?} failed: {}",
+                self.ffmpeg,
+                args,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(out.stdout)
     }
 }
 

@@ -63,6 +63,28 @@ impl FileDecoder {
         FileDecoder::from_demuxer(ctx, demux::open(path)?, config)
     }
 
+    /// Opens a file reading the video track `number` (MP4 track id, Matroska `TrackNumber`;
+    /// see [`FileDecoder::video_tracks`]) instead of the default choice, which is ffmpeg's:
+    /// the largest picture, a default/enabled track first (see [`demux::Demux::video_tracks`]).
+    pub fn open_track(
+        ctx: &Context,
+        path: impl AsRef<Path>,
+        number: u64,
+        config: DecoderConfig,
+    ) -> Result<FileDecoder> {
+        FileDecoder::from_demuxer(
+            ctx,
+            Box::new(demux::Demuxer::open_track(path, number)?),
+            config,
+        )
+    }
+
+    /// The container's video tracks when it has several (empty otherwise), the one being
+    /// decoded marked `selected`.
+    pub fn video_tracks(&self) -> &[demux::VideoTrack] {
+        self.demux.video_tracks()
+    }
+
     /// Decodes a file held in memory.
     pub fn from_bytes(ctx: &Context, bytes: Vec<u8>, config: DecoderConfig) -> Result<FileDecoder> {
         FileDecoder::from_demuxer(ctx, demux::from_bytes(bytes)?, config)

@@ -242,6 +242,7 @@ pub(crate) fn parse(source: &mut Source) -> Result<Parsed> {
             frame_count: Some(n),
             rotation_degrees: 0,
             parameter_sets: Vec::new(),
+            colour: None,
         },
         samples,
         format: PacketFormat::Raw,

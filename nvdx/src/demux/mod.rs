@@ -6,6 +6,11 @@
 //!   parameter sets of the sample entry (`avcC`/`hvcC`) are put in front of every keyframe that
 //!   does not already carry them in-band. Edit lists shift the timestamps.
 //! - IVF (VP9, AV1, VP8 is rejected as unsupported).
+//! - Matroska and WebM: `V_MPEG4/ISO/AVC`, `V_MPEGH/ISO/HEVC` (converted to Annex B like MP4),
+//!   `V_VP9` and `V_AV1` tracks; SimpleBlock and BlockGroup, all three lacings, with or
+//!   without Cues (every Cluster is scanned). With several video tracks the one the `ffmpeg`
+//!   command line would pick is used ([`Demux::video_tracks`] lists them all,
+//!   [`Demuxer::open_track`] picks another).
 //! - Annex B H.264/HEVC elementary streams, grouped into one access unit (picture) per packet.
 //!   They carry no timestamps: pictures are `1/fps` apart (VUI rate, else 30 fps) and the
 //!   display order comes from the picture order count of each slice header.
@@ -29,6 +34,7 @@
 
 pub mod annexb;
 mod ivf;
+mod mkv;
 mod mp4;
 mod poc;
 pub mod reader;
@@ -57,6 +63,44 @@ pub enum Container {
     Ivf,
     /// H.264/HEVC Annex B elementary stream.
     AnnexB,
+    /// Matroska or WebM.
+    Matroska,
+}
+
+/// Colour description of the video as ITU-T H.273 code points, as the container states it
+/// (for Matroska the `Colour` element). A field is `None` when the container does not say.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct ColourInfo {
+    /// `ColourPrimaries` (1: BT.709, 9: BT.2020, 2: unspecified).
+    pub primaries: Option<u8>,
+    /// `TransferCharacteristics` (1: BT.709, 16: PQ, 18: HLG, 2: unspecified).
+    pub transfer: Option<u8>,
+    /// `MatrixCoefficients` (1: BT.709, 6: BT.601, 9: BT.2020 NCL, 2: unspecified).
+    pub matrix: Option<u8>,
+    /// `VideoFullRangeFlag`: `Some(false)` limited ("TV") range, `Some(true)` full range.
+    pub full_range: Option<bool>,
+}
+
+/// One video track of a container with several (see [`Demux::video_tracks`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoTrack {
+    /// The container's track number (Matroska `TrackNumber`), as
+    /// [`Demuxer::open_track`] takes it.
+    pub number: u64,
+    /// The codec, `None` when nvdx does not support it.
+    pub codec: Option<Codec>,
+    /// The container's codec name (Matroska `CodecID`).
+    pub codec_id: String,
+    /// Width in pixels as the container states it (0 when it does not).
+    pub width: u32,
+    /// Height in pixels as the container states it (0 when it does not).
+    pub height: u32,
+    /// Flagged as a default track.
+    pub default: bool,
+    /// Flagged as enabled.
+    pub enabled: bool,
+    /// The track this demuxer reads.
+    pub selected: bool,
 }
 
 /// Description of the video stream.
@@ -88,6 +132,8 @@ pub struct StreamInfo {
     /// Annex B parameter sets (VPS/SPS/PPS) from the sample entry or the first access unit;
     /// may be empty.
     pub parameter_sets: Vec<u8>,
+    /// Colour description from the container, when it has one (Matroska `Colour`).
+    pub colour: Option<ColourInfo>,
 }
 
 /// One compressed picture.
@@ -164,6 +210,11 @@ pub trait Demux: Send {
     /// Sample indices sorted by presentation time: `display_order()[n]` is the decode index
     /// of the `n`-th displayed picture.
     fn display_order(&self) -> Vec<usize>;
+    /// The video tracks of the container, when it can have several (Matroska); the one read
+    /// has `selected` set. Empty for the other containers.
+    fn video_tracks(&self) -> &[VideoTrack] {
+        &[]
+    }
     /// The last keyframe at or before sample `index`, where decoding must start to
     /// reconstruct it (`None` if no keyframe precedes it).
     fn keyframe_before(&self, index: usize) -> Option<usize> {
@@ -278,6 +329,8 @@ pub struct Demuxer {
     keyframes: Vec<usize>,
     format: PacketFormat,
     cursor: usize,
+    /// The container's video tracks (Matroska), empty otherwise.
+    tracks: Vec<VideoTrack>,
     /// The stored bytes of the last length-prefixed sample (reused between packets).
     scratch: Vec<u8>,
 }
@@ -317,18 +370,14 @@ pub fn sniff(head: &[u8]) -> Result<Container> {
         }
     }
     if head.starts_with(&[0x1a, 0x45, 0xdf, 0xa3]) {
-        return Err(Error::Unsupported(
-            "Matroska/WebM input is not supported; remux it with \
-             `ffmpeg -i IN.mkv -c copy OUT.mp4` (or `-f ivf` for VP9/AV1)"
-                .into(),
-        ));
+        return Ok(Container::Matroska);
     }
     let zeros = head.iter().take_while(|&&b| b == 0).count();
     if zeros >= 2 && head.get(zeros) == Some(&1) {
         return Ok(Container::AnnexB);
     }
     Err(Error::InvalidData(
-        "unrecognised input: not MP4/MOV (no ftyp/moov box), IVF (no DKIF) or an H.264/HEVC \
+        "unrecognised input: not MP4/MOV (no ftyp/moov box), IVF (no DKIF), Matroska/WebM (no EBML header) or an H.264/HEVC \
          Annex B stream (no start code); convert it with ffmpeg to one of these"
             .into(),
     ))
@@ -363,12 +412,66 @@ impl Demuxer {
         Self::from_source(Source::Bytes(bytes))
     }
 
-    fn from_source(mut source: Source) -> Result<Self> {
+    /// Opens a Matroska/WebM file reading the video track with `TrackNumber` `number`
+    /// instead of the default choice (see [`Demux::video_tracks`]). An error for the other
+    /// containers, which have one video track.
+    pub fn open_track(path: impl AsRef<Path>, number: u64) -> Result<Self> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        let file = File::open(path).map_err(|source| Error::Io {
+            path: name.clone(),
+            source,
+        })?;
+        let len = file
+            .metadata()
+            .map_err(|source| Error::Io {
+                path: name.clone(),
+                source,
+            })?
+            .len();
+        Self::from_source_track(
+            Source::File {
+                file,
+                path: name,
+                len,
+            },
+            Some(number),
+        )
+    }
+
+    /// Like [`Demuxer::open_track`], for an in-memory file.
+    pub fn from_bytes_track(bytes: Vec<u8>, number: u64) -> Result<Self> {
+        Self::from_source_track(Source::Bytes(bytes), Some(number))
+    }
+
+    fn from_source(source: Source) -> Result<Self> {
+        Self::from_source_track(source, None)
+    }
+
+    fn from_source_track(mut source: Source, track: Option<u64>) -> Result<Self> {
         let head = source.read_clamped(0, 64)?;
-        let parsed = match sniff(&head)? {
-            Container::Mp4 => mp4::parse(&mut source)?,
+        let container = sniff(&head)?;
+        if track.is_some() && !matches!(container, Container::Matroska | Container::Mp4) {
+            return Err(Error::InvalidArgument(format!(
+                "choosing a track is for MP4/MOV and Matroska/WebM, not {container:?} input (it has one video track)"
+            )));
+        }
+        let mut tracks = Vec::new();
+        let parsed = match container {
+            Container::Mp4 => {
+                let (p, t) = mp4::parse(&mut source, track)?;
+                if t.len() > 1 {
+                    tracks = t;
+                }
+                p
+            }
             Container::Ivf => ivf::parse(&mut source)?,
             Container::AnnexB => parse_annexb(&mut source)?,
+            Container::Matroska => {
+                let (p, t) = mkv::parse(&mut source, track)?;
+                tracks = t;
+                p
+            }
         };
         let keyframes = parsed
             .samples
@@ -384,6 +487,7 @@ impl Demuxer {
             keyframes,
             format: parsed.format,
             cursor: 0,
+            tracks,
             scratch: Vec::new(),
         })
     }
@@ -477,6 +581,10 @@ impl Demux for Demuxer {
 
     fn display_order(&self) -> Vec<usize> {
         display_order(&self.samples)
+    }
+
+    fn video_tracks(&self) -> &[VideoTrack] {
+        &self.tracks
     }
 }
 
@@ -624,6 +732,7 @@ fn parse_annexb(source: &mut Source) -> Result<Parsed> {
             frame_count: Some(samples.len()),
             rotation_degrees: 0,
             parameter_sets: params,
+            colour: None,
         },
         samples,
         format: PacketFormat::Raw,

@@ -3,6 +3,7 @@
 use super::annexb::{parse_avcc, parse_hvcc};
 use super::reader::ByteReader;
 use super::sps::gcd;
+use super::VideoTrack;
 use super::{annexb, ticks_to_seconds, StreamInfo};
 use super::{parse_sps, split_annexb, Container, PacketFormat, Parsed, SampleEntry, Source};
 use crate::codec::{ChromaFormat, Codec};
@@ -88,6 +89,8 @@ struct Edit {
 #[derive(Debug)]
 struct Track {
     track_id: u32,
+    /// `tkhd` flag `track_enabled` (ffmpeg marks such tracks as default).
+    enabled: bool,
     timescale: u32,
     media_duration: u64,
     rotation: i32,
@@ -104,8 +107,9 @@ struct Track {
     next_dts: i64,
 }
 
-/// Parses an MP4 file held by `source`.
-pub(crate) fn parse(source: &mut Source) -> Result<Parsed> {
+/// Parses an MP4 file held by `source`, reading the video track with id `wanted` or the one
+/// ffmpeg would choose; also returns the list of video tracks.
+pub(crate) fn parse(source: &mut Source, wanted: Option<u64>) -> Result<(Parsed, Vec<VideoTrack>)> {
     let len = source.len();
     let sample_cap = usize::try_from(len)
         .unwrap_or(usize::MAX)
@@ -190,15 +194,12 @@ pub(crate) fn parse(source: &mut Source) -> Result<Parsed> {
             }
         }
     }
-    let mut track = None;
+    let mut tracks: Vec<Track> = Vec::new();
     let mut first_error = None;
     for (t, p) in &kids {
         if t == b"trak" {
             match parse_trak(p, sample_cap) {
-                Ok(Some(tr)) => {
-                    track = Some(tr);
-                    break;
-                }
+                Ok(Some(tr)) => tracks.push(tr),
                 Ok(None) => {}
                 Err(e) => {
                     if first_error.is_none() {
@@ -208,11 +209,38 @@ pub(crate) fn parse(source: &mut Source) -> Result<Parsed> {
             }
         }
     }
-    let Some(mut track) = track else {
+    if tracks.is_empty() {
         return Err(first_error.unwrap_or_else(|| {
             invalid("MP4 file has no video track (no `trak` with a `vide` handler)")
         }));
+    }
+    let pick = match wanted {
+        Some(number) => tracks
+            .iter()
+            .position(|t| u64::from(t.track_id) == number)
+            .ok_or_else(|| {
+                let ids: Vec<u32> = tracks.iter().map(|t| t.track_id).collect();
+                Error::InvalidArgument(format!(
+                    "the MP4 file has no video track with id {number}; its video tracks are {ids:?}"
+                ))
+            })?,
+        None => default_track(&tracks),
     };
+    let listing: Vec<VideoTrack> = tracks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| VideoTrack {
+            number: u64::from(t.track_id),
+            codec: Some(t.codec),
+            codec_id: format!("{:?}", t.codec),
+            width: t.width,
+            height: t.height,
+            default: t.enabled,
+            enabled: t.enabled,
+            selected: i == pick,
+        })
+        .collect();
+    let mut track = tracks.swap_remove(pick);
     let trex = trexs
         .iter()
         .find(|t| t.track_id == track.track_id)
@@ -221,7 +249,23 @@ pub(crate) fn parse(source: &mut Source) -> Result<Parsed> {
     for (moof_start, payload) in &moofs {
         parse_moof(&mut track, *moof_start, payload, &trex, sample_cap)?;
     }
-    finish(track, movie_timescale)
+    Ok((finish(track, movie_timescale)?, listing))
+}
+
+/// The video track ffmpeg's command line maps by default (`map_auto_video`): the largest
+/// `width * height`, with 5,000,000 added for a default track (ffmpeg marks MP4 tracks with
+/// the `tkhd` enabled flag as default); the first such track on a tie.
+fn default_track(tracks: &[Track]) -> usize {
+    let score = |t: &Track| {
+        u64::from(t.width) * u64::from(t.height) + if t.enabled { 5_000_000 } else { 0 }
+    };
+    let mut best = 0;
+    for (i, t) in tracks.iter().enumerate() {
+        if score(t) > score(&tracks[best]) {
+            best = i;
+        }
+    }
+    best
 }
 
 fn parse_mvhd(p: &[u8]) -> Result<u32> {
@@ -254,11 +298,12 @@ fn parse_trak(p: &[u8], sample_cap: usize) -> Result<Option<Track>> {
     if handler != b"vide" {
         return Ok(None);
     }
-    let (mut track_id, mut rotation) = (0u32, 0i32);
+    let (mut track_id, mut rotation, mut enabled) = (0u32, 0i32, true);
     if let Some(tkhd) = child(&kids, b"tkhd") {
         let mut r = ByteReader::new(tkhd, "tkhd box");
         let version = r.u8()?;
-        r.skip(3)?;
+        r.skip(2)?; // the high bytes of the 24-bit flags
+        enabled = r.u8()? & 1 != 0; // track_enabled
         r.skip(if version == 1 { 16 } else { 8 })?;
         track_id = r.u32()?;
         r.skip(4)?;
@@ -295,6 +340,7 @@ fn parse_trak(p: &[u8], sample_cap: usize) -> Result<Option<Track>> {
     let stsd = child(&stbl, b"stsd").ok_or_else(|| invalid("video track has no `stsd` box"))?;
     let entry = parse_stsd(stsd)?;
     let mut track = Track {
+        enabled,
         track_id,
         timescale,
         media_duration,
@@ -854,6 +900,7 @@ fn finish(mut track: Track, movie_timescale: u32) -> Result<Parsed> {
             frame_count: Some(n),
             rotation_degrees: track.rotation,
             parameter_sets: track.parameter_sets,
+            colour: None,
         },
         samples: track.samples,
         format: track.format,

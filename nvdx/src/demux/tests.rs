@@ -2,10 +2,15 @@
 
 use super::*;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures");
+/// The fixtures: `NVDX_FIXTURES_DIR` (set by the GPU bundle's run.sh, which carries a copy),
+/// else the source tree's.
+fn fixtures_dir() -> String {
+    std::env::var("NVDX_FIXTURES_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures").to_string())
+}
 
 fn fixture(name: &str) -> String {
-    format!("{FIXTURES}/{name}")
+    format!("{}/{name}", fixtures_dir())
 }
 
 fn read_fixture(name: &str) -> Vec<u8> {
@@ -461,10 +466,10 @@ fn sniffing() {
     assert_eq!(sniff(b"\0\0\0\x18ftypisom").unwrap(), Container::Mp4);
     assert_eq!(sniff(b"DKIF\0\0 \0").unwrap(), Container::Ivf);
     assert_eq!(sniff(&[0, 0, 0, 1, 0x67]).unwrap(), Container::AnnexB);
-    assert!(matches!(
-        sniff(&[0x1a, 0x45, 0xdf, 0xa3, 0, 0, 0, 0]),
-        Err(Error::Unsupported(_))
-    ));
+    assert_eq!(
+        sniff(&[0x1a, 0x45, 0xdf, 0xa3, 0, 0, 0, 0]).unwrap(),
+        Container::Matroska
+    );
     assert!(matches!(sniff(b""), Err(Error::InvalidData(_))));
 }
 
@@ -509,6 +514,10 @@ fn truncation_at_every_offset_never_panics() {
         ("vp9.ivf", 1),
         ("av1.ivf", 1),
         ("hevc.265", 13),
+        ("h264.mkv", 1),
+        ("h264_nocues.mkv", 1),
+        ("h264_blockgroups.mkv", 3),
+        ("av1.webm", 1),
     ] {
         let bytes = read_fixture(name);
         let mut opened = 0;
@@ -534,6 +543,11 @@ fn mutated_fixtures_never_panic() {
         "vp9.ivf",
         "av1.ivf",
         "h264.264",
+        "h264.mkv",
+        "hevc.mkv",
+        "vp9.webm",
+        "h264_blockgroups.mkv",
+        "two_tracks.mkv",
     ] {
         let orig = read_fixture(name);
         for _ in 0..150 {
@@ -550,12 +564,13 @@ fn mutated_fixtures_never_panic() {
 #[test]
 fn random_garbage_is_rejected() {
     let mut rng = Rng(42);
-    let prefixes: [&[u8]; 5] = [
+    let prefixes: [&[u8]; 6] = [
         b"",
         b"\0\0\0\x10ftypisom\0\0\0\0",
         b"DKIF\0\0\x20\0VP90",
         &[0, 0, 0, 1, 0x67],
         &[0, 0, 0, 1, 0x40, 0x01],
+        &[0x1a, 0x45, 0xdf, 0xa3],
     ];
     let mut rejected = 0;
     for round in 0..2000 {
@@ -598,7 +613,10 @@ fn hostile_box_sizes() {
 /// too, see `fuzz/README.md`). Files named `reject-*` must fail to open, cleanly.
 #[test]
 fn fuzz_regressions() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/demux/regressions");
+    // `NVDX_DEMUX_REGRESSIONS_DIR`: the GPU bundle's copy (its hosts have no source tree).
+    let dir = std::env::var("NVDX_DEMUX_REGRESSIONS_DIR").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/src/demux/regressions").to_string()
+    });
     let mut seen = 0;
     for e in std::fs::read_dir(dir).unwrap() {
         let path = e.unwrap().path();
@@ -670,4 +688,555 @@ fn packet_into_matches_and_reuses_its_buffer() {
         d.read_packet_into(0, &mut p).unwrap();
         assert_eq!(p, want[0], "{name}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matroska / WebM
+
+const MKV_FIXTURES: [&str; 7] = [
+    "h264.mkv",
+    "hevc.mkv",
+    "vp9.webm",
+    "av1.webm",
+    "h264_nocues.mkv",
+    "h264_blockgroups.mkv",
+    "two_tracks.mkv",
+];
+
+/// Adler-32 as ffmpeg's framecrc computes it (`av_adler32_update(0, ..)`: starting from 0,
+/// not the usual 1).
+fn adler32(data: &[u8]) -> u32 {
+    let (mut a, mut b) = (0u32, 0u32);
+    for chunk in data.chunks(5552) {
+        for &x in chunk {
+            a += u32::from(x);
+            b += a;
+        }
+        a %= 65521;
+        b %= 65521;
+    }
+    (b << 16) | a
+}
+
+/// One packet line of a framecrc file: pts, size, Adler-32, keyframe.
+#[derive(Debug, PartialEq, Eq)]
+struct CrcRow {
+    pts: i64,
+    size: usize,
+    crc: u32,
+    key: bool,
+}
+
+/// `NAME.framecrc` (ffmpeg's stream-copied packets in decode order) and its time base.
+fn framecrc(name: &str) -> (u32, Vec<CrcRow>) {
+    let text = std::fs::read_to_string(fixture(&format!("{name}.framecrc"))).unwrap();
+    let tb = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#tb 0: 1/"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let rows = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').map(str::trim).collect();
+            CrcRow {
+                pts: f[2].parse().unwrap(),
+                size: f[4].parse().unwrap(),
+                crc: u32::from_str_radix(f[5].trim_start_matches("0x"), 16).unwrap(),
+                // Non-key packets carry `F=0x0`; keyframes have no flags column.
+                key: !f.get(6).is_some_and(|x| x.starts_with("F=0x0")),
+            }
+        })
+        .collect();
+    (tb, rows)
+}
+
+/// Our Annex B packet laid out the way ffmpeg's `h264_mp4toannexb` / `hevc_mp4toannexb` do it,
+/// without touching any NAL unit: parameter sets that precede the first slice go right before
+/// that slice (ffmpeg inserts them there, after any SEI; nvdx puts them first), and start
+/// codes are 4 bytes for HEVC, and for H.264 4 bytes for the first NAL unit and parameter sets,
+/// 3 bytes for the others (nvdx always writes 4).
+fn ffmpeg_layout(codec: Codec, data: &[u8]) -> Vec<u8> {
+    let is_vcl = |n: &[u8]| match (codec, annexb::nal_type(codec, n)) {
+        (Codec::Hevc, Some(t)) => t < 32,
+        (_, Some(t)) => (1..=5).contains(&t),
+        _ => false,
+    };
+    let nals: Vec<&[u8]> = split_annexb(data).collect();
+    let first_vcl = nals.iter().position(|n| is_vcl(n)).unwrap_or(nals.len());
+    let (head, tail) = nals.split_at(first_vcl);
+    let ps = head.iter().filter(|n| annexb::is_parameter_set(codec, n));
+    let other = head.iter().filter(|n| !annexb::is_parameter_set(codec, n));
+    let mut out = Vec::new();
+    for nal in other.chain(ps).chain(tail.iter()) {
+        if codec == Codec::Hevc || out.is_empty() || annexb::is_parameter_set(codec, nal) {
+            out.push(0);
+        }
+        out.extend_from_slice(&[0, 0, 1]);
+        out.extend_from_slice(nal);
+    }
+    out
+}
+
+#[test]
+fn matroska_packets_match_ffmpeg_byte_for_byte() {
+    for name in MKV_FIXTURES {
+        let mut d = open(fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(d.info().container, Container::Matroska, "{name}");
+        let ts = d.info().timescale;
+        let (tb, want) = framecrc(name);
+        let codec = d.info().codec;
+        let got: Vec<CrcRow> = all_packets(d.as_mut())
+            .iter()
+            .map(|p| {
+                let data = if matches!(codec, Codec::H264 | Codec::Hevc) {
+                    ffmpeg_layout(codec, &p.data)
+                } else {
+                    p.data.clone()
+                };
+                CrcRow {
+                    pts: rescale(p.pts, ts, tb),
+                    size: data.len(),
+                    crc: adler32(&data),
+                    key: p.keyframe,
+                }
+            })
+            .collect();
+        assert_eq!(got.len(), want.len(), "{name}: packet count");
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g, w, "{name}: packet {i} differs from ffmpeg's");
+        }
+    }
+}
+
+#[test]
+fn matroska_info_and_seeking() {
+    let d = open(fixture("h264.mkv")).unwrap();
+    let i = d.info();
+    assert_eq!(i.timescale, 1000);
+    assert_eq!(i.frame_rate, Some((30, 1)));
+    assert_eq!((i.width, i.height), (128, 72));
+    assert_eq!(
+        i.colour,
+        Some(ColourInfo {
+            primaries: Some(1),
+            transfer: Some(1),
+            matrix: Some(1),
+            full_range: Some(false),
+        })
+    );
+    let dur = i.duration_seconds.unwrap();
+    assert!((dur - 1.0).abs() < 0.01, "{dur}");
+    assert!(!i.parameter_sets.is_empty());
+    assert_eq!(open(fixture("hevc.mkv")).unwrap().info().colour, None);
+    for f in MKV_FIXTURES.iter().filter(|f| !f.starts_with("av1")) {
+        assert_eq!(keyframes_of(f), [0, 10, 20], "{f}");
+    }
+    assert_eq!(keyframes_of("av1.webm")[0], 0);
+    // B-frames: decode order differs from display order, and the display order gives the
+    // pictures 1/30 s apart; seeking to a keyframe and reading on gives the same packets.
+    for f in [
+        "h264.mkv",
+        "hevc.mkv",
+        "h264_nocues.mkv",
+        "h264_blockgroups.mkv",
+    ] {
+        let mut d = open(fixture(f)).unwrap();
+        let s = d.samples().unwrap().to_vec();
+        let order = d.display_order();
+        assert_ne!(order, (0..30).collect::<Vec<_>>(), "{f}");
+        for (n, &k) in order.iter().enumerate() {
+            assert_eq!(rescale(s[k].pts, 1000, 30), n as i64, "{f} display {n}");
+        }
+        let all = all_packets(d.as_mut());
+        let target = order[17];
+        let key = d.keyframe_before(target).unwrap();
+        assert_eq!(key, 10, "{f}");
+        d.seek(key).unwrap();
+        for want in &all[key..=target] {
+            assert_eq!(&d.next_packet().unwrap().unwrap(), want, "{f}");
+        }
+    }
+    // The same encode with and without Cues/SimpleBlocks indexes the same samples.
+    let a = all_packets(open(fixture("h264_blockgroups.mkv")).unwrap().as_mut());
+    let b = open(fixture("h264_blockgroups.mkv")).unwrap();
+    assert_eq!(a.len(), b.samples().unwrap().len());
+}
+
+/// MP4 with two video tracks, audio and subtitles: the list, ffmpeg's default choice (the
+/// enabled track, then the larger one), and an explicit choice.
+#[test]
+fn mp4_two_video_tracks() {
+    let d = open(fixture("two_video_tracks.mp4")).unwrap();
+    let t = d.video_tracks();
+    assert_eq!(t.len(), 2, "{t:?}");
+    assert_eq!((t[0].width, t[0].height, t[0].enabled), (320, 180, true));
+    assert_eq!((t[1].width, t[1].height, t[1].enabled), (480, 270, false));
+    assert!(t[0].selected && !t[1].selected);
+    assert_eq!((d.info().width, d.info().height), (320, 180));
+    let both = open(fixture("two_video_tracks_both_enabled.mp4")).unwrap();
+    assert!(both.video_tracks()[1].selected);
+    assert_eq!((both.info().width, both.info().height), (480, 270));
+    let n = t[1].number;
+    let mut other = Demuxer::open_track(fixture("two_video_tracks.mp4"), n).unwrap();
+    assert_eq!((other.info().width, other.info().height), (480, 270));
+    assert!(other.video_tracks()[1].selected);
+    let p = other.next_packet().unwrap().unwrap();
+    let sps = split_annexb(&p.data)
+        .find(|n| annexb::is_sps(Codec::H264, n))
+        .unwrap();
+    assert_eq!(parse_h264_sps(sps).unwrap().width, 480);
+    assert!(matches!(
+        Demuxer::open_track(fixture("two_video_tracks.mp4"), 99),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[test]
+fn matroska_two_video_tracks() {
+    let d = open(fixture("two_tracks.mkv")).unwrap();
+    let t = d.video_tracks().to_vec();
+    assert_eq!(t.len(), 2);
+    assert_eq!((t[0].number, t[0].width, t[0].height), (1, 128, 72));
+    assert_eq!((t[1].number, t[1].width, t[1].height), (2, 64, 64));
+    assert!(!t[0].default && t[1].default);
+    // ffmpeg picks the default-flagged track over the larger one.
+    assert!(!t[0].selected && t[1].selected);
+    assert_eq!((d.info().width, d.info().height), (64, 64));
+    assert_eq!(t[0].codec, Some(Codec::H264));
+    let mut other = Demuxer::open_track(fixture("two_tracks.mkv"), 1).unwrap();
+    assert_eq!((other.info().width, other.info().height), (128, 72));
+    assert!(other.video_tracks()[0].selected);
+    let p = other.next_packet().unwrap().unwrap();
+    let sps = split_annexb(&p.data)
+        .find(|n| annexb::is_sps(Codec::H264, n))
+        .unwrap();
+    assert_eq!(parse_h264_sps(sps).unwrap().width, 128);
+    let m = Demuxer::from_bytes_track(read_fixture("two_tracks.mkv"), 2).unwrap();
+    assert_eq!(m.info(), d.info());
+    assert!(matches!(
+        Demuxer::open_track(fixture("two_tracks.mkv"), 3),
+        Err(Error::InvalidArgument(_))
+    ));
+    // MP4 tracks are chosen by track id; Annex B has a single stream.
+    assert!(Demuxer::open_track(fixture("sample.mp4"), 1).is_ok());
+    assert!(Demuxer::open_track(fixture("sample.mp4"), 7).is_err());
+    assert!(Demuxer::open_track(fixture("h264.264"), 1).is_err());
+    assert!(open(fixture("sample.mp4"))
+        .unwrap()
+        .video_tracks()
+        .is_empty());
+}
+
+/// A minimal Matroska writer for the tests: EBML elements with 8-byte sizes.
+fn el(id: u32, body: &[u8]) -> Vec<u8> {
+    let mut v: Vec<u8> = id
+        .to_be_bytes()
+        .iter()
+        .copied()
+        .skip_while(|&b| b == 0)
+        .collect();
+    v.push(0x01);
+    v.extend_from_slice(&(body.len() as u64).to_be_bytes()[1..]);
+    v.extend_from_slice(body);
+    v
+}
+
+fn el_uint(id: u32, x: u64) -> Vec<u8> {
+    el(id, &x.to_be_bytes())
+}
+
+/// How the test writer stores a group of frames.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Lacing {
+    Xiph,
+    Ebml,
+    Fixed,
+    /// A BlockGroup holding an EBML-laced Block and a BlockDuration.
+    GroupEbml,
+}
+
+/// A Cues-less file of one `codec_id` track whose frames are stored `group` to a block.
+fn build_mkv(
+    codec_id: &str,
+    private: &[u8],
+    frames: &[Vec<u8>],
+    keys: &[bool],
+    group: usize,
+    lacing: Lacing,
+) -> Vec<u8> {
+    let ebml = el(
+        0x1A45_DFA3,
+        &[el(0x4282, b"matroska"), el_uint(0x4287, 4)].concat(),
+    );
+    let info = el(0x1549_A966, &el_uint(0x2A_D7B1, 1_000_000));
+    let video = el(0xE0, &[el_uint(0xB0, 64), el_uint(0xBA, 48)].concat());
+    let track = el(
+        0xAE,
+        &[
+            el_uint(0xD7, 1),
+            el_uint(0x83, 1),
+            el(0x86, codec_id.as_bytes()),
+            el(0x63A2, private),
+            el_uint(0x23_E383, 33_333_333),
+            video,
+        ]
+        .concat(),
+    );
+    let tracks = el(0x1654_AE6B, &track);
+    let mut clusters = Vec::new();
+    for (g, chunk) in frames.chunks(group).enumerate() {
+        let mut block = vec![0x81, 0, 0];
+        let code = match lacing {
+            Lacing::Xiph => 1,
+            Lacing::Fixed => 2,
+            Lacing::Ebml | Lacing::GroupEbml => 3,
+        };
+        let key = keys[g * group];
+        block.push(
+            (code << 1)
+                | if key && lacing != Lacing::GroupEbml {
+                    0x80
+                } else {
+                    0
+                },
+        );
+        block.push((chunk.len() - 1) as u8);
+        let sizes: Vec<usize> = chunk.iter().map(Vec::len).collect();
+        match lacing {
+            Lacing::Xiph => {
+                for &s in &sizes[..sizes.len() - 1] {
+                    block.extend(std::iter::repeat_n(255u8, s / 255));
+                    block.push((s % 255) as u8);
+                }
+            }
+            Lacing::Fixed => {}
+            Lacing::Ebml | Lacing::GroupEbml => {
+                if sizes.len() > 1 {
+                    block.extend_from_slice(&[0x40 | (sizes[0] >> 8) as u8, sizes[0] as u8]);
+                    for w in sizes[..sizes.len() - 1].windows(2) {
+                        let diff = w[1] as i64 - w[0] as i64 + 0x1FFF; // 2-byte signed vint
+                        block.extend_from_slice(&[0x40 | (diff >> 8) as u8, diff as u8]);
+                    }
+                }
+            }
+        }
+        for f in chunk {
+            block.extend_from_slice(f);
+        }
+        let ts = el_uint(0xE7, (g * group) as u64 * 33);
+        let b = if lacing == Lacing::GroupEbml {
+            let mut body = el(0xA1, &block);
+            body.extend(el_uint(0x9B, 33 * chunk.len() as u64));
+            if !key {
+                body.extend(el_uint(0xFB, 1));
+            }
+            el(0xA0, &body)
+        } else {
+            el(0xA3, &block)
+        };
+        clusters.extend(el(0x1F43_B675, &[ts, b].concat()));
+    }
+    // Segment of unknown size: 0x01 followed by seven 0xFF bytes.
+    let mut seg = vec![
+        0x18, 0x53, 0x80, 0x67, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    ];
+    seg.extend([info, tracks, clusters].concat());
+    [ebml, seg].concat()
+}
+
+#[test]
+fn matroska_lacing_and_block_groups() {
+    // VP9 frames of the WebM fixture, five to a laced block (keyframes 0, 10, 20 start one).
+    let mut src = open(fixture("vp9.webm")).unwrap();
+    let packets = all_packets(src.as_mut());
+    let frames: Vec<Vec<u8>> = packets.iter().map(|p| p.data.clone()).collect();
+    let keys: Vec<bool> = packets.iter().map(|p| p.keyframe).collect();
+    for lacing in [Lacing::Xiph, Lacing::Ebml, Lacing::GroupEbml] {
+        let bytes = build_mkv("V_VP9", &[], &frames, &keys, 5, lacing);
+        let mut d = from_bytes(bytes).unwrap_or_else(|e| panic!("{lacing:?}: {e}"));
+        assert_eq!((d.info().width, d.info().height), (64, 48));
+        let got = all_packets(d.as_mut());
+        assert_eq!(got.len(), frames.len(), "{lacing:?}");
+        for (i, p) in got.iter().enumerate() {
+            assert_eq!(p.data, frames[i], "{lacing:?} #{i}");
+            // Laced frames after the first: block time plus the lace's share of the duration.
+            assert_eq!(
+                p.pts,
+                (i / 5 * 5) as i64 * 33 + (i % 5) as i64 * 33,
+                "{lacing:?} #{i}"
+            );
+            assert_eq!(p.keyframe, keys[i] && i % 5 == 0, "{lacing:?} #{i}");
+        }
+        assert_eq!(d.keyframes(), [0, 10, 20], "{lacing:?}");
+    }
+    // Fixed-size lacing needs equal frames: synthetic ones.
+    let frames: Vec<Vec<u8>> = (0..12u8).map(|i| vec![i; 40]).collect();
+    let keys = vec![true; 12];
+    let mut d = from_bytes(build_mkv("V_AV1", &[], &frames, &keys, 4, Lacing::Fixed)).unwrap();
+    let got = all_packets(d.as_mut());
+    assert_eq!(
+        got.iter().map(|p| p.data.clone()).collect::<Vec<_>>(),
+        frames
+    );
+    assert_eq!(d.keyframes(), [0, 4, 8]);
+    // AVCC samples in a laced, Cues-less file still become Annex B with parameter sets.
+    let mut h = open(fixture("h264.mkv")).unwrap();
+    let sps_pps = h.info().parameter_sets.clone();
+    let annexb_packets = all_packets(h.as_mut());
+    let avcc: Vec<Vec<u8>> = annexb_packets
+        .iter()
+        .map(|p| {
+            let au: Vec<u8> = split_annexb(&p.data)
+                .filter(|n| !annexb::is_parameter_set(Codec::H264, n))
+                .flat_map(|n| [&(n.len() as u32).to_be_bytes()[..], n].concat())
+                .collect();
+            au
+        })
+        .collect();
+    let keys: Vec<bool> = annexb_packets.iter().map(|p| p.keyframe).collect();
+    let record = {
+        let nals: Vec<&[u8]> = split_annexb(&sps_pps).collect();
+        let mut r = vec![1, nals[0][1], nals[0][2], nals[0][3], 0xFF, 0xE1];
+        r.extend_from_slice(&(nals[0].len() as u16).to_be_bytes());
+        r.extend_from_slice(nals[0]);
+        r.push(1);
+        r.extend_from_slice(&(nals[1].len() as u16).to_be_bytes());
+        r.extend_from_slice(nals[1]);
+        r
+    };
+    let bytes = build_mkv("V_MPEG4/ISO/AVC", &record, &avcc, &keys, 10, Lacing::Xiph);
+    let mut d = from_bytes(bytes).unwrap();
+    let got = all_packets(d.as_mut());
+    assert_eq!(got.len(), 30);
+    for (g, w) in got.iter().zip(&annexb_packets) {
+        assert_eq!(g.data, w.data);
+    }
+}
+
+#[test]
+fn matroska_hostile_input() {
+    let good = build_mkv(
+        "V_VP9",
+        &[],
+        &[vec![1; 10], vec![2; 20]],
+        &[true, false],
+        2,
+        Lacing::Xiph,
+    );
+    assert!(from_bytes(good.clone()).is_ok());
+    let lace_at = good.len() - 30 - 2; // lace count byte, then the Xiph size of frame 0
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        // Lace size larger than the block.
+        (
+            {
+                let mut b = good.clone();
+                b[lace_at + 1] = 200;
+                b
+            },
+            "exceed",
+        ),
+        // Lace count past the block.
+        (
+            {
+                let mut b = good.clone();
+                b[lace_at] = 255;
+                b
+            },
+            "truncated",
+        ),
+        // Unsupported codec, wrong DocType.
+        (
+            build_mkv("V_MPEG2", &[], &[vec![1; 4]], &[true], 1, Lacing::Xiph),
+            "not supported",
+        ),
+        (
+            {
+                let mut b = good.clone();
+                b[22..30].copy_from_slice(b"matrosky");
+                b
+            },
+            "DocType",
+        ),
+        // No frames at all.
+        (
+            build_mkv("V_VP9", &[], &[], &[], 1, Lacing::Xiph),
+            "no frames",
+        ),
+        // A header with an element size of 2^56 - 2.
+        (
+            [
+                &good[..good.len() - 40],
+                &[0xA3, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE],
+            ]
+            .concat(),
+            "",
+        ),
+        // An invalid element ID (first byte 0) as the first element.
+        (vec![0x00, 0x45, 0xDF, 0xA3, 0x80], ""),
+        (vec![0x1A, 0x45, 0xDF, 0xA3], "truncated"),
+        (vec![0x1A, 0x45, 0xDF, 0xA3, 0x00], "8 bytes"),
+    ];
+    for (i, (bytes, what)) in cases.into_iter().enumerate() {
+        match from_bytes(bytes) {
+            Ok(mut d) => {
+                // Only the truncated-at-the-end cases may open, with what was complete.
+                assert!(what.is_empty(), "case {i} opened");
+                let _ = all_packets(d.as_mut());
+            }
+            Err(e) => {
+                let m = e.to_string();
+                assert!(m.contains(what), "case {i}: {m}");
+            }
+        }
+    }
+}
+
+/// Positions of `pat` in `b`.
+fn find_all(b: &[u8], pat: &[u8]) -> Vec<usize> {
+    (0..b.len().saturating_sub(pat.len()))
+        .filter(|&i| b[i..].starts_with(pat))
+        .collect()
+}
+
+#[test]
+fn matroska_unknown_size_clusters_and_timestamp_scale() {
+    let mut src = open(fixture("vp9.webm")).unwrap();
+    let packets = all_packets(src.as_mut());
+    let frames: Vec<Vec<u8>> = packets.iter().map(|p| p.data.clone()).collect();
+    let keys: Vec<bool> = packets.iter().map(|p| p.keyframe).collect();
+    let mut bytes = build_mkv("V_VP9", &[], &frames, &keys, 1, Lacing::Xiph);
+    // Every Cluster of unknown size (as live muxers write them): each ends where the next
+    // Cluster starts.
+    let clusters = find_all(&bytes, &[0x1F, 0x43, 0xB6, 0x75, 0x01]);
+    assert_eq!(clusters.len(), 30);
+    for c in clusters {
+        bytes[c + 5..c + 12].fill(0xFF);
+    }
+    // TimestampScale 333,333 ns, which does not divide 1e9: 1e9 ticks per second.
+    let ts = find_all(&bytes, &[0x2A, 0xD7, 0xB1, 0x01]);
+    assert_eq!(ts.len(), 1);
+    bytes[ts[0] + 11..ts[0] + 19].copy_from_slice(&333_333u64.to_be_bytes());
+    // No DefaultDuration (its ID renamed to an unknown one): the frame rate comes from the
+    // distance between pictures, 33 units of 333,333 ns.
+    let dd = find_all(&bytes, &[0x23, 0xE3, 0x83]);
+    assert_eq!(dd.len(), 1);
+    bytes[dd[0] + 2] = 0x84;
+    let mut d = from_bytes(bytes).unwrap();
+    assert_eq!(d.info().timescale, 1_000_000_000);
+    let (num, den) = d.info().frame_rate.unwrap();
+    assert_eq!(
+        u64::from(den) * 1_000_000_000,
+        33 * 333_333 * u64::from(num)
+    );
+    let got = all_packets(d.as_mut());
+    assert_eq!(got.len(), 30);
+    for (i, p) in got.iter().enumerate() {
+        assert_eq!(p.data, frames[i], "#{i}");
+        assert_eq!(p.pts, i as i64 * 33 * 333_333, "#{i}");
+    }
+    assert_eq!(d.keyframes(), [0, 10, 20]);
 }

@@ -251,6 +251,22 @@ impl VideoReader {
         VideoReader::from_demuxer(demux::open(path)?)
     }
 
+    /// Opens a file reading the video track `number` (MP4 track id, Matroska `TrackNumber`;
+    /// see [`VideoReader::video_tracks`]) instead of the default choice. The default is
+    /// ffmpeg's and torchcodec's: the largest picture, a default/enabled track first.
+    pub fn open_track(path: impl AsRef<Path>, number: u64) -> Result<VideoReader> {
+        VideoReader::from_demuxer(Box::new(demux::Demuxer::open_track(path, number)?))
+    }
+
+    /// The container's video tracks when it has several (empty otherwise), the one read
+    /// marked `selected`.
+    pub fn video_tracks(&self) -> Vec<demux::VideoTrack> {
+        self.demux
+            .lock()
+            .map(|d| d.video_tracks().to_vec())
+            .unwrap_or_default()
+    }
+
     /// Opens a video held in memory.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<VideoReader> {
         VideoReader::from_demuxer(demux::from_bytes(bytes)?)

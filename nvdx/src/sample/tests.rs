@@ -330,6 +330,25 @@ fn fixture(name: &str) -> std::path::PathBuf {
 }
 
 #[test]
+fn reader_lists_and_chooses_video_tracks() {
+    let r = super::VideoReader::open(fixture("two_video_tracks_both_enabled.mp4")).unwrap();
+    let tracks = r.video_tracks();
+    assert_eq!(tracks.len(), 2);
+    assert!(
+        tracks[1].selected,
+        "ffmpeg's choice is the larger enabled track"
+    );
+    assert_eq!((r.info().width, r.info().height), (480, 270));
+    let small = super::VideoReader::open_track(
+        fixture("two_video_tracks_both_enabled.mp4"),
+        tracks[0].number,
+    )
+    .unwrap();
+    assert_eq!((small.info().width, small.info().height), (320, 180));
+    assert_eq!(small.info().frame_count, 30);
+}
+
+#[test]
 fn reader_metadata_without_a_gpu() {
     let r = super::VideoReader::open(fixture("h264_bframes.mp4")).unwrap();
     let i = r.info();
