@@ -1,0 +1,4 @@
+//! The NVENC double: a contract-checking stand-in for `libnvidia-encode.so.1`, for tests on
+//! GPUs without an encode engine. See the crate's README.
+
+pub mod h264;
