@@ -272,7 +272,8 @@ fn with(h: *mut c_void, call: &str, f: impl FnOnce(&mut Sess) -> R) -> NVENCSTAT
     // yet freed by `destroy` (which removes it from the set first).
     let m = unsafe { &*(h as *const Mutex<Sess>) };
     let mut s = m.lock().unwrap_or_else(|e| e.into_inner());
-    if injected(call) {
+    // A lock fails after its checks (see `lock`), so that the buffer it consumes stays in order.
+    if call != "nvEncLockBitstream" && injected(call) {
         s.error = CString::new(format!("{call}: injected failure (nvenc_double_fail_next)"))
             .unwrap_or_default();
         return S::NV_ENC_ERR_GENERIC;
@@ -1206,6 +1207,15 @@ unsafe extern "C" fn lock(h: *mut c_void, p: *mut sys::NV_ENC_LOCK_BITSTREAM) ->
         s.queue.pop_front();
         s.filled -= 1;
         let buf = s.bufs.get_mut(&b).expect("checked");
+        if injected(call) {
+            // The picture's output is lost; the buffer is free again.
+            buf.state = BufState::Idle;
+            buf.data = Vec::new();
+            return Err((
+                S::NV_ENC_ERR_GENERIC,
+                "injected failure (nvenc_double_fail_next)".into(),
+            ));
+        }
         buf.state = BufState::Locked;
         p.bitstreamBufferPtr = buf.data.as_mut_ptr().cast();
         p.bitstreamSizeInBytes = buf.data.len() as u32;
@@ -1442,11 +1452,17 @@ mod tests {
         assert_eq!(nvenc_double_violations(), before + 1);
         l.version = FUNCTION_LIST_VER;
         // SAFETY: as above.
-        assert_eq!(unsafe { NvEncodeAPICreateInstance(&mut l) }, S::NV_ENC_SUCCESS);
+        assert_eq!(
+            unsafe { NvEncodeAPICreateInstance(&mut l) },
+            S::NV_ENC_SUCCESS
+        );
         assert!(l.nvEncOpenEncodeSessionEx.is_some() && l.nvEncDestroyEncoder.is_some());
         let mut v = 0;
         // SAFETY: valid out-pointer.
-        assert_eq!(unsafe { NvEncodeAPIGetMaxSupportedVersion(&mut v) }, S::NV_ENC_SUCCESS);
+        assert_eq!(
+            unsafe { NvEncodeAPIGetMaxSupportedVersion(&mut v) },
+            S::NV_ENC_SUCCESS
+        );
         assert_eq!(v, (12 << 4) | 1);
         // A handle that is not a session is refused, not dereferenced.
         let mut n = 0;
