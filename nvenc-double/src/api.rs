@@ -1452,17 +1452,13 @@ mod tests {
         assert_eq!(nvenc_double_violations(), before + 1);
         l.version = FUNCTION_LIST_VER;
         // SAFETY: as above.
-        assert_eq!(
-            unsafe { NvEncodeAPICreateInstance(&mut l) },
-            S::NV_ENC_SUCCESS
-        );
+        let st = unsafe { NvEncodeAPICreateInstance(&mut l) };
+        assert_eq!(st, S::NV_ENC_SUCCESS);
         assert!(l.nvEncOpenEncodeSessionEx.is_some() && l.nvEncDestroyEncoder.is_some());
         let mut v = 0;
         // SAFETY: valid out-pointer.
-        assert_eq!(
-            unsafe { NvEncodeAPIGetMaxSupportedVersion(&mut v) },
-            S::NV_ENC_SUCCESS
-        );
+        let st = unsafe { NvEncodeAPIGetMaxSupportedVersion(&mut v) };
+        assert_eq!(st, S::NV_ENC_SUCCESS);
         assert_eq!(v, (12 << 4) | 1);
         // A handle that is not a session is refused, not dereferenced.
         let mut n = 0;

@@ -215,34 +215,6 @@ fn set_executable(p: &Path) -> Result<(), String> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_the_double_in_cargo_messages() {
-        let msgs = concat!(
-            r#"{"reason":"compiler-artifact","target":{"name":"nvdx_sys"},"filenames":["/t/release/deps/libnvdx_sys-1.rlib"]}"#,
-            "\n",
-            r#"{"reason":"compiler-artifact","target":{"name":"nvenc_double","kind":["cdylib","rlib"]},"filenames":["/t/release/libnvenc_double.so","/t/release/libnvenc_double.rlib"]}"#,
-            "\n"
-        );
-        assert_eq!(
-            double_artifact(msgs),
-            Some(PathBuf::from("/t/release/libnvenc_double.so"))
-        );
-        assert_eq!(double_artifact("{}"), None);
-    }
-
-    #[test]
-    fn run_script_runs_the_encode_tests_on_the_double() {
-        let s = run_script();
-        assert!(s.contains("=== test-gpu (NVENC double)"));
-        assert!(s.contains("NVDX_LIBNVIDIA_ENCODE_PATH=\"$double\""));
-        assert!(s.contains("$here/lib/libnvenc_double.so"));
-    }
-}
-
 fn run_script() -> &'static str {
     r#"#!/usr/bin/env bash
 # Runs nvdx's release test binaries (GPU tests included) and, with --bench, the benches.
@@ -310,4 +282,32 @@ status=ok; [ ${#bad[@]} -gt 0 ] && status="FAILED (${bad[*]})"
 echo "SUMMARY: $passed passed, $failed failed, $ignored ignored; $status"
 [ ${#bad[@]} -eq 0 ]
 "#
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_double_in_cargo_messages() {
+        let msgs = concat!(
+            r#"{"reason":"compiler-artifact","target":{"name":"nvdx_sys"},"filenames":["/t/release/deps/libnvdx_sys-1.rlib"]}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","target":{"name":"nvenc_double","kind":["cdylib","rlib"]},"filenames":["/t/release/libnvenc_double.so","/t/release/libnvenc_double.rlib"]}"#,
+            "\n"
+        );
+        assert_eq!(
+            double_artifact(msgs),
+            Some(PathBuf::from("/t/release/libnvenc_double.so"))
+        );
+        assert_eq!(double_artifact("{}"), None);
+    }
+
+    #[test]
+    fn run_script_runs_the_encode_tests_on_the_double() {
+        let s = run_script();
+        assert!(s.contains("=== test-gpu (NVENC double)"));
+        assert!(s.contains("NVDX_LIBNVIDIA_ENCODE_PATH=\"$double\""));
+        assert!(s.contains("$here/lib/libnvenc_double.so"));
+    }
 }
