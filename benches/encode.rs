@@ -44,7 +44,22 @@ fn bench_size(ctx: &Context, preset: Preset, w: u32, h: u32) -> nvdx::Result<Row
         .b_frames(0)
         .frame_rate(60, 1);
     let mut enc = Encoder::new(&cfg, Arc::clone(&stream))?;
-    let pool = FramePool::new(ctx, PixelFormat::Nv12, w, h, 4, MemoryKind::Device)?;
+    if enc.is_double() {
+        return Err(nvdx::Error::Unsupported(format!(
+            "{} is loaded (NVDX_LIBNVIDIA_ENCODE_PATH): its throughput says nothing about \
+             NVENC; the encode bench runs on NVENC hardware only",
+            enc.engine_name()
+        )));
+    }
+    // The encoder holds up to ring_size() frames: the pool needs more.
+    let pool = FramePool::new(
+        ctx,
+        PixelFormat::Nv12,
+        w,
+        h,
+        enc.ring_size() + 1,
+        MemoryKind::Device,
+    )?;
     let host: Vec<u8> = (0..(w as usize * h as usize * 3 / 2))
         .map(|i| (i * 7 % 251) as u8)
         .collect();

@@ -92,6 +92,7 @@ struct Stats {
     transfer: Duration,
     convert: Duration,
     encode: Duration,
+    packets: u64,
 }
 
 fn main() {
@@ -205,12 +206,44 @@ fn pipeline(
     let mut dec = FileDecoder::open(&src, input, DecoderConfig::default())?;
     let info = dec.info().clone();
     let (w, h) = (info.width & !1, info.height & !1);
+    let mut encoder = if has_nvenc {
+        let stream = Arc::new(Stream::new(target)?);
+        let cfg = EncoderConfig::new(Codec::H264, w, h);
+        let enc = Encoder::new(&cfg, Arc::clone(&stream))?;
+        println!("[{i}] encoding on {}", enc.engine_name());
+        let path = format!("transcode_{i}.h264");
+        let file = std::fs::File::create(&path).map_err(|e| nvdx::Error::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+        Some(Enc {
+            enc,
+            stream,
+            file,
+            path,
+        })
+    } else {
+        None
+    };
+    // The pool must cover the batch being gathered plus every frame the encoder holds
+    // (`ring_size()`), or `send` waits forever for a frame the encoder will only release
+    // after more input.
+    let held = encoder.as_ref().map_or(args.batch, |e| e.enc.ring_size());
+    let frames_needed = args.batch + held + 1;
+    if frames_needed > 16 {
+        return Err(nvdx::Error::InvalidArgument(format!(
+            "--batch {} with an encoder that holds up to {held} frames needs a pool of \
+             {frames_needed} frames; pools hold at most 16: use --batch {} or less",
+            args.batch,
+            16 - held - 1
+        )));
+    }
     let pool = FramePool::new(
         target,
         nvdx::PixelFormat::Nv12,
         w,
         h,
-        (args.batch * 2).min(16),
+        frames_needed.max(2),
         MemoryKind::Device,
     )?;
     let mut xfer = Transfer::new(&src, pool, args.mode)?;
@@ -225,19 +258,6 @@ fn pipeline(
     );
     let mut tensor = Tensor::new(target, args.batch, args.size, args.size, TensorDtype::F16)?;
     let params = TensorParams::imagenet();
-    let mut encoder = if has_nvenc {
-        let stream = Arc::new(Stream::new(target)?);
-        let cfg = EncoderConfig::new(Codec::H264, w, h);
-        Some((
-            Encoder::new(&cfg, stream)?,
-            std::fs::File::create(format!("transcode_{i}.h264")).map_err(|e| nvdx::Error::Io {
-                path: format!("transcode_{i}.h264"),
-                source: e,
-            })?,
-        ))
-    } else {
-        None
-    };
     let mut stats = Stats::default();
     let mut batch: Vec<PooledFrame> = Vec::with_capacity(args.batch);
     let mut batch_no = 0;
@@ -280,13 +300,48 @@ fn pipeline(
             &mut stats,
         )?;
     }
-    if let Some((enc, file)) = encoder.as_mut() {
-        let out = enc.finish()?;
+    if let Some(e) = encoder.as_mut() {
+        let out = e.enc.finish()?;
         for p in out.packets {
-            file.write_all(&p.data).map_err(|e| nvdx::Error::Io {
-                path: "output".into(),
-                source: e,
+            stats.packets += 1;
+            e.file.write_all(&p.data).map_err(|err| nvdx::Error::Io {
+                path: e.path.clone(),
+                source: err,
             })?;
+        }
+    }
+    if let Some(e) = encoder.take() {
+        // Check the output: nvdx decodes it back and counts the pictures.
+        let Enc {
+            enc, path, file, ..
+        } = e;
+        drop(file);
+        let label = if enc.is_double() {
+            "[NVENC double] "
+        } else {
+            ""
+        };
+        drop(enc);
+        let mut check = FileDecoder::open(target, &path, DecoderConfig::default())?;
+        let mut decoded = 0u64;
+        while check.next_frame()?.is_some() {
+            decoded += 1;
+        }
+        println!(
+            "[{i}] {label}wrote {path}: {} packets; nvdx decodes {decoded} of {} frames{}",
+            stats.packets,
+            stats.frames,
+            if decoded == stats.frames {
+                " (ok)"
+            } else {
+                " (MISMATCH)"
+            }
+        );
+        if decoded != stats.frames {
+            return Err(nvdx::Error::InvalidState(format!(
+                "{path}: decoded {decoded} frames, encoded {}",
+                stats.frames
+            )));
         }
     }
     // Include the tail of the GPU work in the timings.
@@ -304,7 +359,7 @@ fn flush(
     tensor: &mut Tensor,
     params: &TensorParams,
     xfer: &Transfer,
-    encoder: &mut Option<(Encoder, std::fs::File)>,
+    encoder: &mut Option<Enc>,
     stats: &mut Stats,
 ) -> nvdx::Result<()> {
     let t = Instant::now();
@@ -313,14 +368,21 @@ fn flush(
     yuv420_to_tensor_batch(&refs, tensor, 0, params, xfer.dst_stream())?;
     stats.convert += t.elapsed();
     match encoder {
-        Some((enc, file)) => {
+        Some(e) => {
             let t = Instant::now();
+            // Order the encoder's stream after the transfer's destination stream explicitly
+            // (the frames' tracking orders the reads too; this keeps the example correct
+            // for raw work on the frames as well), on the GPU, without a host wait.
+            e.stream.wait_event(&xfer.dst_stream().record_event()?)?;
             for f in batch.drain(..) {
-                let out = enc.encode(InputFrame::from(f), PictureOptions::default())?;
+                let out = e
+                    .enc
+                    .encode(InputFrame::from(f), PictureOptions::default())?;
                 for p in out.packets {
-                    file.write_all(&p.data).map_err(|e| nvdx::Error::Io {
-                        path: "output".into(),
-                        source: e,
+                    stats.packets += 1;
+                    e.file.write_all(&p.data).map_err(|err| nvdx::Error::Io {
+                        path: e.path.clone(),
+                        source: err,
                     })?;
                 }
             }
@@ -342,6 +404,14 @@ fn flush(
     }
     *batch_no += 1;
     Ok(())
+}
+
+/// The encoder of one pipeline, its stream and output file.
+struct Enc {
+    enc: Encoder,
+    stream: Arc<Stream>,
+    file: std::fs::File,
+    path: String,
 }
 
 fn fnv1a(data: &[u8]) -> u64 {

@@ -4,6 +4,12 @@
 //! `DIR/run.sh` runs every test binary with `--include-ignored` and ends with one summary line;
 //! `DIR/run.sh --bench` also runs the benches; extra arguments after `--` go to the test
 //! binaries (e.g. a name filter). Environment: `NVDX_FIXTURES_DIR` defaults to `DIR/fixtures`.
+//!
+//! The bundle also carries the NVENC double (`DIR/lib/libnvenc_double.so`, the workspace's
+//! `nvenc-double` crate built in release): `run.sh` runs the GPU binary's encode tests a second
+//! time with `NVDX_LIBNVIDIA_ENCODE_PATH` pointing at it (`=== test-gpu (NVENC double)`), so
+//! the encode path runs end to end on GPUs without NVENC. Results of that pass are the
+//! double's, labelled `[NVENC double]`, never NVENC hardware figures.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -52,6 +58,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
             names.push((kind, file));
         }
     }
+    let lib = out.join("lib");
+    std::fs::create_dir_all(&lib).map_err(|e| e.to_string())?;
+    let double = build_double(&root)?;
+    std::fs::copy(&double, lib.join(DOUBLE_FILE))
+        .map_err(|e| format!("cannot copy {}: {e}", double.display()))?;
     let fixtures = root.join("fixtures");
     if fixtures.is_dir() {
         copy_dir(&fixtures, &out.join("fixtures"))?;
@@ -68,7 +79,49 @@ pub fn run(args: &[String]) -> Result<(), String> {
     for (kind, file) in &names {
         println!("  {kind:8} bin/{file}");
     }
+    println!(
+        "  {:8} lib/{DOUBLE_FILE} (NVENC double, test stand-in)",
+        "cdylib"
+    );
     Ok(())
+}
+
+/// The file name of the NVENC double in `DIR/lib`.
+const DOUBLE_FILE: &str = "libnvenc_double.so";
+
+/// Builds the NVENC double (release) and returns the shared library's path.
+fn build_double(root: &Path) -> Result<PathBuf, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "nvenc-double",
+            "--lib",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !output.status.success() {
+        return Err("cargo build --release -p nvenc-double failed".into());
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    double_artifact(&stdout).ok_or_else(|| "cargo did not report libnvenc_double.so".into())
+}
+
+/// The path of `libnvenc_double.so` in cargo's JSON messages.
+fn double_artifact(messages: &str) -> Option<PathBuf> {
+    messages
+        .lines()
+        .filter(|l| l.contains("\"reason\":\"compiler-artifact\""))
+        .find_map(|l| {
+            let end = l.find(&format!("{DOUBLE_FILE}\""))? + DOUBLE_FILE.len();
+            let start = l[..end].rfind('"')? + 1;
+            Some(PathBuf::from(&l[start..end]))
+        })
 }
 
 /// Runs cargo with `--message-format=json` and returns (target name, executable) pairs.
@@ -206,6 +259,26 @@ for t in "$here"/bin/test-*; do
   done
   rm -f "$log"
 done
+# The encode tests again, on the NVENC double (a contract-checking stand-in for NVENC that
+# emits lossless H.264): the encode path runs end to end on GPUs without an encoder. What this
+# pass prints is labelled [NVENC double]; none of it is an NVENC hardware figure.
+double="$here/lib/libnvenc_double.so"
+if [ -f "$double" ] && [ -x "$here/bin/test-gpu" ] && { [ -z "$only" ] || [ "$only" = gpu ]; }; then
+  echo "=== test-gpu (NVENC double)"
+  log="$(mktemp)"
+  for pass in 1 2; do
+    if [ $pass = 1 ]; then args=(--include-ignored --test-threads=1 --nocapture --skip leak encode::); else args=(--include-ignored --test-threads=1 --nocapture encode::thousand_frames_without_leaks); fi
+    NVDX_LIBNVIDIA_ENCODE_PATH="$double" "$here/bin/test-gpu" "${args[@]}" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    line="$(grep -E '^test result:' "$log" | tail -1)"
+    p=$(echo "$line" | sed -nE 's/.* ([0-9]+) passed.*/\1/p'); f=$(echo "$line" | sed -nE 's/.* ([0-9]+) failed.*/\1/p'); i=$(echo "$line" | sed -nE 's/.* ([0-9]+) ignored.*/\1/p')
+    passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); ignored=$((ignored + ${i:-0}))
+    violations=$(grep -c 'NVENC DOUBLE CONTRACT VIOLATION' "$log")
+    if [ "$rc" -ne 0 ]; then bad+=("test-gpu-nvenc-double/pass$pass"); [ -z "$f" ] && failed=$((failed + 1)); fi
+    if [ "$violations" -gt 0 ]; then bad+=("test-gpu-nvenc-double/pass$pass: $violations contract violations"); fi
+  done
+  rm -f "$log"
+fi
 if [ "$bench" = 1 ]; then
   for b in "$here"/bin/bench-*; do
     echo "=== $(basename "$b")"
@@ -216,4 +289,32 @@ status=ok; [ ${#bad[@]} -gt 0 ] && status="FAILED (${bad[*]})"
 echo "SUMMARY: $passed passed, $failed failed, $ignored ignored; $status"
 [ ${#bad[@]} -eq 0 ]
 "#
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_double_in_cargo_messages() {
+        let msgs = concat!(
+            r#"{"reason":"compiler-artifact","target":{"name":"nvdx_sys"},"filenames":["/t/release/deps/libnvdx_sys-1.rlib"]}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","target":{"name":"nvenc_double","kind":["cdylib","rlib"]},"filenames":["/t/release/libnvenc_double.so","/t/release/libnvenc_double.rlib"]}"#,
+            "\n"
+        );
+        assert_eq!(
+            double_artifact(msgs),
+            Some(PathBuf::from("/t/release/libnvenc_double.so"))
+        );
+        assert_eq!(double_artifact("{}"), None);
+    }
+
+    #[test]
+    fn run_script_runs_the_encode_tests_on_the_double() {
+        let s = run_script();
+        assert!(s.contains("=== test-gpu (NVENC double)"));
+        assert!(s.contains("NVDX_LIBNVIDIA_ENCODE_PATH=\"$double\""));
+        assert!(s.contains("$here/lib/libnvenc_double.so"));
+    }
 }

@@ -37,6 +37,12 @@ pub struct EncoderCaps {
     pub dynamic_resolution: bool,
     /// Bitrate change through reconfiguration.
     pub dynamic_bitrate: bool,
+    /// Rate-control mode change (e.g. VBR to CBR) through reconfiguration
+    /// (`NV_ENC_CAPS_SUPPORT_DYN_RCMODE_CHANGE`).
+    pub dynamic_rc_mode: bool,
+    /// Switching to constant QP through reconfiguration
+    /// (`NV_ENC_CAPS_SUPPORT_DYN_FORCE_CONSTQP`).
+    pub dynamic_force_constqp: bool,
     /// Highest level (`NV_ENC_LEVEL` value).
     pub level_max: u32,
     /// Lowest level (`NV_ENC_LEVEL` value).
@@ -63,6 +69,8 @@ impl EncoderCaps {
             custom_vbv: q(C::NV_ENC_CAPS_SUPPORT_CUSTOM_VBV_BUF_SIZE)? != 0,
             dynamic_resolution: q(C::NV_ENC_CAPS_SUPPORT_DYN_RES_CHANGE)? != 0,
             dynamic_bitrate: q(C::NV_ENC_CAPS_SUPPORT_DYN_BITRATE_CHANGE)? != 0,
+            dynamic_rc_mode: q(C::NV_ENC_CAPS_SUPPORT_DYN_RCMODE_CHANGE)? != 0,
+            dynamic_force_constqp: q(C::NV_ENC_CAPS_SUPPORT_DYN_FORCE_CONSTQP)? != 0,
             level_max: q(C::NV_ENC_CAPS_LEVEL_MAX)?,
             level_min: q(C::NV_ENC_CAPS_LEVEL_MIN)?,
             engines: q(C::NV_ENC_CAPS_NUM_ENCODER_ENGINES)?,
@@ -158,7 +166,7 @@ pub fn validate(cfg: &EncoderConfig, caps: &EncoderCaps, gpu: &str) -> Result<()
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::codec::Codec;
     use crate::frame::PixelFormat;
@@ -178,6 +186,8 @@ mod tests {
             custom_vbv: true,
             dynamic_resolution: true,
             dynamic_bitrate: true,
+            dynamic_rc_mode: true,
+            dynamic_force_constqp: true,
             level_max: 62,
             level_min: 10,
             engines: 2,
@@ -204,7 +214,9 @@ mod tests {
             (8192, 145, 4)
         );
         assert!(caps.ten_bit && !caps.lossless);
-        assert_eq!(asked.len(), 16);
+        assert_eq!(asked.len(), 18);
+        assert!(asked.contains(&C::NV_ENC_CAPS_SUPPORT_DYN_RCMODE_CHANGE.0));
+        assert!(asked.contains(&C::NV_ENC_CAPS_SUPPORT_DYN_FORCE_CONSTQP.0));
         let err = EncoderCaps::read(|_| Err(Error::InvalidState("x".into())));
         assert!(err.is_err());
     }

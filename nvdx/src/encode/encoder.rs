@@ -8,27 +8,30 @@ use nvdx_sys::nvenc as sys;
 use sys::_NVENCSTATUS as S;
 
 use super::config::BuiltParams;
+use super::pipeline::{drain_ready, packet_dts, plan_reconfigure, Pipeline};
 use super::registry::{RegistrationCache, ResourceKey};
+use super::status;
 use super::version::*;
-use super::{status, validate};
 
 use super::session::{NvRegistrar, Session};
 use super::{
-    missing, EncodeOutput, EncodedPacket, EncoderCaps, EncoderConfig, FrameType, InputFrame,
-    PictureOptions, Reconfigure,
+    missing, validate, EncodeOutput, EncodedPacket, EncoderCaps, EncoderConfig, FrameType,
+    InputFrame, PictureOptions, Reconfigure,
 };
 use crate::access::FrameSealed;
 use crate::codec::Codec;
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::frame::{Frame, FramePool, FrameView, PooledFrame};
+use crate::frame::{Frame, FrameView};
+use crate::memory::AsDevicePtr;
 use crate::memory::MemoryKind;
 use crate::stream::Stream;
 
 /// A frame held by the encoder.
 enum Held {
     Caller(InputFrame),
-    Internal(PooledFrame),
+    /// One of the encoder's own copy frames (`encode_copy`), registered for its whole life.
+    Internal(Frame),
 }
 
 impl Held {
@@ -45,10 +48,14 @@ struct Pending {
     key: ResourceKey,
     mapped: sys::NV_ENC_INPUT_PTR,
     bitstream: sys::NV_ENC_OUTPUT_PTR,
+    /// The submitted picture's pts (the k-th buffer's dts comes from the k-th submission).
+    pts: i64,
+    timescale: u32,
 }
 
-/// Most idle registrations kept (a pool of up to 16 frames plus slack).
-const REGISTRATION_CACHE: usize = 32;
+/// Most idle registrations kept (the encoder's own copy frames; caller frames are
+/// unregistered when released).
+const REGISTRATION_CACHE: usize = 64;
 
 /// An NVENC encode session on one CUDA context.
 ///
@@ -57,23 +64,30 @@ const REGISTRATION_CACHE: usize = 32;
 /// to the engine takes `&mut self`, so moving the encoder to another thread is sound while
 /// sharing it is not.
 pub struct Encoder {
+    /// Destroyed explicitly at the end of `Drop for Encoder` (before any field drops), so the
+    /// IO stream and its storage below outlive `nvEncDestroyEncoder`.
+    session: Session,
     config: EncoderConfig,
     params: BuiltParams,
     caps: EncoderCaps,
-    stream: Arc<Stream>,
-    /// `nvEncSetIOCudaStreams` takes a pointer to a `CUstream`; boxed so it stays put.
-    io_stream: Box<CUstream>,
+    pipeline: Pipeline,
     bitstreams: Vec<sys::NV_ENC_OUTPUT_PTR>,
     next_bitstream: usize,
     pending: VecDeque<Pending>,
+    /// Pending pictures (from the front) whose output the engine has produced.
+    ready: usize,
     registry: RegistrationCache<sys::NV_ENC_REGISTERED_PTR>,
-    /// pts of submitted pictures not yet output, in input order (for dts).
-    submitted_pts: VecDeque<i64>,
     frame_count: u64,
-    copy_pool: Option<FramePool>,
+    /// The encoder's idle copy frames (`encode_copy`), registered.
+    copy_free: Vec<Frame>,
+    /// Copy frames allocated (idle or pending).
+    copy_total: usize,
+    /// Output produced but not yet returned (kept across an error so nothing is lost).
+    carry: EncodeOutput,
     finished: bool,
-    /// Declared last: dropped after `Drop for Encoder` released everything.
-    session: Session,
+    stream: Arc<Stream>,
+    /// `nvEncSetIOCudaStreams` takes a pointer to a `CUstream`; boxed so it stays put.
+    io_stream: Box<CUstream>,
 }
 
 // SAFETY: the raw pointers inside (session handle, registered/mapped resources, bitstream
@@ -140,21 +154,25 @@ impl Encoder {
         };
         session.check("nvEncInitializeEncoder", st)?;
 
+        let pipeline = Pipeline::new(&params.config, config.zero_latency);
         let mut enc = Encoder {
+            session,
             config: config.clone(),
             caps,
+            pipeline,
             stream,
             io_stream: Box::new(std::ptr::null_mut()),
             bitstreams: Vec::new(),
             next_bitstream: 0,
             pending: VecDeque::new(),
+            ready: 0,
             registry: RegistrationCache::new(REGISTRATION_CACHE),
-            submitted_pts: VecDeque::new(),
             frame_count: 0,
-            copy_pool: None,
+            copy_free: Vec::new(),
+            copy_total: 0,
+            carry: EncodeOutput::default(),
             finished: false,
             params,
-            session,
         };
         // From here on, Drop releases whatever was created.
         let ring = enc.ring_size();
@@ -214,6 +232,18 @@ impl Encoder {
     pub fn gpu_name(&self) -> &str {
         &self.session.gpu_name
     }
+    /// What encodes: `NVENC on <GPU>`, or `NVENC double (test stand-in)` when
+    /// `NVDX_LIBNVIDIA_ENCODE_PATH` points at the workspace's test double (whose output says
+    /// nothing about NVENC hardware).
+    pub fn engine_name(&self) -> &str {
+        &self.session.engine
+    }
+    /// Whether the session runs on the NVENC test double rather than NVIDIA's library.
+    pub fn is_double(&self) -> bool {
+        self.session
+            .engine
+            .starts_with(super::session::DOUBLE_PREFIX)
+    }
     /// Pictures submitted whose packets have not come out yet.
     pub fn pending(&self) -> usize {
         self.pending.len()
@@ -222,10 +252,14 @@ impl Encoder {
     pub fn registered_frames(&self) -> usize {
         self.registry.len()
     }
-    /// Bitstream buffers in the ring.
+    /// Bitstream buffers in the ring: the most pictures (and so caller frames) the encoder
+    /// holds at once. The engine holds B-frames and lookahead pictures, and the encoder keeps
+    /// a few completed pictures unlocked so that the CPU and NVENC overlap (none with
+    /// [`EncoderConfig::zero_latency`]). A [`crate::FramePool`] that feeds [`Encoder::encode`]
+    /// therefore needs **more than `ring_size()` frames**, or `acquire` waits forever for a
+    /// frame the encoder holds.
     pub fn ring_size(&self) -> usize {
-        let c = &*self.params.config;
-        (c.frameIntervalP.max(1) as usize) + usize::from(c.rcParams.lookaheadDepth) + 1
+        self.pipeline.ring_size()
     }
     /// The reordering delay in pictures (B-frames per group).
     fn reorder_delay(&self) -> i64 {
@@ -248,26 +282,29 @@ impl Encoder {
     /// operation at once. Costs one copy per picture.
     pub fn encode_copy(&mut self, frame: &Frame, options: PictureOptions) -> Result<EncodeOutput> {
         self.check_frame(frame)?;
-        if self.copy_pool.is_none() {
-            let cap = (self.ring_size() + 1).clamp(2, 16);
-            self.copy_pool = Some(FramePool::new(
-                &self.session.ctx,
-                self.config.format,
-                self.config.width,
-                self.config.height,
-                cap,
-                MemoryKind::Device,
-            )?);
-        }
-        let pool = self
-            .copy_pool
-            .as_ref()
-            .ok_or_else(|| Error::InvalidState("no copy pool".into()))?;
-        let mut dst = pool.try_acquire().ok_or_else(|| {
-            Error::InvalidState("every internal copy frame is still held by the encoder".into())
-        })?;
+        // The encoder holds at most `ring_size()` pictures, so at most that many copy frames
+        // exist: this never fails mid-stream, whatever the lookahead depth.
+        let mut dst = match self.copy_free.pop() {
+            Some(f) => f,
+            None => {
+                let f = Frame::new(
+                    &self.session.ctx,
+                    self.config.format,
+                    self.config.width,
+                    self.config.height,
+                    MemoryKind::Device,
+                )?;
+                self.copy_total += 1;
+                f
+            }
+        };
         dst.copy_from_async(frame, &self.stream)?;
         self.submit(Held::Internal(dst), options)
+    }
+
+    /// Copy frames allocated by [`Encoder::encode_copy`] (at most [`Encoder::ring_size`]).
+    pub fn copy_frames(&self) -> usize {
+        self.copy_total
     }
 
     fn check_frame(&self, f: &Frame) -> Result<()> {
@@ -311,6 +348,7 @@ impl Encoder {
         }
         let f = held.frame();
         let key = ResourceKey {
+            alloc: f.allocation_id(),
             ptr: f.device_ptr(),
             pitch: f.pitch(),
             width: f.width(),
@@ -343,7 +381,7 @@ impl Encoder {
             )
         };
         if let Err(e) = self.session.check("nvEncMapInputResource", st) {
-            self.registry.release(&key);
+            self.release_registration(&key, &held);
             return Err(e);
         }
         let bitstream = self.bitstreams[self.next_bitstream % self.bitstreams.len()];
@@ -358,6 +396,7 @@ impl Encoder {
             version: NV_ENC_PIC_PARAMS_VER,
             inputWidth: key.width,
             inputHeight: key.height,
+            inputPitch: u32::try_from(key.pitch).unwrap_or(u32::MAX),
             encodePicFlags: flags,
             frameIdx: self.frame_count as u32,
             inputTimeStamp: pts as u64,
@@ -379,7 +418,7 @@ impl Encoder {
                     nvEncUnmapInputResource(self.session.handle, map.mappedResource)
                 )
             };
-            self.registry.release(&key);
+            self.release_registration(&key, &held);
             return Err(e);
         }
         // SAFETY: live, initialised session; the mapped input and the bitstream buffer belong
@@ -399,7 +438,7 @@ impl Encoder {
                     nvEncUnmapInputResource(self.session.handle, map.mappedResource)
                 )
             };
-            self.registry.release(&key);
+            self.release_registration(&key, &held);
             return Err(err);
         }
         let recorded = access.after_read(self.stream.tracking_ref());
@@ -407,134 +446,109 @@ impl Encoder {
             // Not recorded: wait for the encode's read here so no later writer overtakes it.
             let _ = self.stream.synchronize();
         }
+        let timescale = held.frame().meta.timescale;
         self.pending.push_back(Pending {
             held,
             key,
             mapped: map.mappedResource,
             bitstream,
+            pts,
+            timescale,
         });
         self.next_bitstream += 1;
-        self.submitted_pts.push_back(pts);
         self.frame_count += 1;
-        if st == S::NV_ENC_ERR_NEED_MORE_INPUT {
-            return Ok(EncodeOutput::default());
+        if st == S::NV_ENC_SUCCESS {
+            // Every picture submitted so far has its output now.
+            self.ready = self.pending.len();
         }
-        self.drain()
+        // Lock only pictures older than the output delay: the engine keeps working on the
+        // newest ones while the caller prepares the next frame (as NvEncoder does).
+        self.drain(self.pipeline.output_delay())?;
+        Ok(std::mem::take(&mut self.carry))
     }
 
-    /// Locks every pending bitstream in submission order, then unmaps and releases the inputs.
-    /// Called with the context bound.
-    fn drain(&mut self) -> Result<EncodeOutput> {
-        let mut out = EncodeOutput::default();
-        let delay = self.reorder_delay();
-        let duration = self.pts_step();
-        let mut first_err: Option<Error> = None;
-        while let Some(p) = self.pending.pop_front() {
-            if first_err.is_none() {
-                match self.lock(p.bitstream) {
-                    Ok((data, pts, frame_type)) => {
-                        let base = self.submitted_pts.pop_front().unwrap_or(pts);
-                        out.packets.push(EncodedPacket {
-                            data,
-                            pts,
-                            dts: (base - delay * duration).min(pts),
-                            keyframe: frame_type == FrameType::Idr,
-                            frame_type,
-                        });
-                    }
-                    Err(e) => first_err = Some(e),
+    fn release_registration(&mut self, key: &ResourceKey, held: &Held) {
+        let keep = matches!(held, Held::Internal(_));
+        let _ = self.registry.release(
+            key,
+            keep,
+            &mut NvRegistrar {
+                session: &self.session,
+            },
+        );
+    }
+
+    /// Locks completed pictures in submission order while more than `keep` are pending, then
+    /// unmaps them and releases their inputs, into `self.carry` (so an error loses nothing
+    /// already produced). Called with the context bound.
+    fn drain(&mut self, keep: usize) -> Result<()> {
+        let reorder = self.reorder_delay();
+        let codec = self.config.codec;
+        let frame_rate = self.config.frame_rate;
+        let Encoder {
+            session,
+            pending,
+            ready,
+            registry,
+            carry,
+            copy_free,
+            ..
+        } = self;
+        let session: &Session = session;
+        let mut packets = std::mem::take(&mut carry.packets);
+        let r = drain_ready(
+            pending,
+            ready,
+            keep,
+            &mut packets,
+            |p| {
+                let (data, pts, frame_type) = lock(session, p.bitstream)?;
+                let step = pts_step(p.timescale, frame_rate);
+                Ok(EncodedPacket {
+                    data,
+                    pts,
+                    dts: packet_dts(codec, p.pts, pts, reorder, step),
+                    keyframe: frame_type == FrameType::Idr,
+                    frame_type,
+                })
+            },
+            |p| {
+                // SAFETY: `p.mapped` was mapped on this session and its picture is complete
+                // (its bitstream was locked) or the session failed.
+                let st = unsafe {
+                    nvcall!(
+                        session.fns,
+                        nvEncUnmapInputResource(session.handle, p.mapped)
+                    )
+                };
+                let unmapped = session.check("nvEncUnmapInputResource", st);
+                let keep = matches!(p.held, Held::Internal(_));
+                let unreg = registry.release(&p.key, keep, &mut NvRegistrar { session });
+                match p.held {
+                    Held::Caller(f) => carry.released.push(f),
+                    Held::Internal(f) => copy_free.push(f),
                 }
-            }
-            // SAFETY: `p.mapped` was mapped on this session and its picture is complete (its
-            // bitstream was locked) or the session failed.
-            let st = unsafe {
-                nvcall!(
-                    self.session.fns,
-                    nvEncUnmapInputResource(self.session.handle, p.mapped)
-                )
-            };
-            if let Err(e) = self.session.check("nvEncUnmapInputResource", st) {
-                first_err.get_or_insert(e);
-            }
-            self.registry.release(&p.key);
-            if let Held::Caller(f) = p.held {
-                out.released.push(f);
-            }
-        }
-        match first_err {
-            Some(e) => Err(e),
-            None => Ok(out),
-        }
-    }
-
-    /// pts ticks per picture: 1 for frame-index pts, else timescale * den / num of the last
-    /// frame's timescale (approximated from the configured frame rate).
-    fn pts_step(&self) -> i64 {
-        let ts = self
-            .pending
-            .front()
-            .map(|p| p.held.frame().meta.timescale)
-            .unwrap_or(0);
-        if ts == 0 {
-            return 1;
-        }
-        let (num, den) = self.config.frame_rate;
-        (i64::from(ts) * i64::from(den) / i64::from(num.max(1))).max(1)
-    }
-
-    fn lock(&self, bitstream: sys::NV_ENC_OUTPUT_PTR) -> Result<(Vec<u8>, i64, FrameType)> {
-        let mut l = sys::NV_ENC_LOCK_BITSTREAM {
-            version: NV_ENC_LOCK_BITSTREAM_VER,
-            outputBitstream: bitstream,
-            ..Default::default()
-        };
-        // SAFETY: live session; `bitstream` is one of its buffers with a submitted picture.
-        let st = unsafe {
-            nvcall!(
-                self.session.fns,
-                nvEncLockBitstream(self.session.handle, &mut l)
-            )
-        };
-        self.session.check("nvEncLockBitstream", st)?;
-        let data = if l.bitstreamBufferPtr.is_null() {
-            Vec::new()
-        } else {
-            // SAFETY: while locked, the driver guarantees `bitstreamSizeInBytes` readable bytes
-            // at `bitstreamBufferPtr`; they are copied before the unlock below.
-            unsafe {
-                std::slice::from_raw_parts(
-                    l.bitstreamBufferPtr.cast::<u8>(),
-                    l.bitstreamSizeInBytes as usize,
-                )
-            }
-            .to_vec()
-        };
-        // SAFETY: the buffer was locked above and the slice into it is no longer used.
-        let st = unsafe {
-            nvcall!(
-                self.session.fns,
-                nvEncUnlockBitstream(self.session.handle, bitstream)
-            )
-        };
-        self.session.check("nvEncUnlockBitstream", st)?;
-        Ok((
-            data,
-            l.outputTimeStamp as i64,
-            FrameType::from_raw(l.pictureType),
-        ))
+                unmapped.and(unreg)
+            },
+        );
+        carry.packets = packets;
+        r
     }
 
     /// Sends end of stream and returns every remaining packet and frame. The encoder accepts no
     /// pictures afterwards.
     pub fn finish(&mut self) -> Result<EncodeOutput> {
         if self.finished {
-            return Ok(EncodeOutput::default());
+            return Ok(std::mem::take(&mut self.carry));
         }
-        self.finished = true;
         let ctx = self.session.ctx.clone();
         let _g = ctx.bind()?;
+        // Finished only once the engine took the EOS: after a failure the caller may retry.
         self.send_eos()?;
-        self.drain()
+        self.finished = true;
+        self.ready = self.pending.len();
+        self.drain(0)?;
+        Ok(std::mem::take(&mut self.carry))
     }
 
     fn send_eos(&self) -> Result<()> {
@@ -589,64 +603,37 @@ impl Encoder {
                 "the stream was finished; open a new Encoder".into(),
             ));
         }
-        let mut next = self.config.clone();
-        let mut b = self.params.duplicate();
-        if let Some(rc) = change.rate_control {
-            next.rate_control = Some(rc);
-            if !self.caps.dynamic_bitrate {
-                return Err(Error::Unsupported(format!(
-                    "{} cannot change the bitrate of a running session",
-                    self.session.gpu_name
-                )));
-            }
-            rc.apply(&mut b.config.rcParams);
-        }
-        if let Some((num, den)) = change.frame_rate {
-            next.frame_rate = (num, den);
-            b.init.frameRateNum = num;
-            b.init.frameRateDen = den;
-        }
-        let resize = change
-            .size
-            .is_some_and(|s| s != (self.config.width, self.config.height));
-        if let Some((w, h)) = change.size {
-            next.width = w;
-            next.height = h;
-            let (mw, mh) = (b.init.maxEncodeWidth, b.init.maxEncodeHeight);
-            if w > mw || h > mh {
-                return Err(Error::InvalidArgument(format!(
-                    "cannot grow to {w}x{h}: the session's max size is {mw}x{mh} (set EncoderConfig::max_size)"
-                )));
-            }
-            if resize && !self.caps.dynamic_resolution {
-                return Err(Error::Unsupported(format!(
-                    "{} cannot change the resolution of a running session",
-                    self.session.gpu_name
-                )));
-            }
-            if resize && !self.pending.is_empty() {
+        let plan = plan_reconfigure(
+            &self.config,
+            &self.params,
+            &self.caps,
+            &self.session.gpu_name,
+            change,
+        )?;
+        let ctx = self.session.ctx.clone();
+        let _g = ctx.bind()?;
+        if plan.resize {
+            // Completed pictures come out first (into the next call's output); only pictures
+            // the engine still holds (B-frames) block a size change.
+            self.drain(0)?;
+            if !self.pending.is_empty() {
                 return Err(Error::InvalidState(format!(
-                    "{} pictures are pending (B-frame reordering); a size change needs none",
+                    "{} pictures are pending in the engine (B-frame reordering); a size change \
+                     needs none (call finish, or reconfigure right after an anchor picture)",
                     self.pending.len()
                 )));
             }
-            b.init.encodeWidth = w;
-            b.init.encodeHeight = h;
-            b.init.darWidth = w;
-            b.init.darHeight = h;
         }
-        next.max_size = Some((b.init.maxEncodeWidth, b.init.maxEncodeHeight));
-        validate(&next, &self.caps, &self.session.gpu_name)?;
+        let mut b = plan.params;
         b.relink();
         let mut r = sys::NV_ENC_RECONFIGURE_PARAMS {
             version: NV_ENC_RECONFIGURE_PARAMS_VER,
             reInitEncodeParams: b.init,
             ..Default::default()
         };
-        let reset = u32::from(resize || change.force_idr);
+        let reset = u32::from(plan.reset);
         r.set_resetEncoder(reset);
         r.set_forceIDR(reset);
-        let _g = self.session.ctx.bind()?;
         // SAFETY: live session; `r` is versioned and its encodeConfig points at `b.config`,
         // alive for the call.
         let st = unsafe {
@@ -656,12 +643,27 @@ impl Encoder {
             )
         };
         self.session.check("nvEncReconfigureEncoder", st)?;
-        if resize {
-            self.copy_pool = None;
+        if plan.resize {
+            // Copy frames of the old size: unregister before freeing.
+            self.free_copy_frames();
         }
         self.params = b;
-        self.config = next;
+        self.config = plan.config;
         Ok(())
+    }
+
+    /// Unregisters and frees the idle copy frames.
+    fn free_copy_frames(&mut self) {
+        for f in self.copy_free.drain(..) {
+            let _ = self.registry.remove(
+                f.allocation_id(),
+                &mut NvRegistrar {
+                    session: &self.session,
+                },
+            );
+            self.copy_total -= 1;
+            drop(f);
+        }
     }
 }
 
@@ -671,28 +673,80 @@ impl Drop for Encoder {
         let Ok(_g) = ctx.bind() else {
             return;
         };
-        if !self.pending.is_empty() && !self.finished {
-            // Let the engine finish reading the held frames before they are freed.
+        if !self.finished {
+            // EOS always (also with nothing pending, as NvEncoder does), then let the engine
+            // finish reading the held frames before they are released.
             if self.send_eos().is_ok() {
-                let _ = self.drain();
+                self.ready = self.pending.len();
             }
+            let _ = self.drain(0);
         }
+        let reg = &mut NvRegistrar {
+            session: &self.session,
+        };
         for p in self.pending.drain(..) {
             if let Some(f) = self.session.fns.nvEncUnmapInputResource {
                 // SAFETY: mapped on this session; the session is still alive.
                 let _ = unsafe { f(self.session.handle, p.mapped) };
             }
-            self.registry.release(&p.key);
+            let _ = self.registry.release(&p.key, false, reg);
+            if let Held::Internal(f) = p.held {
+                self.copy_free.push(f);
+            }
         }
-        let _ = self.registry.clear(&mut NvRegistrar {
-            session: &self.session,
-        });
+        // Unregister everything (copy frames included) before any memory is freed.
+        let _ = self.registry.clear(reg);
         if let Some(f) = self.session.fns.nvEncDestroyBitstreamBuffer {
             for b in self.bitstreams.drain(..) {
                 // SAFETY: created on this session, unlocked, destroyed once.
                 let _ = unsafe { f(self.session.handle, b) };
             }
         }
-        // `session` drops after this and destroys the encoder.
+        // Destroy the session now, while `stream` and `io_stream` (fields, dropped after this
+        // function returns) are still alive: NVENC uses the IO stream until destroy.
+        self.session.destroy();
+        // The copy frames drop with the fields, after their registrations are gone.
     }
+}
+
+/// pts ticks per picture: 1 for frame-index pts, else timescale * den / num of the frame's
+/// timescale and the configured frame rate.
+fn pts_step(timescale: u32, (num, den): (u32, u32)) -> i64 {
+    if timescale == 0 {
+        return 1;
+    }
+    (i64::from(timescale) * i64::from(den) / i64::from(num.max(1))).max(1)
+}
+
+/// Locks a bitstream buffer, copies the packet out and unlocks it.
+fn lock(session: &Session, bitstream: sys::NV_ENC_OUTPUT_PTR) -> Result<(Vec<u8>, i64, FrameType)> {
+    let mut l = sys::NV_ENC_LOCK_BITSTREAM {
+        version: NV_ENC_LOCK_BITSTREAM_VER,
+        outputBitstream: bitstream,
+        ..Default::default()
+    };
+    // SAFETY: live session; `bitstream` is one of its buffers with a completed picture.
+    let st = unsafe { nvcall!(session.fns, nvEncLockBitstream(session.handle, &mut l)) };
+    session.check("nvEncLockBitstream", st)?;
+    let data = if l.bitstreamBufferPtr.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: while locked, the driver guarantees `bitstreamSizeInBytes` readable bytes at
+        // `bitstreamBufferPtr`; they are copied before the unlock below.
+        unsafe {
+            std::slice::from_raw_parts(
+                l.bitstreamBufferPtr.cast::<u8>(),
+                l.bitstreamSizeInBytes as usize,
+            )
+        }
+        .to_vec()
+    };
+    // SAFETY: the buffer was locked above and the slice into it is no longer used.
+    let st = unsafe { nvcall!(session.fns, nvEncUnlockBitstream(session.handle, bitstream)) };
+    session.check("nvEncUnlockBitstream", st)?;
+    Ok((
+        data,
+        l.outputTimeStamp as i64,
+        FrameType::from_raw(l.pictureType),
+    ))
 }

@@ -11,7 +11,8 @@
 //! let cfg = EncoderConfig::new(Codec::H264, 1920, 1080).preset(Preset::P4).tuning(Tuning::LowLatency);
 //! // Opens the session first: on a GPU without NVENC this fails here, naming the GPU.
 //! let mut enc = Encoder::new(&cfg, Arc::clone(&stream))?;
-//! let pool = FramePool::new(&ctx, PixelFormat::Nv12, 1920, 1080, 4, MemoryKind::Device)?;
+//! // The encoder holds up to `ring_size()` frames: the pool needs more than that.
+//! let pool = FramePool::new(&ctx, PixelFormat::Nv12, 1920, 1080, enc.ring_size() + 1, MemoryKind::Device)?;
 //! let mut out = std::fs::File::create("out.h264").map_err(|e| nvdx::Error::Io { path: "out.h264".into(), source: e })?;
 //! for i in 0..60 {
 //!     let mut frame = pool.acquire()?;
@@ -43,17 +44,38 @@
 //! [`Encoder::encode`] takes the frame ([`InputFrame`]: an owned [`Frame`] or a
 //! [`PooledFrame`]) and holds it until the engine has consumed it. With B-frames that is
 //! several calls later; the frame then comes back in [`EncodeOutput::released`], to reuse or
-//! drop (a pooled frame goes back to its pool). Frames are registered with NVENC once and cached
-//! by address and geometry, then mapped and unmapped per picture. [`Encoder::encode_copy`] is
-//! the alternative that leaves the caller's buffer free at once: it enqueues a device-to-device
-//! copy into a frame of an internal pool and encodes that.
+//! drop (a pooled frame goes back to its pool). The encoder holds at most
+//! [`Encoder::ring_size`] frames, so a pool that feeds it needs more frames than that.
+//!
+//! NVENC must never keep a registration of freed memory, so a caller's frame is registered
+//! while the encoder holds it and unregistered when it comes back in
+//! [`EncodeOutput::released`] (or when the encoder drops): the caller may then free or reuse
+//! it at once, in any drop order. Registrations are identified by the allocation
+//! ([`crate::AsDevicePtr::allocation_id`], never reused), not by address.
+//! [`Encoder::encode_copy`] is the alternative that leaves the caller's buffer free at once: it
+//! enqueues a device-to-device copy into one of the encoder's own frames (at most
+//! `ring_size()` of them, registered once for their whole life and unregistered before they are
+//! freed) and encodes that.
+//!
+//! # Pipelining
+//!
+//! Like NVIDIA's NvEncoder, a call locks only pictures older than a small output delay (3
+//! pictures, none with [`EncoderConfig::zero_latency`]), so the engine encodes the newest
+//! pictures while the caller prepares the next one; [`Encoder::finish`] returns the rest.
 //!
 //! # Output
 //!
 //! H.264 and HEVC packets are Annex B (start codes); AV1 packets are low-overhead OBUs (the
 //! format of IVF/MP4/WebM). Packets come in decode order with `pts` (the input's), `dts` (pts of
-//! the pictures in input order, shifted back by the B-frame delay, so `dts <= pts`), the
-//! keyframe flag and the picture type.
+//! the pictures in input order, shifted back by the B-frame delay, so `dts <= pts`; for AV1,
+//! whose packets are not reordered, `dts = pts`), the keyframe flag and the picture type.
+//!
+//! # Testing without an encoder
+//!
+//! GPUs without NVENC (H100, H200) can run the whole encode path against the workspace's
+//! `nvenc-double` crate, a contract-checking stand-in loaded with
+//! `NVDX_LIBNVIDIA_ENCODE_PATH=.../libnvenc_double.so`; [`Encoder::engine_name`] then says
+//! `NVENC double (test stand-in)`.
 
 pub mod caps;
 pub mod config;
@@ -87,6 +109,7 @@ macro_rules! nvcall {
 mod encoder;
 mod input;
 mod output;
+mod pipeline;
 mod session;
 
 pub use caps::{validate, EncoderCaps};

@@ -1,16 +1,26 @@
 //! The cache of input frames registered with NVENC.
 //!
 //! Registering a CUDA pointer (`nvEncRegisterResource`) is expensive; mapping a registered one
-//! (`nvEncMapInputResource`) is cheap. The cache registers each distinct frame once, keyed by
-//! address and geometry, so frames of a [`crate::FramePool`] stay registered across reuse. It is
-//! generic over a [`Registrar`] so its bookkeeping is tested without a GPU.
+//! (`nvEncMapInputResource`) is cheap. NVENC must not hold a registration of freed memory
+//! ("unregister before destroying the resource"), so the cache keys each registration on the
+//! allocation's never-reused identity ([`crate::AsDevicePtr::allocation_id`]), not its
+//! address, and a registration lives only while its memory is known to be alive:
+//!
+//! - frames the **caller** owns are registered while the encoder holds them and unregistered
+//!   when they are released back (the caller may free them right after);
+//! - the encoder's **own** copy frames stay registered (`keep`) until the encoder unregisters
+//!   them ([`RegistrationCache::remove`]) just before freeing them.
+//!
+//! It is generic over a [`Registrar`] so its bookkeeping is tested without a GPU.
 
 use crate::error::Result;
 use crate::frame::PixelFormat;
 
-/// What identifies a registration: a frame's address and geometry.
+/// What identifies a registration: the allocation (never reused) and its geometry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct ResourceKey {
+    /// [`crate::AsDevicePtr::allocation_id`] of the frame's memory.
+    pub(crate) alloc: u64,
     pub(crate) ptr: u64,
     pub(crate) pitch: usize,
     pub(crate) width: u32,
@@ -70,18 +80,6 @@ impl<H: Copy> RegistrationCache<H> {
             e.last_used = self.clock;
             return Ok(e.handle);
         }
-        // The same address with another geometry: the memory was freed and reused; the old
-        // registration is stale.
-        let mut i = 0;
-        while i < self.entries.len() {
-            let e = &self.entries[i];
-            if e.key.ptr == key.ptr && e.in_use == 0 {
-                let h = self.entries.swap_remove(i).handle;
-                reg.unregister(h)?;
-            } else {
-                i += 1;
-            }
-        }
         while self.entries.len() >= self.capacity {
             let lru = self
                 .entries
@@ -108,11 +106,41 @@ impl<H: Copy> RegistrationCache<H> {
         Ok(handle)
     }
 
-    /// Marks one use of `key` finished (its picture was unmapped).
-    pub(crate) fn release(&mut self, key: &ResourceKey) {
-        if let Some(e) = self.entries.iter_mut().find(|e| e.key == *key) {
-            e.in_use = e.in_use.saturating_sub(1);
+    /// Marks one use of `key` finished (its picture was unmapped). Unless `keep`, a
+    /// registration no longer in use is unregistered at once: its memory goes back to a caller
+    /// who may free it.
+    pub(crate) fn release<R: Registrar<Handle = H>>(
+        &mut self,
+        key: &ResourceKey,
+        keep: bool,
+        reg: &mut R,
+    ) -> Result<()> {
+        let Some(i) = self.entries.iter().position(|e| e.key == *key) else {
+            return Ok(());
+        };
+        let e = &mut self.entries[i];
+        e.in_use = e.in_use.saturating_sub(1);
+        if e.in_use == 0 && !keep {
+            let h = self.entries.swap_remove(i).handle;
+            reg.unregister(h)?;
         }
+        Ok(())
+    }
+
+    /// Unregisters every registration of allocation `alloc` (before the memory is freed).
+    pub(crate) fn remove<R: Registrar<Handle = H>>(
+        &mut self,
+        alloc: u64,
+        reg: &mut R,
+    ) -> Result<()> {
+        let mut first = Ok(());
+        while let Some(i) = self.entries.iter().position(|e| e.key.alloc == alloc) {
+            let h = self.entries.swap_remove(i).handle;
+            if let Err(e) = reg.unregister(h) {
+                first = first.and(Err(e));
+            }
+        }
+        first
     }
 
     /// Unregisters everything (the caller has unmapped every picture). Keeps going after a
@@ -167,6 +195,7 @@ mod tests {
 
     fn key(ptr: u64) -> ResourceKey {
         ResourceKey {
+            alloc: ptr,
             ptr,
             pitch: 2048,
             width: 1920,
@@ -176,40 +205,52 @@ mod tests {
     }
 
     #[test]
-    fn pooled_frames_register_once_across_reuse() {
+    fn kept_frames_register_once_across_reuse() {
         let mut reg = Fake::default();
         let mut c = RegistrationCache::new(8);
-        // A pool of 4 frames cycled 100 times.
+        // The encoder's 4 copy frames cycled 100 times.
         for i in 0..400u64 {
             let k = key(0x1000 + (i % 4) * 0x10_0000);
             let h = c.acquire(&k, &mut reg).unwrap();
             assert!(reg.live.contains(&h));
-            c.release(&k);
+            c.release(&k, true, &mut reg).unwrap();
         }
         assert_eq!(reg.registrations, 4);
         assert_eq!(c.len(), 4);
+        c.remove(0x1000, &mut reg).unwrap();
+        assert_eq!(c.len(), 3);
         c.clear(&mut reg).unwrap();
         assert!(reg.live.is_empty());
         assert_eq!(c.len(), 0);
     }
 
+    /// Issue 15, defect 1: a caller frame's registration ends when it is released back, so
+    /// memory freed and re-allocated at the same address never meets a stale registration.
     #[test]
-    fn same_pointer_with_new_geometry_replaces_the_stale_registration() {
+    fn caller_frames_are_unregistered_on_release_and_keyed_by_allocation() {
         let mut reg = Fake::default();
         let mut c = RegistrationCache::new(8);
         let a = key(0x1000);
         let h1 = c.acquire(&a, &mut reg).unwrap();
-        c.release(&a);
-        let b = ResourceKey {
-            width: 1280,
-            height: 720,
-            pitch: 1280,
-            ..a
-        };
+        c.release(&a, false, &mut reg).unwrap();
+        assert!(
+            reg.live.is_empty(),
+            "released caller frame still registered"
+        );
+        assert_eq!(c.len(), 0);
+        // The same address, a new allocation (same geometry): a fresh registration.
+        let b = ResourceKey { alloc: 2, ..a };
         let h2 = c.acquire(&b, &mut reg).unwrap();
         assert_ne!(h1, h2);
-        assert_eq!(reg.live, vec![h2]);
-        assert_eq!(c.len(), 1);
+        // A kept registration of allocation 2, then allocation 3 at the same address: the
+        // identity differs, so it never reuses allocation 2's handle.
+        c.release(&b, true, &mut reg).unwrap();
+        let d = ResourceKey { alloc: 3, ..a };
+        let h3 = c.acquire(&d, &mut reg).unwrap();
+        assert_ne!(h3, h2);
+        c.release(&d, false, &mut reg).unwrap();
+        c.remove(2, &mut reg).unwrap();
+        assert!(reg.live.is_empty());
     }
 
     #[test]
@@ -219,7 +260,7 @@ mod tests {
         let (a, b, d) = (key(1), key(2), key(3));
         c.acquire(&a, &mut reg).unwrap(); // a stays mapped
         c.acquire(&b, &mut reg).unwrap();
-        c.release(&b);
+        c.release(&b, true, &mut reg).unwrap();
         c.acquire(&d, &mut reg).unwrap(); // evicts b (idle), not a (mapped)
         assert_eq!(c.len(), 2);
         assert_eq!(reg.live.len(), 2);
@@ -234,7 +275,7 @@ mod tests {
         assert!(c.acquire(&key(5), &mut reg).is_err());
         assert_eq!(c.len(), 3);
         for k in [a, d, e] {
-            c.release(&k);
+            c.release(&k, true, &mut reg).unwrap();
         }
         c.clear(&mut reg).unwrap();
         assert!(reg.live.is_empty());

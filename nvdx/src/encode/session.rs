@@ -21,7 +21,46 @@ pub(super) struct Session {
     pub(super) handle: *mut c_void,
     pub(super) ctx: Context,
     pub(super) gpu_name: String,
+    /// What does the encoding: "NVENC on <GPU>", or the test double's own name.
+    pub(super) engine: String,
     pub(super) api: ApiVersion,
+}
+
+/// The prefix of the NVENC double's name (its sessions start with this as their last-error
+/// string, which is how nvdx tells it from NVIDIA's library).
+pub(super) const DOUBLE_PREFIX: &str = "NVENC double";
+
+/// `nvEncOpenEncodeSessionEx`; a failed open that still returned a handle is destroyed, as
+/// the header requires ("the client must call nvEncDestroyEncoder ... even if the open
+/// failed"). Separate from [`Session::open`] so that a fake function list can test it.
+pub(super) fn open_handle(
+    fns: &NV_ENCODE_API_FUNCTION_LIST,
+    device: *mut c_void,
+    api: ApiVersion,
+    gpu_name: &str,
+) -> Result<*mut c_void> {
+    let mut p = sys::NV_ENC_OPEN_ENCODE_SESSION_EX_PARAMS {
+        version: NV_ENC_OPEN_ENCODE_SESSION_EX_PARAMS_VER,
+        deviceType: sys::_NV_ENC_DEVICE_TYPE::NV_ENC_DEVICE_TYPE_CUDA,
+        device,
+        apiVersion: api.to_api_field(),
+        ..Default::default()
+    };
+    let mut handle: *mut c_void = std::ptr::null_mut();
+    // SAFETY: `p` is a filled, versioned parameter block and `handle` a valid out-pointer;
+    // the caller keeps the CUcontext retained for the session's life.
+    let st = unsafe { nvcall!(fns, nvEncOpenEncodeSessionEx(&mut p, &mut handle)) };
+    if st != S::NV_ENC_SUCCESS {
+        if !handle.is_null() {
+            if let Some(destroy) = fns.nvEncDestroyEncoder {
+                // SAFETY: the handle the failed open returned, destroyed once and not used
+                // afterwards.
+                let _ = unsafe { destroy(handle) };
+            }
+        }
+        return Err(status::open_session_error(st, gpu_name));
+    }
+    Ok(handle)
 }
 
 impl Session {
@@ -45,29 +84,37 @@ impl Session {
             .device()
             .name()
             .unwrap_or_else(|_| format!("GPU {}", ctx.device().ordinal()));
-        let mut p = sys::NV_ENC_OPEN_ENCODE_SESSION_EX_PARAMS {
-            version: NV_ENC_OPEN_ENCODE_SESSION_EX_PARAMS_VER,
-            deviceType: sys::_NV_ENC_DEVICE_TYPE::NV_ENC_DEVICE_TYPE_CUDA,
-            device: ctx.raw().cast::<c_void>(),
-            apiVersion: api.to_api_field(),
-            ..Default::default()
-        };
-        let mut handle: *mut c_void = std::ptr::null_mut();
         let _g = ctx.bind()?;
-        // SAFETY: `p` is a filled, versioned parameter block and `handle` a valid out-pointer;
-        // the CUcontext stays retained by `ctx` (kept in the Session) for the session's life.
-        let st = unsafe { nvcall!(fns, nvEncOpenEncodeSessionEx(&mut p, &mut handle)) };
-        if st != S::NV_ENC_SUCCESS {
-            // As ffmpeg does: a session that failed to open is not destroyed.
-            return Err(status::open_session_error(st, &gpu_name));
-        }
-        Ok(Session {
+        let handle = open_handle(&fns, ctx.raw().cast::<c_void>(), api, &gpu_name)?;
+        let mut session = Session {
             fns,
             handle,
             ctx: ctx.clone(),
+            engine: format!("NVENC on {gpu_name}"),
             gpu_name,
             api,
-        })
+        };
+        let first = session.last_error();
+        if first.starts_with(DOUBLE_PREFIX) {
+            session.engine = first;
+        }
+        Ok(session)
+    }
+
+    /// Destroys the encoder (once; later calls do nothing). The encoder calls it explicitly at
+    /// the end of its `Drop`, after releasing everything and before any field (streams, the
+    /// IO-stream storage) is dropped.
+    pub(super) fn destroy(&mut self) {
+        if self.handle.is_null() {
+            return;
+        }
+        if let Some(f) = self.fns.nvEncDestroyEncoder {
+            let _g = self.ctx.bind();
+            // SAFETY: the handle came from a successful open and is destroyed exactly once
+            // (nulled below).
+            let _ = unsafe { f(self.handle) };
+        }
+        self.handle = std::ptr::null_mut();
     }
 
     /// The driver's last error text for this session.
@@ -169,13 +216,31 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        if let Some(f) = self.fns.nvEncDestroyEncoder {
-            let _g = self.ctx.bind();
-            // SAFETY: the handle came from a successful open and is destroyed exactly once,
-            // after the Encoder released its buffers and registrations.
-            let _ = unsafe { f(self.handle) };
-        }
+        self.destroy();
     }
+}
+
+/// The registration parameters for `key`: a CUDA device pointer in the session's format.
+/// NVENC requires the pitch of a `CUDADEVICEPTR` resource to be a multiple of 4.
+pub(super) fn register_params(key: &ResourceKey) -> Result<sys::NV_ENC_REGISTER_RESOURCE> {
+    let pitch = u32::try_from(key.pitch)
+        .map_err(|_| Error::InvalidArgument(format!("pitch {} too large for NVENC", key.pitch)))?;
+    if pitch % 4 != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "NVENC needs a CUDA device pointer's pitch to be a multiple of 4, not {pitch}"
+        )));
+    }
+    Ok(sys::NV_ENC_REGISTER_RESOURCE {
+        version: NV_ENC_REGISTER_RESOURCE_VER,
+        resourceType: sys::_NV_ENC_INPUT_RESOURCE_TYPE::NV_ENC_INPUT_RESOURCE_TYPE_CUDADEVICEPTR,
+        width: key.width,
+        height: key.height,
+        pitch,
+        resourceToRegister: key.ptr as *mut c_void,
+        bufferFormat: buffer_format(key.format)?,
+        bufferUsage: sys::_NV_ENC_BUFFER_USAGE::NV_ENC_INPUT_IMAGE,
+        ..Default::default()
+    })
 }
 
 /// NVENC registration through a session.
@@ -187,21 +252,7 @@ impl Registrar for NvRegistrar<'_> {
     type Handle = sys::NV_ENC_REGISTERED_PTR;
 
     fn register(&mut self, key: &ResourceKey) -> Result<Self::Handle> {
-        let pitch = u32::try_from(key.pitch).map_err(|_| {
-            Error::InvalidArgument(format!("pitch {} too large for NVENC", key.pitch))
-        })?;
-        let mut p = sys::NV_ENC_REGISTER_RESOURCE {
-            version: NV_ENC_REGISTER_RESOURCE_VER,
-            resourceType:
-                sys::_NV_ENC_INPUT_RESOURCE_TYPE::NV_ENC_INPUT_RESOURCE_TYPE_CUDADEVICEPTR,
-            width: key.width,
-            height: key.height,
-            pitch,
-            resourceToRegister: key.ptr as *mut c_void,
-            bufferFormat: buffer_format(key.format)?,
-            bufferUsage: sys::_NV_ENC_BUFFER_USAGE::NV_ENC_INPUT_IMAGE,
-            ..Default::default()
-        };
+        let mut p = register_params(key)?;
         // SAFETY: live session; the pointer is a device allocation of `pitch * rows` bytes
         // (a Frame), which the encoder keeps alive while it is registered and mapped.
         let st = unsafe {
@@ -223,5 +274,63 @@ impl Registrar for NvRegistrar<'_> {
             )
         };
         self.session.check("nvEncUnregisterResource", st)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::PixelFormat;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static DESTROYED: AtomicUsize = AtomicUsize::new(0);
+
+    unsafe extern "C" fn open_fails_with_handle(
+        _p: *mut sys::NV_ENC_OPEN_ENCODE_SESSION_EX_PARAMS,
+        h: *mut *mut c_void,
+    ) -> NVENCSTATUS {
+        // SAFETY: the caller passes a valid out-pointer.
+        unsafe { *h = 0x5e55 as *mut c_void };
+        S::NV_ENC_ERR_OUT_OF_MEMORY
+    }
+
+    unsafe extern "C" fn destroy(h: *mut c_void) -> NVENCSTATUS {
+        assert_eq!(h as usize, 0x5e55);
+        DESTROYED.fetch_add(1, Ordering::SeqCst);
+        S::NV_ENC_SUCCESS
+    }
+
+    /// Issue 15, defect 10: a failed open that returned a handle is destroyed.
+    #[test]
+    fn failed_open_with_a_handle_is_destroyed() {
+        let fns = NV_ENCODE_API_FUNCTION_LIST {
+            nvEncOpenEncodeSessionEx: Some(open_fails_with_handle),
+            nvEncDestroyEncoder: Some(destroy),
+            ..Default::default()
+        };
+        let e = open_handle(&fns, std::ptr::null_mut(), ApiVersion::BINDINGS, "GPU X").unwrap_err();
+        assert!(
+            e.to_string().contains("cannot open another encode session"),
+            "{e}"
+        );
+        assert_eq!(DESTROYED.load(Ordering::SeqCst), 1);
+    }
+
+    /// Issue 15, defect 10: the registration pitch must be a multiple of 4.
+    #[test]
+    fn registration_pitch_must_be_a_multiple_of_four() {
+        let key = |pitch| ResourceKey {
+            alloc: 1,
+            ptr: 0x1000,
+            pitch,
+            width: 64,
+            height: 48,
+            format: PixelFormat::Nv12,
+        };
+        let p = register_params(&key(512)).unwrap();
+        assert_eq!((p.pitch, p.width, p.height), (512, 64, 48));
+        assert_eq!(p.version, NV_ENC_REGISTER_RESOURCE_VER);
+        let e = register_params(&key(66)).unwrap_err();
+        assert!(e.to_string().contains("multiple of 4"), "{e}");
     }
 }

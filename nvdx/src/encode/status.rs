@@ -44,9 +44,13 @@ pub fn status_name(status: NVENCSTATUS) -> &'static str {
 /// A hint for statuses whose meaning nvdx can explain whatever the call.
 fn generic_hint(status: NVENCSTATUS) -> &'static str {
     match status {
+        // Every call goes through a session opened after API negotiation passed (the driver
+        // implements 12.1 or newer), so the driver is not too old: nvdx passed the wrong
+        // structure version for this call.
         S::NV_ENC_ERR_INVALID_VERSION => {
-            "the driver rejected a structure version: the NVIDIA driver is older than the NVENC \
-             API 12.1 nvdx is built for; update the driver"
+            "the driver rejected a structure version although it implements the negotiated NVENC \
+             API 12.1: nvdx passed a wrong version for this call (a bug in nvdx; please report \
+             it with the driver version)"
         }
         S::NV_ENC_ERR_UNSUPPORTED_PARAM => {
             "the GPU's encoder does not support this setting; compare the configuration with \
@@ -100,9 +104,11 @@ pub(crate) fn open_session_error(status: NVENCSTATUS, gpu_name: &str) -> Error {
              GPU with NVENC (L4, L40S, A10)"
         )
     } else if status == S::NV_ENC_ERR_INVALID_VERSION {
+        // Negotiation already checked that the driver implements 12.1 or newer.
         format!(
-            "the NVIDIA driver on {gpu_name} does not accept NVENC API 12.1 structures ({name}); \
-             update the driver to 530.41 or newer"
+            "the NVIDIA driver on {gpu_name} reports NVENC API 12.1 or newer but rejected the \
+             session parameters' version ({name}): a bug in nvdx's structure versions (please \
+             report it with the driver version)"
         )
     } else {
         format!("opening an NVENC session on {gpu_name} failed ({name})")
@@ -190,8 +196,18 @@ mod tests {
                 "{e}"
             );
         }
+        // Issue 15, defect 10: after negotiation passed, a version error is nvdx's, not the
+        // driver's age.
         let e = open_session_error(S::NV_ENC_ERR_INVALID_VERSION, "NVIDIA L4");
-        assert!(e.to_string().contains("update the driver"), "{e}");
+        assert!(!e.to_string().contains("update the driver"), "{e}");
+        assert!(e.to_string().contains("bug in nvdx"), "{e}");
+        let e = nvenc_error(
+            "nvEncLockBitstream",
+            S::NV_ENC_ERR_INVALID_VERSION,
+            String::new(),
+        );
+        assert!(!e.to_string().contains("update the driver"), "{e}");
+        assert!(e.to_string().contains("bug in nvdx"), "{e}");
         let e = nvenc_error(
             "nvEncInitializeEncoder",
             S::NV_ENC_ERR_UNSUPPORTED_PARAM,

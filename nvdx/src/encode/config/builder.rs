@@ -102,7 +102,8 @@ impl EncoderConfig {
         self.rate_control = Some(rc);
         self
     }
-    /// Pictures per GOP (distance between I pictures); `u32::MAX` for an infinite GOP.
+    /// Pictures per GOP (distance between I pictures); `u32::MAX` for an infinite GOP, which
+    /// allows no B-frames (NVENC's rule).
     pub fn gop_length(mut self, frames: u32) -> Self {
         self.gop_length = Some(frames);
         self
@@ -311,6 +312,13 @@ impl EncoderConfig {
             ));
         }
         if let (Some(g), Some(b)) = (self.gop_length, self.effective_b_frames()) {
+            // nvEncodeAPI.h: "frameIntervalP must be 1 when gopLength is NVENC_INFINITE_GOPLENGTH".
+            if g == u32::MAX && b > 0 {
+                return Err(Error::InvalidArgument(format!(
+                    "an infinite GOP allows no B-frames (NVENC needs frameIntervalP = 1 with \
+                     NVENC_INFINITE_GOPLENGTH), {b} requested"
+                )));
+            }
             if g != u32::MAX && b >= g {
                 return Err(Error::InvalidArgument(format!(
                     "{b} B-frames do not fit a GOP of {g} pictures"
@@ -347,6 +355,10 @@ impl EncoderConfig {
         }
         if let Some(b) = self.effective_b_frames() {
             c.frameIntervalP = b as i32 + 1;
+        }
+        if c.gopLength == nvdx_sys::nvenc::NVENC_INFINITE_GOPLENGTH {
+            // The preset's B-frames do not survive an infinite GOP (see `check`).
+            c.frameIntervalP = 1;
         }
         if let Some(rc) = &self.rate_control {
             rc.apply(&mut c.rcParams);

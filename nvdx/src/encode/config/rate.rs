@@ -90,10 +90,10 @@ impl RateControl {
                 rc.rateControlMode = M::NV_ENC_PARAMS_RC_VBR;
                 rc.averageBitRate = average_bitrate;
                 rc.maxBitRate = max_bitrate;
-                if let Some(v) = vbv_buffer_size {
-                    rc.vbvBufferSize = v;
-                    rc.vbvInitialDelay = v;
-                }
+                // None means the driver's default (0), not whatever was set before (a
+                // reconfiguration starts from the running config).
+                rc.vbvBufferSize = vbv_buffer_size.unwrap_or(0);
+                rc.vbvInitialDelay = vbv_buffer_size.unwrap_or(0);
             }
             RateControl::Cbr {
                 bitrate,
@@ -102,10 +102,10 @@ impl RateControl {
                 rc.rateControlMode = M::NV_ENC_PARAMS_RC_CBR;
                 rc.averageBitRate = bitrate;
                 rc.maxBitRate = bitrate;
-                if let Some(v) = vbv_buffer_size {
-                    rc.vbvBufferSize = v;
-                    rc.vbvInitialDelay = v;
-                }
+                // None means the driver's default (0), not whatever was set before (a
+                // reconfiguration starts from the running config).
+                rc.vbvBufferSize = vbv_buffer_size.unwrap_or(0);
+                rc.vbvInitialDelay = vbv_buffer_size.unwrap_or(0);
             }
         }
     }

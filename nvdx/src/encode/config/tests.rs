@@ -352,5 +352,36 @@ fn inconsistent_settings_are_rejected_before_the_driver() {
         assert!(e.to_string().contains(needle), "{needle}: {e}");
     }
     assert!(base().tuning(Tuning::Lossless).check().is_ok());
-    assert!(base().gop_length(u32::MAX).b_frames(3).check().is_ok());
+    // nvEncodeAPI.h: frameIntervalP must be 1 with an infinite GOP (issue 15, defect 4).
+    let e = base().gop_length(u32::MAX).b_frames(3).check().unwrap_err();
+    assert!(e.to_string().contains("infinite GOP"), "{e}");
+    assert!(base().gop_length(u32::MAX).b_frames(0).check().is_ok());
+    let mut preset = zeroed_preset();
+    preset.frameIntervalP = 3; // a preset with B-frames
+    let c = base().gop_length(u32::MAX).apply(&preset).unwrap();
+    assert_eq!((c.gopLength, c.frameIntervalP), (u32::MAX, 1));
+}
+
+/// Issue 15, defect 7: `None` VBV fields mean the driver default, also when applied on top of
+/// a config that had a custom VBV (reconfiguration starts from the running config).
+#[test]
+fn none_vbv_resets_to_the_default() {
+    let mut rc = nvdx_sys::nvenc::NV_ENC_RC_PARAMS::default();
+    RateControl::Cbr {
+        bitrate: 4_000_000,
+        vbv_buffer_size: Some(1_000_000),
+    }
+    .apply(&mut rc);
+    assert_eq!(
+        (rc.vbvBufferSize, rc.vbvInitialDelay),
+        (1_000_000, 1_000_000)
+    );
+    RateControl::Vbr {
+        average_bitrate: 2_000_000,
+        max_bitrate: 3_000_000,
+        vbv_buffer_size: None,
+    }
+    .apply(&mut rc);
+    assert_eq!((rc.vbvBufferSize, rc.vbvInitialDelay), (0, 0));
+    assert_eq!((rc.averageBitRate, rc.maxBitRate), (2_000_000, 3_000_000));
 }
