@@ -33,6 +33,7 @@ mod cu;
 pub mod decode;
 pub mod demux;
 pub mod device;
+pub mod dlpack;
 pub mod encode;
 pub mod error;
 pub mod frame;
