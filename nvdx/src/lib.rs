@@ -30,6 +30,8 @@ pub mod codec;
 pub mod colour;
 pub mod context;
 mod cu;
+#[cfg(feature = "cudarc")]
+pub mod cudarc;
 pub mod decode;
 pub mod demux;
 pub mod device;

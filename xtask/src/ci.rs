@@ -17,6 +17,8 @@ pub fn run(_args: &[String]) -> Result<(), String> {
             "clippy",
             "--workspace",
             "--all-targets",
+            // Optional features too (nvdx's `cudarc` interop and its example).
+            "--all-features",
             "--",
             "-D",
             "warnings",
@@ -30,7 +32,7 @@ pub fn run(_args: &[String]) -> Result<(), String> {
             "--examples",
         ],
         &["test", "--workspace", "--doc"],
-        &["doc", "--workspace", "--no-deps"],
+        &["doc", "--workspace", "--no-deps", "--all-features"],
         &[
             "publish",
             "--dry-run",
