@@ -419,6 +419,7 @@ impl std::fmt::Debug for StreamUse<'_> {
 impl<'a> StreamUse<'a> {
     /// Starts a raw use of `access` on `stream` (it waits for the last write, or for every use
     /// when `write`); recorded when the guard drops.
+    #[cfg_attr(not(feature = "cudarc"), allow(dead_code))]
     pub(crate) fn begin(access: &'a Access, stream: &'a Stream, write: bool) -> Result<Self> {
         if write {
             access.before_write(stream.tracking_ref())?;
