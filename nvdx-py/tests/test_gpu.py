@@ -53,6 +53,8 @@ def torch_bytes(frame):
     assert tuple(t.shape) == (rows, frame.width)
     bps = 2 if frame.format == "p016" else 1
     assert t.stride() == (frame.pitch // bps, 1)
+    if bps == 2:
+        t = t.view(torch.int16)  # same bits; uint16 has few CPU ops in torch
     return t.cpu().contiguous().numpy().tobytes()
 
 
