@@ -841,7 +841,9 @@ impl std::fmt::Debug for DlpackImage {
 impl DlpackImage {
     /// Imports a DLPack 1.x tensor as an image of `format`, ready on `ready_on` (the stream
     /// the consumer passed to the producer's `__dlpack__(stream=...)`, or any stream the
-    /// producer's work is ordered before).
+    /// producer's work is ordered before). A producer that only says which stream `P` it wrote
+    /// on is handled with an event, not a host sync: `ready_on.wait_event(&P.record_event()?)`
+    /// (or wrap `P` with [`Stream::from_raw_borrowed`] and pass it as `ready_on`).
     ///
     /// Takes ownership of the tensor whatever happens: on an error it is deleted at once.
     ///
