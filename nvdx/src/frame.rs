@@ -416,7 +416,23 @@ impl std::fmt::Debug for StreamUse<'_> {
     }
 }
 
-impl StreamUse<'_> {
+impl<'a> StreamUse<'a> {
+    /// Starts a raw use of `access` on `stream` (it waits for the last write, or for every use
+    /// when `write`); recorded when the guard drops.
+    #[cfg_attr(not(feature = "cudarc"), allow(dead_code))]
+    pub(crate) fn begin(access: &'a Access, stream: &'a Stream, write: bool) -> Result<Self> {
+        if write {
+            access.before_write(stream.tracking_ref())?;
+        } else {
+            access.before_read(stream.tracking_ref())?;
+        }
+        Ok(StreamUse {
+            access,
+            stream,
+            write,
+        })
+    }
+
     /// The stream the work runs on.
     pub fn stream(&self) -> &Stream {
         self.stream

@@ -31,9 +31,12 @@ pub mod colour;
 pub mod context;
 mod cu;
 mod cuvid;
+#[cfg(feature = "cudarc")]
+pub mod cudarc;
 pub mod decode;
 pub mod demux;
 pub mod device;
+pub mod dlpack;
 pub mod encode;
 pub mod error;
 pub mod frame;

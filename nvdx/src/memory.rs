@@ -79,7 +79,7 @@ unsafe impl Sync for RawAlloc {}
 
 /// Hands out allocation identities, unique for the life of the process (addresses are reused
 /// after a free; ids never are), e.g. for caches of NVENC registrations.
-fn next_alloc_id() -> u64 {
+pub(crate) fn next_alloc_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
 }

@@ -10,6 +10,7 @@ mod colour;
 mod common;
 mod core;
 mod decode;
+mod dlpack;
 mod encode;
 mod lifetime;
 mod reliability;
