@@ -30,9 +30,9 @@ pub mod codec;
 pub mod colour;
 pub mod context;
 mod cu;
-mod cuvid;
 #[cfg(feature = "cudarc")]
 pub mod cudarc;
+mod cuvid;
 pub mod decode;
 pub mod demux;
 pub mod device;
