@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use nvdx::kernels::colour::{ColourSpace, Tensor, TensorDtype, TensorParams};
+use nvdx::kernels::colour::{Tensor, TensorDtype, TensorParams};
 use nvdx::sample::VideoReader;
 use nvdx::FrameView;
 use nvdx::{Context, PixelFormat, Stream};
@@ -94,7 +94,17 @@ fn run(args: Args) -> nvdx::Result<()> {
         }
     );
 
-    let params = TensorParams::clip();
+    // Convert with the stream's own colour description; where it states none, as ffmpeg and
+    // torchcodec do (BT.601, limited range).
+    let space = match reader.info().colour {
+        Some(c) => {
+            let (w, h) = reader.output_size();
+            c.description().conversion_space(w, h)
+        }
+        None => nvdx::colour::ColourDescription::UNSPECIFIED.ffmpeg_conversion_space(),
+    };
+    println!("colour conversion: {space:?}");
+    let params = TensorParams::clip().with_space(space);
     let t1 = Instant::now();
     let got = reader.sample_uniform_tensor(args.n, &mut tensor, 0, &params, &stream)?;
     let enqueued = t1.elapsed();
@@ -131,12 +141,7 @@ fn run(args: Args) -> nvdx::Result<()> {
 
     if let Some(dir) = &args.png {
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-        let frames = reader.frames_rgb(
-            &got.indices,
-            PixelFormat::Rgb24,
-            ColourSpace::BT709_LIMITED,
-            &stream,
-        )?;
+        let frames = reader.frames_rgb(&got.indices, PixelFormat::Rgb24, space, &stream)?;
         stream.synchronize()?;
         for f in &frames {
             let rgb = f.to_host_vec()?;

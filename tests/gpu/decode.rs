@@ -238,6 +238,11 @@ const FIXTURES: &[(&str, Codec, u8)] = &[
     ("two_tracks.mkv", Codec::H264, 8),
     ("two_video_tracks.mp4", Codec::H264, 8),
     ("two_video_tracks_both_enabled.mp4", Codec::H264, 8),
+    ("colour_bt601_limited.264", Codec::H264, 8),
+    ("colour_bt601_full.264", Codec::H264, 8),
+    ("colour_bt709_full.264", Codec::H264, 8),
+    ("colour_bt2020_full.264", Codec::H264, 8),
+    ("colour_colr_bt709_full.mp4", Codec::H264, 8),
 ];
 
 // ---------------------------------------------------------------------------------------------

@@ -272,6 +272,53 @@ fn tensor_and_rgb_match_the_cpu_references() {
     }
 }
 
+/// RGB output in the colour description each tagged fixture declares (SPS VUI, MP4 `colr`,
+/// Matroska `Colour`) is within 1 LSB of the f64 reference applied with that description.
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn rgb_follows_the_declared_colour_description() {
+    let ctx = ctx();
+    let stream = ok(Stream::new(&ctx), "stream");
+    let fmt = ok(PackedRgb::of(PixelFormat::Rgb24), "fmt");
+    for name in [
+        "colour_bt601_limited.264",
+        "colour_bt601_full.264",
+        "colour_bt709_limited.264",
+        "colour_bt709_full.264",
+        "colour_bt2020_limited.264",
+        "colour_bt2020_full.264",
+        "colour_colr_bt709_full.mp4",
+        "h264.mkv",
+    ] {
+        let refs = reference(&ctx, name);
+        let rd = reader(name, false);
+        let (w, h) = rd.output_size();
+        let Some(colour) = rd.info().colour else {
+            panic!("{name}: the reader reports no colour description");
+        };
+        let space = colour.description().conversion_space(w, h);
+        let idx = [0, rd.len() / 2, rd.len() - 1];
+        let frames = ok(
+            rd.frames_rgb(&idx, PixelFormat::Rgb24, space, &stream),
+            name,
+        );
+        for (f, &i) in frames.iter().zip(&idx) {
+            let y = ok(
+                Yuv420::<u8>::from_tight_bytes(w as usize, h as usize, &refs[i]),
+                name,
+            );
+            let want = r::yuv420_to_rgb(&y, fmt, space);
+            let got = ok(f.to_host_vec(), name);
+            if let Err(e) =
+                r::compare_ints(&format!("{name} {space:?} frame {i}"), &got, &want, 1.0)
+            {
+                panic!("{e}");
+            }
+        }
+        eprintln!("{name}: {space:?}, {} frames within 1 LSB", idx.len());
+    }
+}
+
 #[test]
 #[ignore = "needs an NVIDIA GPU"]
 fn sessions_are_reused_across_videos() {

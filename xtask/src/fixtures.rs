@@ -63,6 +63,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
             let path = dir.join(c.file);
             let pix = if c.bit_depth > 8 {
                 "yuv420p10le"
+            } else if c.file.starts_with("colour_") && c.file.contains("_full") {
+                // Full range: hash the decoded samples as they are (yuv420p would make swscale
+                // convert them to limited range first).
+                "yuvj420p"
             } else {
                 "yuv420p"
             };
@@ -495,6 +499,7 @@ impl Gen {
 
         self.matroska(&mut clips)?;
         self.mp4_tracks(&mut clips)?;
+        self.colour_tags(&mut clips)?;
 
         // Corrupt inputs.
         let whole = read(&d.join("h264_bframes.mp4"))?;
@@ -820,6 +825,70 @@ impl Gen {
             height: 270,
             bit_depth: 8,
             notes: "the same with both video tracks enabled (default): ffmpeg picks the larger, 480x270",
+            decodable: true,
+        });
+        Ok(())
+    }
+
+    /// `h264.264` re-tagged (bitstream filter, no re-encode) with each matrix/range combination
+    /// the kernels implement, and an MP4 whose only colour description is its `colr` box.
+    fn colour_tags(&self, clips: &mut Vec<Clip>) -> Result<(), String> {
+        let d = &self.dir;
+        let src = d.join("h264.264");
+        const TAGS: [(&str, &str, &str); 6] = [
+            ("colour_bt601_limited.264", "video_full_range_flag=0:colour_primaries=6:transfer_characteristics=6:matrix_coefficients=6", "BT.601 (SMPTE 170M) limited range"),
+            ("colour_bt601_full.264", "video_full_range_flag=1:colour_primaries=5:transfer_characteristics=6:matrix_coefficients=5", "BT.601 (BT.470BG) full range"),
+            ("colour_bt709_limited.264", "video_full_range_flag=0:colour_primaries=1:transfer_characteristics=1:matrix_coefficients=1", "BT.709 limited range"),
+            ("colour_bt709_full.264", "video_full_range_flag=1:colour_primaries=1:transfer_characteristics=1:matrix_coefficients=1", "BT.709 full range"),
+            ("colour_bt2020_limited.264", "video_full_range_flag=0:colour_primaries=9:transfer_characteristics=14:matrix_coefficients=9", "BT.2020 NCL limited range"),
+            ("colour_bt2020_full.264", "video_full_range_flag=1:colour_primaries=9:transfer_characteristics=14:matrix_coefficients=9", "BT.2020 NCL full range"),
+        ];
+        for (file, tags, notes) in TAGS {
+            let out = d.join(file);
+            let bsf = format!("h264_metadata={tags}");
+            let mut a = vec!["-i", s(&src)?, "-c", "copy", "-bsf:v", &bsf, "-f", "h264"];
+            a.push(s(&out)?);
+            self.ffmpeg(&a)?;
+            clips.push(Clip {
+                file,
+                codec: "h264",
+                width: 176,
+                height: 144,
+                bit_depth: 8,
+                notes,
+                decodable: true,
+            });
+        }
+        // colr only: `h264_bframes.mp4`'s SPS has no video signal type (x264 writes none by
+        // default); the remux's `colr nclx` says BT.709 full range.
+        let bare = d.join("h264_bframes.mp4");
+        let mp4 = d.join("colour_colr_bt709_full.mp4");
+        let mut a = vec![
+            "-i",
+            s(&bare)?,
+            "-c",
+            "copy",
+            "-color_primaries",
+            "bt709",
+            "-color_trc",
+            "bt709",
+            "-colorspace",
+            "bt709",
+            "-color_range",
+            "pc",
+            "-movflags",
+            "+write_colr",
+        ];
+        a.extend_from_slice(POST);
+        a.push(s(&mp4)?);
+        self.ffmpeg(&a)?;
+        clips.push(Clip {
+            file: "colour_colr_bt709_full.mp4",
+            codec: "h264",
+            width: 176,
+            height: 144,
+            bit_depth: 8,
+            notes: "MP4 colr nclx BT.709 full range; the SPS VUI states no colour description",
             decodable: true,
         });
         Ok(())

@@ -15,6 +15,34 @@ pub(crate) struct Vp9Header {
     pub bit_depth: Option<u8>,
     pub chroma: Option<ChromaFormat>,
     pub size: Option<(u32, u32)>,
+    /// The keyframe's `color_space` and `color_range` as an H.273 description.
+    pub colour: Option<super::ColourInfo>,
+}
+
+/// VP9's `color_space` (VP9 bitstream spec 7.2) as H.273 code points; sRGB (7) is full-range
+/// RGB (identity matrix).
+fn vp9_colour(cs: u32, srgb: bool) -> super::ColourInfo {
+    // As ffmpeg's VP9 decoder: the header names the matrix only (and sRGB for 7).
+    let matrix = match cs {
+        1 => Some(5), // CS_BT_601 -> BT.470BG
+        2 => Some(1), // CS_BT_709
+        3 => Some(6), // CS_SMPTE_170
+        4 => Some(7), // CS_SMPTE_240
+        5 => Some(9), // CS_BT_2020 (non-constant luminance)
+        7 => Some(0), // CS_RGB (identity)
+        _ => None,    // CS_UNKNOWN, reserved
+    };
+    let (primaries, transfer) = if srgb {
+        (Some(1), Some(13))
+    } else {
+        (None, None)
+    };
+    super::ColourInfo {
+        primaries,
+        transfer,
+        matrix,
+        full_range: srgb.then_some(true),
+    }
 }
 
 /// Reads the start of a VP9 uncompressed header (the first frame of a superframe).
@@ -34,6 +62,7 @@ pub(crate) fn vp9_header(frame: &[u8]) -> Result<Vp9Header> {
         bit_depth: None,
         chroma: None,
         size: None,
+        colour: None,
     };
     if r.bit()? {
         return Ok(h); // show_existing_frame
@@ -58,8 +87,12 @@ pub(crate) fn vp9_header(frame: &[u8]) -> Result<Vp9Header> {
     h.bit_depth = Some(depth);
     let cs = r.bits(3)?;
     let mut chroma = ChromaFormat::Yuv420;
+    h.colour = Some(vp9_colour(cs, cs == 7));
     if cs != 7 {
-        r.skip(1)?;
+        let full = r.bit()?;
+        if let Some(c) = &mut h.colour {
+            c.full_range = Some(full);
+        }
         if profile == 1 || profile == 3 {
             let sx = r.bit()?;
             let sy = r.bit()?;
@@ -158,7 +191,7 @@ pub(crate) fn parse(source: &mut Source) -> Result<Parsed> {
         .unwrap_or(MAX_FRAMES)
         .min(MAX_FRAMES);
     let mut samples: Vec<SampleEntry> = Vec::new();
-    let (mut bit_depth, mut chroma) = (None, None);
+    let (mut bit_depth, mut chroma, mut colour) = (None, None, None);
     while pos < len {
         let fh = source.read_clamped(pos, 12)?;
         let mut r = ByteReader::new(&fh, "IVF frame header");
@@ -182,6 +215,9 @@ pub(crate) fn parse(source: &mut Source) -> Result<Parsed> {
         let keyframe = match codec {
             Codec::Vp9 => match vp9_header(&peek) {
                 Ok(h) => {
+                    if h.keyframe && colour.is_none() {
+                        colour = h.colour;
+                    }
                     if h.keyframe && bit_depth.is_none() {
                         bit_depth = h.bit_depth;
                         chroma = h.chroma;
@@ -242,7 +278,7 @@ pub(crate) fn parse(source: &mut Source) -> Result<Parsed> {
             frame_count: Some(n),
             rotation_degrees: 0,
             parameter_sets: Vec::new(),
-            colour: None,
+            colour,
         },
         samples,
         format: PacketFormat::Raw,

@@ -903,6 +903,7 @@ fn finish(
 
     let mut width = track.width;
     let mut height = track.height;
+    let mut sps_colour = None;
     let mut bit_depth = track.bits_per_channel.filter(|&b| b > 0);
     let mut chroma = None;
     let mut format = PacketFormat::Raw;
@@ -929,6 +930,7 @@ fn finish(
                     if width == 0 || height == 0 {
                         (width, height) = (info.width, info.height);
                     }
+                    sps_colour = info.colour;
                     bit_depth = Some(info.bit_depth);
                     chroma = Some(info.chroma);
                 }
@@ -1030,7 +1032,7 @@ fn finish(
             frame_count: Some(n),
             rotation_degrees: 0,
             parameter_sets,
-            colour: any.then_some(colour),
+            colour: super::merge_colour(sps_colour, any.then_some(colour)),
         },
         samples,
         format,

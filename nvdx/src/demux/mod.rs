@@ -81,6 +81,37 @@ pub struct ColourInfo {
     pub full_range: Option<bool>,
 }
 
+impl ColourInfo {
+    /// As an [`crate::colour::ColourDescription`] (unstated code points are "unspecified"); its
+    /// [`conversion_space`](crate::colour::ColourDescription::conversion_space) is what RGB and
+    /// tensor outputs should use for this stream.
+    pub fn description(&self) -> crate::colour::ColourDescription {
+        crate::colour::ColourDescription::from_h273(
+            self.primaries.unwrap_or(2),
+            self.transfer.unwrap_or(2),
+            self.matrix.unwrap_or(2),
+            self.full_range,
+        )
+    }
+}
+
+/// Combines the bitstream's colour description (SPS VUI) with the container's: the bitstream's
+/// fields win where it states them, the container fills the rest.
+pub(crate) fn merge_colour(
+    bitstream: Option<ColourInfo>,
+    container: Option<ColourInfo>,
+) -> Option<ColourInfo> {
+    match (bitstream, container) {
+        (Some(b), Some(c)) => Some(ColourInfo {
+            primaries: b.primaries.or(c.primaries),
+            transfer: b.transfer.or(c.transfer),
+            matrix: b.matrix.or(c.matrix),
+            full_range: b.full_range.or(c.full_range),
+        }),
+        (b, c) => b.or(c),
+    }
+}
+
 /// One video track of a container with several (see [`Demux::video_tracks`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VideoTrack {
@@ -732,7 +763,7 @@ fn parse_annexb(source: &mut Source) -> Result<Parsed> {
             frame_count: Some(samples.len()),
             rotation_degrees: 0,
             parameter_sets: params,
-            colour: None,
+            colour: sps.colour,
         },
         samples,
         format: PacketFormat::Raw,

@@ -3,9 +3,9 @@
 use super::annexb::{parse_avcc, parse_hvcc};
 use super::reader::ByteReader;
 use super::sps::gcd;
-use super::VideoTrack;
 use super::{annexb, ticks_to_seconds, StreamInfo};
 use super::{parse_sps, split_annexb, Container, PacketFormat, Parsed, SampleEntry, Source};
+use super::{ColourInfo, VideoTrack};
 use crate::codec::{ChromaFormat, Codec};
 use crate::{Error, Result};
 
@@ -89,6 +89,8 @@ struct Edit {
 #[derive(Debug)]
 struct Track {
     track_id: u32,
+    /// The container's colour description (`colr`, `vpcC`).
+    colour: Option<ColourInfo>,
     /// `tkhd` flag `track_enabled` (ffmpeg marks such tracks as default).
     enabled: bool,
     timescale: u32,
@@ -352,6 +354,7 @@ fn parse_trak(p: &[u8], sample_cap: usize) -> Result<Option<Track>> {
         chroma: entry.chroma,
         format: entry.format,
         parameter_sets: entry.parameter_sets,
+        colour: entry.colour,
         edits,
         samples: Vec::new(),
         next_dts: 0,
@@ -396,6 +399,34 @@ struct SampleDescription {
     chroma: Option<ChromaFormat>,
     format: PacketFormat,
     parameter_sets: Vec<u8>,
+    /// From the `colr` box (`nclx`/`nclc`) or VP9's `vpcC`.
+    colour: Option<ColourInfo>,
+}
+
+/// The `colr` box of a visual sample entry (ISO/IEC 14496-12 12.1.5): `nclx` carries H.273
+/// primaries, transfer, matrix and the full-range flag; QuickTime's `nclc` the first three.
+/// ICC profiles (`rICC`/`prof`) say nothing nvdx can use.
+fn parse_colr(p: &[u8]) -> Result<Option<ColourInfo>> {
+    let mut r = ByteReader::new(p, "colr box");
+    let kind = r.bytes(4)?;
+    if kind != b"nclx" && kind != b"nclc" {
+        return Ok(None);
+    }
+    let code = |v: u16| u8::try_from(v).ok();
+    let primaries = code(r.u16()?);
+    let transfer = code(r.u16()?);
+    let matrix = code(r.u16()?);
+    let full_range = if kind == b"nclx" {
+        Some(r.u8()? & 0x80 != 0)
+    } else {
+        None
+    };
+    Ok(Some(ColourInfo {
+        primaries,
+        transfer,
+        matrix,
+        full_range,
+    }))
 }
 
 fn parse_stsd(p: &[u8]) -> Result<SampleDescription> {
@@ -438,6 +469,10 @@ fn parse_stsd(p: &[u8]) -> Result<SampleDescription> {
         chroma: None,
         format: PacketFormat::Raw,
         parameter_sets: Vec::new(),
+        colour: match child(&boxes, b"colr") {
+            Some(c) => parse_colr(c)?,
+            None => None,
+        },
     };
     match codec {
         Codec::H264 | Codec::Hevc => {
@@ -470,6 +505,17 @@ fn parse_stsd(p: &[u8]) -> Result<SampleDescription> {
                     3 => ChromaFormat::Yuv444,
                     _ => ChromaFormat::Yuv420,
                 });
+                // vpcC v1: colourPrimaries, transferCharacteristics, matrixCoefficients follow.
+                if d.colour.is_none() {
+                    if let (Ok(p), Ok(t), Ok(m)) = (r.u8(), r.u8(), r.u8()) {
+                        d.colour = Some(ColourInfo {
+                            primaries: Some(p),
+                            transfer: Some(t),
+                            matrix: Some(m),
+                            full_range: Some(b & 1 != 0),
+                        });
+                    }
+                }
             }
         }
         _ => {
@@ -873,10 +919,13 @@ fn finish(mut track: Track, movie_timescale: u32) -> Result<Parsed> {
     let (mut width, mut height) = (track.width, track.height);
     let mut bit_depth = track.bit_depth;
     let mut chroma = track.chroma;
+    let mut colour = track.colour;
     if matches!(track.codec, Codec::H264 | Codec::Hevc) {
         let codec = track.codec;
         if let Some(sps) = split_annexb(&track.parameter_sets).find(|n| annexb::is_sps(codec, n)) {
             if let Ok(info) = parse_sps(codec, sps) {
+                // What the decoder sees wins over the container (as ffmpeg's decoders do).
+                colour = super::merge_colour(info.colour, colour);
                 if width == 0 || height == 0 {
                     width = info.width;
                     height = info.height;
@@ -900,9 +949,14 @@ fn finish(mut track: Track, movie_timescale: u32) -> Result<Parsed> {
             frame_count: Some(n),
             rotation_degrees: track.rotation,
             parameter_sets: track.parameter_sets,
-            colour: None,
+            colour,
         },
         samples: track.samples,
         format: track.format,
     })
+}
+
+#[cfg(test)]
+pub(crate) fn parse_colr_for_tests(p: &[u8]) -> Result<Option<ColourInfo>> {
+    parse_colr(p)
 }

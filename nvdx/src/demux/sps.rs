@@ -21,6 +21,9 @@ pub struct SpsInfo {
     pub profile: u8,
     /// Frame rate from the VUI timing info as (numerator, denominator), when present (H.264).
     pub frame_rate: Option<(u32, u32)>,
+    /// The VUI's video signal type (range, and the H.273 colour description when present);
+    /// `None` when the SPS has none (H.264; HEVC's VUI is not read).
+    pub colour: Option<super::ColourInfo>,
 }
 
 fn chroma_of(idc: u32) -> ChromaFormat {
@@ -160,9 +163,9 @@ pub(crate) fn parse_h264_sps_full(nal: &[u8]) -> Result<(SpsInfo, H264PocSps)> {
         ct = r.ue()?;
         cb = r.ue()?;
     }
-    let mut frame_rate = None;
+    let (mut frame_rate, mut colour) = (None, None);
     if r.bit()? {
-        frame_rate = parse_h264_vui_timing(&mut r).unwrap_or(None);
+        (frame_rate, colour) = parse_h264_vui(&mut r).unwrap_or((None, None));
     }
     let array_type = if separate_planes { 0 } else { chroma_idc };
     let (sub_w, sub_h): (u32, u32) = match array_type {
@@ -191,11 +194,16 @@ pub(crate) fn parse_h264_sps_full(nal: &[u8]) -> Result<(SpsInfo, H264PocSps)> {
         chroma: chroma_of(chroma_idc),
         profile,
         frame_rate,
+        colour,
     };
     Ok((info, poc))
 }
 
-fn parse_h264_vui_timing(r: &mut BitReader<'_>) -> Result<Option<(u32, u32)>> {
+/// What nvdx reads from an H.264 VUI: the frame rate and the video signal type.
+type H264Vui = (Option<(u32, u32)>, Option<super::ColourInfo>);
+
+/// The H.264 VUI (E.1.1) up to the timing info: the frame rate and the video signal type.
+fn parse_h264_vui(r: &mut BitReader<'_>) -> Result<H264Vui> {
     if r.bit()? {
         // aspect_ratio_info_present_flag
         if r.bits(8)? == 255 {
@@ -205,12 +213,30 @@ fn parse_h264_vui_timing(r: &mut BitReader<'_>) -> Result<Option<(u32, u32)>> {
     if r.bit()? {
         r.skip(1)?; // overscan_appropriate_flag
     }
+    let mut colour = None;
     if r.bit()? {
-        r.skip(4)?; // video_format, video_full_range_flag
+        // video_signal_type_present_flag
+        r.skip(3)?; // video_format
+        let full_range = r.bit()?;
+        let mut c = super::ColourInfo {
+            primaries: None,
+            transfer: None,
+            matrix: None,
+            full_range: Some(full_range),
+        };
         if r.bit()? {
-            r.skip(24)?;
+            // colour_description_present_flag
+            c.primaries = Some(r.bits(8)? as u8);
+            c.transfer = Some(r.bits(8)? as u8);
+            c.matrix = Some(r.bits(8)? as u8);
         }
+        colour = Some(c);
     }
+    Ok((parse_h264_vui_timing(r).unwrap_or(None), colour))
+}
+
+/// The rest of the H.264 VUI up to and with the timing info (after the video signal type).
+fn parse_h264_vui_timing(r: &mut BitReader<'_>) -> Result<Option<(u32, u32)>> {
     if r.bit()? {
         r.ue()?;
         r.ue()?;
@@ -330,6 +356,7 @@ pub(crate) fn parse_hevc_sps_full(nal: &[u8]) -> Result<(SpsInfo, Result<HevcPoc
         chroma: chroma_of(chroma_idc),
         profile,
         frame_rate: None,
+        colour: None,
     };
     let poc = log2_max_poc_lsb.map(|log2_max_poc_lsb| HevcPocSps {
         sps_id,

@@ -1240,3 +1240,122 @@ fn matroska_unknown_size_clusters_and_timestamp_scale() {
     }
     assert_eq!(d.keyframes(), [0, 10, 20]);
 }
+
+/// Each tagged fixture's colour description, as ffprobe reports it (`-show_entries
+/// stream=color_range,color_space,color_primaries,color_transfer`): from the SPS VUI, from the
+/// MP4 `colr` box when the SPS says nothing, from Matroska's `Colour` element; and the
+/// conversion nvdx derives from it.
+#[test]
+fn colour_descriptions_follow_the_stream() {
+    use crate::colour::{ColourMatrix, ColourRange};
+    // (file, primaries, transfer, matrix, full range, conversion matrix, conversion range)
+    let cases: [(&str, u8, u8, u8, bool, ColourMatrix, ColourRange); 8] = [
+        (
+            "colour_bt601_limited.264",
+            6,
+            6,
+            6,
+            false,
+            ColourMatrix::Bt601,
+            ColourRange::Limited,
+        ),
+        (
+            "colour_bt601_full.264",
+            5,
+            6,
+            5,
+            true,
+            ColourMatrix::Bt601,
+            ColourRange::Full,
+        ),
+        (
+            "colour_bt709_limited.264",
+            1,
+            1,
+            1,
+            false,
+            ColourMatrix::Bt709,
+            ColourRange::Limited,
+        ),
+        (
+            "colour_bt709_full.264",
+            1,
+            1,
+            1,
+            true,
+            ColourMatrix::Bt709,
+            ColourRange::Full,
+        ),
+        (
+            "colour_bt2020_limited.264",
+            9,
+            14,
+            9,
+            false,
+            ColourMatrix::Bt2020,
+            ColourRange::Limited,
+        ),
+        (
+            "colour_bt2020_full.264",
+            9,
+            14,
+            9,
+            true,
+            ColourMatrix::Bt2020,
+            ColourRange::Full,
+        ),
+        (
+            "colour_colr_bt709_full.mp4",
+            1,
+            1,
+            1,
+            true,
+            ColourMatrix::Bt709,
+            ColourRange::Full,
+        ),
+        (
+            "h264.mkv",
+            1,
+            1,
+            1,
+            false,
+            ColourMatrix::Bt709,
+            ColourRange::Limited,
+        ),
+    ];
+    for (name, p, t, m, full, matrix, range) in cases {
+        let d = open(fixture(name)).unwrap();
+        let c = d
+            .info()
+            .colour
+            .unwrap_or_else(|| panic!("{name}: no colour description"));
+        assert_eq!(
+            (c.primaries, c.transfer, c.matrix, c.full_range),
+            (Some(p), Some(t), Some(m), Some(full)),
+            "{name}"
+        );
+        let space = c.description().conversion_space(176, 144);
+        assert_eq!((space.matrix, space.range), (matrix, range), "{name}");
+    }
+    // Untagged streams say nothing (the caller's or the size-based default applies).
+    for name in ["h264.264", "h264_bframes.mp4"] {
+        assert_eq!(open(fixture(name)).unwrap().info().colour, None, "{name}");
+    }
+}
+
+/// The MP4 `colr` parser: `nclx` with the full-range bit, QuickTime's `nclc` without, and ICC
+/// profiles ignored; truncated boxes are errors, not panics.
+#[test]
+fn colr_boxes() {
+    let nclx = [b'n', b'c', b'l', b'x', 0, 9, 0, 16, 0, 9, 0x80];
+    let c = super::mp4::parse_colr_for_tests(&nclx).unwrap().unwrap();
+    assert_eq!(
+        (c.primaries, c.transfer, c.matrix, c.full_range),
+        (Some(9), Some(16), Some(9), Some(true))
+    );
+    let nclc = [b'n', b'c', b'l', b'c', 0, 1, 0, 1, 0, 6];
+    let c = super::mp4::parse_colr_for_tests(&nclc).unwrap().unwrap();
+    assert_eq!((c.matrix, c.full_range), (Some(6), None));
+    assert_eq!(super::mp4::parse_colr_for_tests(b"rICCxxxx").unwrap(), None);
+    assert!(super::mp4::parse_colr_for_tests(b"nclx\0\x01").is_err());
+}

@@ -95,6 +95,10 @@ pub struct VideoInfo {
     pub rotation_degrees: i32,
     /// Ticks per second of the timestamps.
     pub timescale: u32,
+    /// The stream's colour description (SPS VUI, VP9 header, MP4 `colr`, Matroska `Colour`),
+    /// `None` when neither bitstream nor container states one. `colour.description()
+    /// .conversion_space(w, h)` gives the conversion for RGB and tensor outputs.
+    pub colour: Option<demux::ColourInfo>,
 }
 
 /// How a reader decodes.
@@ -300,6 +304,7 @@ impl VideoReader {
             keyframes: table.keyframe_frames(),
             rotation_degrees: si.rotation_degrees,
             timescale: si.timescale,
+            colour: si.colour,
         };
         let policy = Some(DropPolicy::new(si.codec, &si.parameter_sets));
         Ok(VideoReader {
