@@ -95,7 +95,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 a.extend_from_slice(&["-f", "framecrc", s(&crc)?]);
                 g.ffmpeg(&a)?;
             }
-            let mut a = vec!["-threads", "1", "-i", s(&path)?];
+            let mut a = vec!["-threads", "1"];
+            if c.file.contains("crop_left_top") {
+                // Exact left cropping: without `unaligned`, libavcodec keeps the left edge at
+                // an aligned column and returns 326x168 for a 26-column left crop.
+                a.extend_from_slice(&["-flags", "unaligned"]);
+            }
+            a.extend_from_slice(&["-i", s(&path)?]);
             a.extend_from_slice(pick);
             g.ffmpeg(
                 &[
@@ -500,6 +506,7 @@ impl Gen {
         self.matroska(&mut clips)?;
         self.mp4_tracks(&mut clips)?;
         self.colour_tags(&mut clips)?;
+        self.crop_windows(&mut clips)?;
 
         // Corrupt inputs.
         let whole = read(&d.join("h264_bframes.mp4"))?;
@@ -891,6 +898,74 @@ impl Gen {
             notes: "MP4 colr nclx BT.709 full range; the SPS VUI states no colour description",
             decodable: true,
         });
+        Ok(())
+    }
+
+    /// 352x288 H.264 and HEVC whose SPS crops 26 luma columns left and right and 60 rows top
+    /// and bottom (`h264_metadata` / `hevc_metadata`): a displayed area of 300x168 at (26, 60).
+    fn crop_windows(&self, clips: &mut Vec<Clip>) -> Result<(), String> {
+        let d = &self.dir;
+        for (codec, enc, bsf, raw, file) in [
+            (
+                "h264",
+                "libx264",
+                "h264_metadata=crop_left=26:crop_right=26:crop_top=60:crop_bottom=60",
+                "crop_h264.tmp.264",
+                "h264_crop_left_top.264",
+            ),
+            (
+                "hevc",
+                "libx265",
+                "hevc_metadata=crop_left=26:crop_right=26:crop_top=60:crop_bottom=60",
+                "crop_hevc.tmp.265",
+                "hevc_crop_left_top.265",
+            ),
+        ] {
+            let tmp = self.tmp.join(raw);
+            let mut a = vec![
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=352x288:rate=30:duration=0.5",
+                "-threads",
+                "1",
+                "-c:v",
+                enc,
+                "-pix_fmt",
+                "yuv420p",
+                "-g",
+                "5",
+            ];
+            if enc == "libx265" {
+                a.extend_from_slice(&["-x265-params", "log-level=error:info=0:pools=1"]);
+            }
+            a.extend_from_slice(&["-f", if codec == "h264" { "h264" } else { "hevc" }]);
+            a.push(s(&tmp)?);
+            self.ffmpeg(&a)?;
+            let out = d.join(file);
+            let fmt = if codec == "h264" { "h264" } else { "hevc" };
+            self.ffmpeg(&[
+                "-i",
+                s(&tmp)?,
+                "-c",
+                "copy",
+                "-bsf:v",
+                bsf,
+                "-f",
+                fmt,
+                s(&out)?,
+            ])?;
+            clips.push(Clip {
+                file,
+                codec,
+                width: 300,
+                height: 168,
+                bit_depth: 8,
+                notes:
+                    "352x288 coded, cropped 26 left/right and 60 top/bottom: 300x168 at (26, 60)",
+                decodable: true,
+            });
+        }
         Ok(())
     }
 

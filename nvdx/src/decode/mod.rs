@@ -648,3 +648,9 @@ pub(crate) enum PendingSource {
 
 /// Decoded pictures waiting in display order.
 pub(crate) type PendingQueue = VecDeque<Pending>;
+
+/// The decoder's SPS scan (left/top crop, size), for the demuxer's fixture tests.
+#[cfg(test)]
+pub(crate) fn scan_sps_crop_for_tests(codec: Codec, data: &[u8]) -> Option<(u32, u32, u32, u32)> {
+    session::scan_sps_crop(codec, data).map(|c| (c.left, c.top, c.width, c.height))
+}

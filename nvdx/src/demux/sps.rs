@@ -13,6 +13,11 @@ pub struct SpsInfo {
     pub width: u32,
     /// Displayed height.
     pub height: u32,
+    /// Left edge of the displayed area in the coded picture, in luma samples (H.264
+    /// `frame_crop_left_offset` times the crop unit, HEVC `conf_win_left_offset` likewise).
+    pub crop_left: u32,
+    /// Top edge of the displayed area in the coded picture, in luma samples.
+    pub crop_top: u32,
     /// Luma bit depth (8..=16).
     pub bit_depth: u8,
     /// Chroma subsampling.
@@ -190,6 +195,10 @@ pub(crate) fn parse_h264_sps_full(nal: &[u8]) -> Result<(SpsInfo, H264PocSps)> {
     let info = SpsInfo {
         width: u32::try_from(width).map_err(|_| bad("width out of range"))?,
         height: u32::try_from(height).map_err(|_| bad("height out of range"))?,
+        crop_left: u32::try_from(u64::from(sub_w) * u64::from(cl))
+            .map_err(|_| bad("crop out of range"))?,
+        crop_top: u32::try_from(u64::from(sub_h) * field_mult * u64::from(ct))
+            .map_err(|_| bad("crop out of range"))?,
         bit_depth: bit_depth as u8,
         chroma: chroma_of(chroma_idc),
         profile,
@@ -352,6 +361,8 @@ pub(crate) fn parse_hevc_sps_full(nal: &[u8]) -> Result<(SpsInfo, Result<HevcPoc
     let info = SpsInfo {
         width: u32::try_from(width).map_err(|_| bad("width out of range"))?,
         height: u32::try_from(height).map_err(|_| bad("height out of range"))?,
+        crop_left: u32::try_from(sub_w * cl).map_err(|_| bad("window out of range"))?,
+        crop_top: u32::try_from(sub_h * ct).map_err(|_| bad("window out of range"))?,
         bit_depth: bit_depth as u8,
         chroma: chroma_of(chroma_idc),
         profile,

@@ -1359,3 +1359,39 @@ fn colr_boxes() {
     assert_eq!(super::mp4::parse_colr_for_tests(b"rICCxxxx").unwrap(), None);
     assert!(super::mp4::parse_colr_for_tests(b"nclx\0\x01").is_err());
 }
+
+/// SPS cropping on all four sides (`h264_metadata`/`hevc_metadata` crop 26 left/right, 60
+/// top/bottom of 352x288): the displayed area is 300x168 at (26, 60), and the decoder's SPS
+/// scan finds the same offsets in the first access unit.
+#[test]
+fn left_and_top_cropping() {
+    for (name, codec) in [
+        ("h264_crop_left_top.264", Codec::H264),
+        ("hevc_crop_left_top.265", Codec::Hevc),
+    ] {
+        let mut d = open(fixture(name)).unwrap();
+        assert_eq!((d.info().width, d.info().height), (300, 168), "{name}");
+        let sps = split_annexb(&d.info().parameter_sets)
+            .find(|n| annexb::is_sps(codec, n))
+            .unwrap_or_else(|| panic!("{name}: no SPS"));
+        let s = parse_sps(codec, sps).unwrap();
+        assert_eq!(
+            (s.crop_left, s.crop_top, s.width, s.height),
+            (26, 60, 300, 168),
+            "{name}"
+        );
+        let first = d.next_packet().unwrap().unwrap();
+        let c = crate::decode::scan_sps_crop_for_tests(codec, &first.data)
+            .unwrap_or_else(|| panic!("{name}: the decoder's scan found no SPS"));
+        assert_eq!(c, (26, 60, 300, 168), "{name}");
+    }
+    // Uncropped streams scan to a zero offset; VP9 is never scanned.
+    let mut d = open(fixture("h264.264")).unwrap();
+    let first = d.next_packet().unwrap().unwrap();
+    let c = crate::decode::scan_sps_crop_for_tests(Codec::H264, &first.data).unwrap();
+    assert_eq!((c.0, c.1), (0, 0));
+    assert_eq!(
+        crate::decode::scan_sps_crop_for_tests(Codec::Vp9, &first.data),
+        None
+    );
+}

@@ -84,6 +84,7 @@ impl Decoder {
         let session = Box::new(Session {
             ctx: ctx.clone(),
             codec,
+            sps_crop: None,
             config,
             lock,
             decoder: std::ptr::null_mut(),
@@ -222,6 +223,11 @@ impl Decoder {
         }
         if data.is_empty() {
             return Ok(());
+        }
+        // Left/top cropping, which the parser does not report (see `Session::sequence`).
+        let codec = self.state().codec;
+        if let Some(c) = super::state::scan_sps_crop(codec, data) {
+            self.state_mut().sps_crop = Some(c);
         }
         self.parse(data, flags, pts.unwrap_or(0))?;
         self.discontinuity = false;

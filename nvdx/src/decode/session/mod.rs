@@ -11,4 +11,6 @@ pub(crate) use callbacks::testing;
 pub(crate) use callbacks::{decode_cb, display_cb, sequence_cb};
 pub use decoder::Decoder;
 pub use output::{DecodedFrame, MappedFrame};
+#[cfg(test)]
+pub(crate) use state::scan_sps_crop;
 pub use state::{DecoderStats, StreamFormat};

@@ -113,9 +113,40 @@ pub struct DecoderStats {
     pub spilled: u64,
 }
 
+/// The displayed area an SPS declares: its top-left corner and size, in luma samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SpsCrop {
+    pub(crate) left: u32,
+    pub(crate) top: u32,
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+}
+
+/// How far into a pushed chunk nvdx looks for an SPS: access units start with their
+/// parameter sets (after an AUD or SEI at most), so the scan stays off the slice data.
+pub(crate) const SPS_SCAN_BYTES: usize = 1024;
+
+/// The cropping of the first SPS in the first [`SPS_SCAN_BYTES`] of `data` (Annex B), if any.
+pub(crate) fn scan_sps_crop(codec: Codec, data: &[u8]) -> Option<SpsCrop> {
+    if !matches!(codec, Codec::H264 | Codec::Hevc) {
+        return None;
+    }
+    let head = &data[..data.len().min(SPS_SCAN_BYTES)];
+    let sps = crate::demux::split_annexb(head).find(|n| crate::demux::annexb::is_sps(codec, n))?;
+    let info = crate::demux::parse_sps(codec, sps).ok()?;
+    Some(SpsCrop {
+        left: info.crop_left,
+        top: info.crop_top,
+        width: info.width,
+        height: info.height,
+    })
+}
+
 pub(crate) struct Session {
     pub(super) ctx: Context,
     pub(super) codec: Codec,
+    /// The cropping of the last H.264/HEVC SPS pushed (see [`SpsCrop`]).
+    pub(super) sps_crop: Option<SpsCrop>,
     pub(super) config: DecoderConfig,
     pub(super) lock: CUvideoctxlock,
     pub(super) decoder: CUvideodecoder,
@@ -242,12 +273,26 @@ impl Session {
             None => {
                 let d = f.display_area;
                 let clamp = |v: c_int, max: u32| u32::try_from(v.max(0)).unwrap_or(0).min(max);
-                let r = Rect {
+                let mut r = Rect {
                     left: clamp(d.left, cw),
                     top: clamp(d.top, ch),
                     right: clamp(d.right, cw),
                     bottom: clamp(d.bottom, ch),
                 };
+                // NVIDIA's parser reports the crop's right and bottom edges but leaves left and
+                // top at 0 (PyNvVideoCodec and FFmpeg's cuvid therefore show the top-left
+                // corner of the coded picture). nvdx reads them from the SPS it saw last.
+                if let Some(c) = self.sps_crop {
+                    if r.left == 0
+                        && r.top == 0
+                        && (c.left > 0 || c.top > 0)
+                        && r.right == c.left + c.width
+                        && r.bottom == c.top + c.height
+                    {
+                        r.left = c.left;
+                        r.top = c.top;
+                    }
+                }
                 if r.width() < 2 || r.height() < 2 {
                     Rect {
                         left: 0,
