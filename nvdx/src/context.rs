@@ -10,15 +10,18 @@
 //! neither `Send` nor `Sync`, because the pop must happen on the thread that pushed.
 
 use std::collections::HashMap;
+use std::ffi::CStr;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use nvdx_sys::cuda::{CUcontext, CUctx_flags, CUdevice_attribute, CUmemoryPool, CUstream};
+use nvdx_sys::cuda::{
+    CUcontext, CUctx_flags, CUdevice_attribute, CUfunction, CUmemoryPool, CUstream,
+};
 
 use crate::cu;
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::kernels::{LoadedModule, Module, ModuleImage};
+use crate::kernels::{Function, LoadedModule, Module, ModuleImage};
 
 bitflags::bitflags! {
     /// Flags of a primary context (`CU_CTX_*`): scheduling policy and friends.
@@ -80,6 +83,10 @@ struct Inner {
     /// Loaded kernel modules. They hold no `Context` (that would be a cycle that kept the
     /// primary context alive forever); they are unloaded in `Drop`, before the release.
     modules: Mutex<HashMap<&'static str, Arc<LoadedModule>>>,
+    /// Kernel handles looked up so far, by (module, kernel): a launch then costs no
+    /// `cuModuleGetFunction` and no extra context push. Valid while the module is loaded,
+    /// which is as long as this state lives.
+    functions: Mutex<FunctionCache>,
     /// nvdx's internal stream for stream-ordered allocation and free (created on first use).
     order_stream: OnceLock<InternalStream>,
     /// The device's default memory pool (`None` where the device has no memory pools).
@@ -120,6 +127,9 @@ impl Drop for Inner {
                 // SAFETY: idle streams owned by this Inner, never used again.
                 let _ = unsafe { cu::stream_destroy(s.raw) };
             }
+        }
+        if let Ok(mut f) = self.functions.lock() {
+            f.clear();
         }
         if let Ok(mut m) = self.modules.lock() {
             m.clear();
@@ -186,6 +196,7 @@ impl Context {
             device: *device,
             raw,
             modules: Mutex::new(HashMap::new()),
+            functions: Mutex::new(HashMap::new()),
             order_stream: OnceLock::new(),
             mem_pool: OnceLock::new(),
             host_streams: Mutex::new(Vec::new()),
@@ -361,6 +372,30 @@ impl Context {
         let loaded = Arc::new(LoadedModule::load(self, image)?);
         cache.insert(image.name, Arc::clone(&loaded));
         Ok(Module::from_loaded(self, loaded))
+    }
+}
+
+/// Cached kernel handles of a context, by (module name, kernel name).
+type FunctionCache = HashMap<(&'static str, &'static CStr), (CUfunction, Arc<LoadedModule>)>;
+
+impl Context {
+    /// The kernel `name` of module `image`, looked up once per GPU and cached (the module is
+    /// loaded on first use, see [`Context::module`]).
+    pub fn function(&self, image: &'static ModuleImage, name: &'static CStr) -> Result<Function> {
+        let key = (image.name, name);
+        {
+            let cache = self.inner.functions.lock().map_err(|_| {
+                Error::InvalidState("kernel cache poisoned by a panic on another thread".into())
+            })?;
+            if let Some((raw, module)) = cache.get(&key) {
+                return Ok(Function::from_cached(*raw, Arc::clone(module), self));
+            }
+        }
+        let f = self.module(image)?.function(name)?;
+        if let Ok(mut cache) = self.inner.functions.lock() {
+            cache.insert(key, (f.raw(), f.module_arc()));
+        }
+        Ok(f)
     }
 }
 

@@ -185,6 +185,24 @@ impl LaunchConfig {
 }
 
 impl Function {
+    /// A handle from the context's kernel cache.
+    pub(crate) fn from_cached(
+        raw: CUfunction,
+        module: Arc<LoadedModule>,
+        ctx: &Context,
+    ) -> Function {
+        Function {
+            raw,
+            _module: module,
+            ctx: ctx.clone(),
+        }
+    }
+
+    /// The module the kernel belongs to (kept loaded by the handle).
+    pub(crate) fn module_arc(&self) -> Arc<LoadedModule> {
+        Arc::clone(&self._module)
+    }
+
     /// The raw handle.
     pub fn raw(&self) -> CUfunction {
         self.raw

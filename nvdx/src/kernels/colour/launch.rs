@@ -15,8 +15,23 @@ use crate::frame::PixelFormat;
 use crate::kernels::LaunchConfig;
 use crate::stream::Stream;
 
-fn function(stream: &Stream, name: &CStr) -> Result<crate::kernels::Function> {
-    stream.context().module(&COLOUR_MODULE)?.function(name)
+fn function(stream: &Stream, name: &'static CStr) -> Result<crate::kernels::Function> {
+    stream.context().function(&COLOUR_MODULE, name)
+}
+
+/// The batched variant (`blockIdx.z` = frame) of a single-frame tensor kernel.
+fn batch_kernel(kernel: &CStr) -> Result<&'static CStr> {
+    Ok(match kernel.to_bytes() {
+        b"nv12_to_planar_f32" => c"nv12_to_planar_f32_batch",
+        b"nv12_to_planar_f16" => c"nv12_to_planar_f16_batch",
+        b"p016_to_planar_f32" => c"p016_to_planar_f32_batch",
+        b"p016_to_planar_f16" => c"p016_to_planar_f16_batch",
+        _ => {
+            return Err(Error::InvalidArgument(format!(
+                "kernel {kernel:?} has no batched variant"
+            )))
+        }
+    })
 }
 
 macro_rules! arg {
@@ -129,11 +144,7 @@ pub unsafe fn yuv420_to_tensor_batch_raw(
         // was checked to lie inside the tensor; the caller guarantees liveness.
         return unsafe { f.launch(cfg, stream, &mut p) };
     }
-    let name =
-        CStr::from_bytes_until_nul(format!("{}_batch\0", kernel.to_string_lossy()).as_bytes())
-            .map_err(|e| Error::InvalidArgument(e.to_string()))?
-            .to_owned();
-    let f = function(stream, &name)?;
+    let f = function(stream, batch_kernel(kernel)?)?;
     for (chunk_index, chunk) in srcs.chunks(MAX_BATCH_PER_LAUNCH).enumerate() {
         let mut b = Yuv420Batch {
             f: [Yuv420Src::default(); MAX_BATCH_PER_LAUNCH],
@@ -235,4 +246,26 @@ pub unsafe fn naive_rgb24_to_nv12_raw(
     // SAFETY: parameters match `rgb24_to_nv12_naive(const u8*, u32, u8*, u32, u8*, u32, int,
     // int)`; validated geometry; caller guarantees liveness.
     unsafe { f.launch(cfg, stream, &mut p) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tensor_kernel_has_its_batched_variant_in_the_ptx() {
+        let text = std::str::from_utf8(COLOUR_MODULE.image).unwrap();
+        for k in [
+            c"nv12_to_planar_f32",
+            c"nv12_to_planar_f16",
+            c"p016_to_planar_f32",
+            c"p016_to_planar_f16",
+        ] {
+            let b = batch_kernel(k).unwrap();
+            assert_eq!(b.to_bytes(), [k.to_bytes(), b"_batch"].concat().as_slice());
+            let entry = format!(".entry {}(", b.to_str().unwrap());
+            assert!(text.contains(&entry), "{entry} missing from the PTX");
+        }
+        assert!(batch_kernel(c"nv12_resize").is_err());
+    }
 }
