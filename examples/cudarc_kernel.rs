@@ -83,24 +83,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (i, frame) in frames.iter().enumerate() {
         let (w, h, pitch) = (frame.width(), frame.height(), frame.pitch() as u64);
         // The view orders the launch after the decode (same stream here; any stream works)
-        // and records it on the frame when dropped.
-        let view = stream.frame(frame)?;
-        let mut out = sums.slice_mut(i..i + 1);
-        let cfg = LaunchConfig {
-            grid_dim: (w.div_ceil(256), h, 1),
-            block_dim: (256, 1, 1),
-            shared_mem_bytes: 0,
-        };
-        let mut launch = stream.cudarc().launch_builder(&func);
-        launch
-            .arg(view.slice())
-            .arg(&pitch)
-            .arg(&w)
-            .arg(&h)
-            .arg(&mut out);
-        // SAFETY: the arguments match the kernel's signature; the view covers the frame's
-        // `pitch * rows` bytes, of which the kernel reads the luma rows.
-        unsafe { launch.launch(cfg) }?;
+        // and records it on the frame when the closure returns.
+        stream.with_frame(frame, |view| -> Result<(), Box<dyn std::error::Error>> {
+            let mut out = sums.slice_mut(i..i + 1);
+            let cfg = LaunchConfig {
+                grid_dim: (w.div_ceil(256), h, 1),
+                block_dim: (256, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            let input = view.slice();
+            let mut launch = stream.cudarc().launch_builder(&func);
+            launch.arg(&input).arg(&pitch).arg(&w).arg(&h).arg(&mut out);
+            // SAFETY: the arguments match the kernel's signature; the view covers the frame's
+            // `pitch * rows` bytes, of which the kernel reads the luma rows.
+            unsafe { launch.launch(cfg) }?;
+            Ok(())
+        })??;
     }
     let got = stream.cudarc().clone_dtoh(&sums)?;
 

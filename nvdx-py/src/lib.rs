@@ -114,7 +114,7 @@ impl Gpu {
 ///
 /// # Safety
 /// The handle is a live stream of `ctx` for as long as the returned stream is used.
-unsafe fn caller_stream(ctx: &Context, handle: u64) -> Stream {
+unsafe fn caller_stream(ctx: &Context, handle: u64) -> nvdx::Result<Stream> {
     let raw = if handle == 0 { 1 } else { handle };
     // SAFETY: forwarded to the caller.
     unsafe { Stream::from_raw_borrowed(ctx, raw as usize as nvdx_sys::cuda::CUstream) }
@@ -148,7 +148,9 @@ fn dlpack_export<T: AsDevicePtr + Send + Sync + 'static>(
     // torch passes its default stream as 0 when called as `__dlpack__(stream=s.cuda_stream)`:
     // read it as the legacy default stream (the spec's 1).
     let stream = stream.map(|s| if s == 0 { 1 } else { s });
-    let consumer = ConsumerStream::from_protocol(stream).map_err(py_err)?;
+    // SAFETY: the DLPack protocol's contract: a consumer that passes a stream handle passes
+    // a live stream of this device that outlives its use of the tensor (the deleter call).
+    let consumer = unsafe { ConsumerStream::from_protocol(stream) }.map_err(py_err)?;
     let exported = dlpack::export(Arc::clone(owner), view, consumer).map_err(py_err)?;
     let versioned = max_version.is_some_and(|(major, _)| major >= 1);
     capsule::new(py, exported, versioned)
@@ -547,7 +549,7 @@ impl PyVideoReader {
                     Some(handle) => {
                         // SAFETY: the caller passes a live stream of this GPU (documented in
                         // `sample_tensor`); it outlives this call, the only use here.
-                        borrowed = unsafe { caller_stream(&gpu.ctx, handle) };
+                        borrowed = unsafe { caller_stream(&gpu.ctx, handle) }?;
                         &borrowed
                     }
                     None => {
@@ -829,6 +831,9 @@ fn rgb_to_nv12(
                 )));
             }
             rgb_to_yuv420(img, &mut f, space, s)?;
+            // The producer (torch) may write its tensor on its own stream as soon as this
+            // returns, unordered with nvdx's read: finish the read first (this stream only).
+            s.synchronize()?;
             Ok(f)
         })
         .map_err(py_err)?

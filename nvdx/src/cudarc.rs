@@ -7,12 +7,13 @@
 //! - [`CudarcStream`]: a cudarc stream used as an nvdx [`Stream`] without taking ownership
 //!   (it holds the cudarc `Arc`, so the stream outlives every use); [`Stream::to_cudarc`] goes
 //!   the other way.
-//! - [`CudarcStream::frame`], [`CudarcStream::frame_mut`], [`CudarcStream::tensor`],
-//!   [`CudarcStream::tensor_mut`]: a `CudaSlice` over the memory for `launch_builder`. The
-//!   stream waits (on the GPU) for the memory's last nvdx write (or every use, for the mutable
-//!   views) when the view is made; when the view drops, the work on the stream until then is
-//!   recorded on the memory, so nvdx's later writers, pool reuse and free wait for it. The
-//!   slice is never freed by cudarc.
+//! - [`CudarcStream::with_frame`], [`CudarcStream::with_frame_mut`],
+//!   [`CudarcStream::with_tensor`], [`CudarcStream::with_tensor_mut`]: run a closure with the
+//!   memory as cudarc device memory (non-owning `CudaView`/`CudaViewMut`) for `launch_builder`
+//!   and cudarc copies. The stream waits (on the GPU) for the memory's last nvdx write (or every
+//!   use, for the write views) before the closure; when it returns, the work on the stream until
+//!   then is recorded on the memory, so nvdx's later writers, pool reuse and free wait for it.
+//!   The scope is a closure so that no leaked view can skip that record.
 //!
 //! cudarc is built with `default-features = false` and the `driver`, `std`,
 //! `fallback-dynamic-loading` and `cuda-version-from-build-system` + `fallback-latest`
@@ -28,16 +29,17 @@
 //! let stream = CudarcStream::new(&ctx, cctx.new_stream().expect("stream"))?;
 //! let reader = nvdx::VideoReader::open("fixtures/sample.mp4")?;
 //! let frame = reader.frame_at(0, stream.nvdx())?;
-//! let view = stream.frame(&frame)?;
-//! // stream.cudarc().launch_builder(&func).arg(view.slice())... reads the NV12 bytes.
-//! drop(view); // the launch is recorded on the frame
+//! stream.with_frame(&frame, |view| {
+//!     // stream.cudarc().launch_builder(&func).arg(&view.slice())... reads the NV12 bytes.
+//!     let _ = view.len();
+//! })?; // the work enqueued in the closure is recorded on the frame
 //! # Ok(()) }
 //! ```
 
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
-use cudarc::driver::{CudaContext, CudaSlice, CudaStream, DriverError};
+use cudarc::driver::{CudaContext, CudaSlice, CudaStream, CudaView, CudaViewMut, DriverError};
 
 use crate::access::MemorySealed;
 use crate::context::Context;
@@ -142,7 +144,7 @@ impl CudarcStream {
         }
         // SAFETY: the handle is a live stream of `ctx`; `self.cudarc` keeps it alive for as
         // long as the nvdx wrapper exists (it drops first).
-        let nvdx = unsafe { Stream::from_raw_borrowed(ctx, stream.cu_stream() as _) };
+        let nvdx = unsafe { Stream::from_raw_borrowed(ctx, stream.cu_stream() as _) }?;
         Ok(CudarcStream {
             nvdx,
             cudarc: stream,
@@ -159,12 +161,14 @@ impl CudarcStream {
         &self.cudarc
     }
 
-    fn view<'a, T>(
-        &'a self,
+    fn with_view<T, R>(
+        &self,
         ptr: u64,
         bytes: usize,
-        guard: StreamUse<'a>,
-    ) -> Result<CudarcView<'a, T>> {
+        guard: StreamUse<'_>,
+        writable: bool,
+        f: impl FnOnce(&mut CudarcView<'_, T>) -> R,
+    ) -> Result<R> {
         let size = std::mem::size_of::<T>().max(1);
         if bytes % size != 0 {
             return Err(Error::InvalidArgument(format!(
@@ -172,48 +176,75 @@ impl CudarcStream {
             )));
         }
         // SAFETY: `ptr..ptr + bytes` is a live nvdx allocation, kept alive (and ordered) by the
-        // borrow behind `guard`; the slice is leaked, never freed by cudarc (see Drop).
+        // borrow behind `guard`; the slice never leaves the view (only non-owning cudarc views
+        // are handed out) and is leaked, never freed by cudarc (see Drop).
         let slice = unsafe { self.cudarc.upgrade_device_ptr::<T>(ptr, bytes / size) };
-        Ok(CudarcView {
+        let mut view = CudarcView {
             slice: ManuallyDrop::new(slice),
-            _guard: guard,
-        })
+            writable,
+            _scope: std::marker::PhantomData,
+        };
+        let r = f(&mut view);
+        // The view (and cudarc's own events of the slice) goes first, then the guard records
+        // the stream's work on the memory: the closure cannot skip this (no `mem::forget` of
+        // an owned view is possible), so nvdx's later users always wait for the cudarc work.
+        drop(view);
+        drop(guard);
+        Ok(r)
     }
 
-    /// A read view of `frame`'s whole allocation (`pitch * rows` bytes; NV12 chroma at
-    /// `pitch * height`).
-    pub fn frame<'a>(&'a self, frame: &'a (impl FrameView + ?Sized)) -> Result<CudarcView<'a, u8>> {
+    /// Runs `f` with a read view of `frame`'s whole allocation (`pitch * rows` bytes; NV12
+    /// chroma at `pitch * height`). The stream first waits for the frame's last write; the
+    /// work `f` enqueues on the stream is recorded on the frame when `f` returns.
+    pub fn with_frame<R>(
+        &self,
+        frame: &(impl FrameView + ?Sized),
+        f: impl FnOnce(&mut CudarcView<'_, u8>) -> R,
+    ) -> Result<R> {
         let guard = frame.use_on(&self.nvdx)?;
         let mem = frame.frame_parts().mem;
-        self.view(mem.ptr, mem.len, guard)
+        self.with_view(mem.ptr, mem.len, guard, false, f)
     }
 
-    /// A write view of `frame` (the stream waits for every pending use first).
-    pub fn frame_mut<'a>(&'a self, frame: &'a mut Frame) -> Result<CudarcView<'a, u8>> {
+    /// Runs `f` with a write view of `frame` (the stream waits for every pending use first;
+    /// the work is recorded as the frame's last write when `f` returns).
+    pub fn with_frame_mut<R>(
+        &self,
+        frame: &mut Frame,
+        f: impl FnOnce(&mut CudarcView<'_, u8>) -> R,
+    ) -> Result<R> {
         let (ptr, len) = {
             let mem = frame.mem();
             (mem.ptr, mem.len)
         };
         let guard = frame.write_on(&self.nvdx)?;
-        self.view(ptr, len, guard)
+        self.with_view(ptr, len, guard, true, f)
     }
 
-    /// A read view of a tensor as elements of `T` (`half::f16`/`u16` or `f32`, matching its
-    /// dtype's size).
-    pub fn tensor<'a, T>(&'a self, tensor: &'a Tensor) -> Result<CudarcView<'a, T>> {
+    /// Runs `f` with a read view of a tensor as elements of `T` (`half::f16`/`u16` or `f32`,
+    /// matching its dtype's size).
+    pub fn with_tensor<T, R>(
+        &self,
+        tensor: &Tensor,
+        f: impl FnOnce(&mut CudarcView<'_, T>) -> R,
+    ) -> Result<R> {
         check_element::<T>(tensor)?;
         let mem = tensor.mem();
         let guard = StreamUse::begin(mem.access, &self.nvdx, false)?;
-        self.view(mem.ptr, mem.len, guard)
+        self.with_view(mem.ptr, mem.len, guard, false, f)
     }
 
-    /// A write view of a tensor (the stream waits for every pending use first).
-    pub fn tensor_mut<'a, T>(&'a self, tensor: &'a mut Tensor) -> Result<CudarcView<'a, T>> {
+    /// Runs `f` with a write view of a tensor (the stream waits for every pending use first).
+    pub fn with_tensor_mut<T, R>(
+        &self,
+        tensor: &mut Tensor,
+        f: impl FnOnce(&mut CudarcView<'_, T>) -> R,
+    ) -> Result<R> {
         check_element::<T>(tensor)?;
-        let tensor: &'a Tensor = tensor;
+        let tensor: &Tensor = tensor;
         let mem = tensor.mem();
         let guard = StreamUse::begin(mem.access, &self.nvdx, true)?;
-        self.view(mem.ptr, mem.len, guard)
+        self.with_view(mem.ptr, mem.len, guard, true, f)
     }
 }
 
@@ -229,30 +260,49 @@ fn check_element<T>(t: &Tensor) -> Result<()> {
     Ok(())
 }
 
-/// nvdx memory as a cudarc slice on a [`CudarcStream`]; recorded on the memory when dropped.
-/// The memory is borrowed: the slice is never freed by cudarc.
+/// nvdx memory as cudarc device memory, inside [`CudarcStream::with_frame`] and friends. It
+/// hands out only non-owning cudarc views (`CudaView` / `CudaViewMut`), so the memory cannot
+/// be taken over by cudarc, and write access only on write views.
 pub struct CudarcView<'a, T> {
     slice: ManuallyDrop<CudaSlice<T>>,
-    _guard: StreamUse<'a>,
+    writable: bool,
+    _scope: std::marker::PhantomData<&'a mut ()>,
 }
 
 impl<T> std::fmt::Debug for CudarcView<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CudarcView")
             .field("len", &self.slice.len())
+            .field("writable", &self.writable)
             .finish_non_exhaustive()
     }
 }
 
 impl<T> CudarcView<'_, T> {
-    /// The slice, for `launch_builder(..).arg(view.slice())` and cudarc copies.
-    pub fn slice(&self) -> &CudaSlice<T> {
-        &self.slice
+    /// A read view, for `launch_builder(..).arg(&view.slice())` and cudarc copies out.
+    pub fn slice(&self) -> CudaView<'_, T> {
+        self.slice.as_view()
     }
 
-    /// The slice, mutably (for `arg(view.slice_mut())` on write views).
-    pub fn slice_mut(&mut self) -> &mut CudaSlice<T> {
-        &mut self.slice
+    /// A write view (only on views made with `with_frame_mut` / `with_tensor_mut`), for
+    /// cudarc copies in, memsets and kernel outputs.
+    pub fn slice_mut(&mut self) -> Result<CudaViewMut<'_, T>> {
+        if !self.writable {
+            return Err(Error::InvalidArgument(
+                "this is a read view: use with_frame_mut / with_tensor_mut to write".into(),
+            ));
+        }
+        Ok(self.slice.as_view_mut())
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.slice.len()
+    }
+
+    /// Whether the view has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.slice.len() == 0
     }
 }
 

@@ -38,7 +38,8 @@
 //! let frame = Arc::new(reader.frame_at(0, &stream)?);
 //! let view = DlView::of_frame(&*frame, FramePart::Whole)?;
 //! // The consumer will read on `stream` (a torch stream's handle in Python).
-//! let managed = export(frame, view, ConsumerStream::Raw(stream.raw()))?;
+//! // SAFETY: `stream` is a live stream of the frame's context and outlives the export.
+//! let managed = export(frame, view, unsafe { ConsumerStream::raw_handle(stream.raw()) })?;
 //! let raw = managed.into_versioned();
 //! // ... hand `raw` to the consumer, which calls its deleter when done.
 //! # let _ = raw;
@@ -361,31 +362,67 @@ impl DlView {
 
 /// The stream a consumer will use the memory on, as the DLPack protocol names it
 /// (`__dlpack__(stream=...)` for CUDA).
+///
+/// The consumer is treated as a **writer** (it may write through the tensor): its stream
+/// waits for every pending nvdx use at export, and its work is recorded as the memory's last
+/// write when the deleter runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsumerStream {
-    /// `-1`: the consumer synchronises itself; nothing is waited for or recorded.
+    /// `-1`: the consumer orders its work itself. nvdx cannot see it, so the deleter waits for
+    /// the whole context before the memory can be reused (a device-wide sync: avoid it on hot
+    /// paths).
     Unordered,
     /// `None` or `1`: the legacy default stream.
     Legacy,
-    /// `2`: the per-thread default stream (of the thread that exports, and of the thread
-    /// that calls the deleter: keep them the same).
-    PerThread,
-    /// Any other value: a stream handle of the memory's context.
-    Raw(CUstream),
+    /// A stream handle of the memory's context ([`ConsumerStream::raw_handle`]).
+    Raw(RawConsumerStream),
 }
 
+/// A consumer's stream handle, which nvdx passes to the driver as it is. Made only by the
+/// `unsafe` [`ConsumerStream::raw_handle`] / [`ConsumerStream::from_protocol`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawConsumerStream(CUstream);
+
+// SAFETY: a stream handle is a plain value usable from any thread (the driver is thread-safe).
+unsafe impl Send for RawConsumerStream {}
+// SAFETY: as above.
+unsafe impl Sync for RawConsumerStream {}
+
 impl ConsumerStream {
-    /// Maps the protocol's `stream` argument (`None`, `-1`, `0`, `1`, `2`, a handle).
-    /// `0` is ambiguous in the spec and rejected, as the array API standard says.
-    pub fn from_protocol(stream: Option<i64>) -> Result<ConsumerStream> {
+    /// A consumer stream from a raw handle.
+    ///
+    /// # Safety
+    /// `stream` is a live stream of the exported memory's context (not the per-thread default
+    /// stream, whose meaning depends on the calling thread), and stays alive until the export's
+    /// deleter has run.
+    pub unsafe fn raw_handle(stream: CUstream) -> ConsumerStream {
+        ConsumerStream::Raw(RawConsumerStream(stream))
+    }
+
+    /// Maps the protocol's `stream` argument (`None`, `-1`, `0`, `1`, a handle). `0` is
+    /// ambiguous in the spec and rejected, as the array API standard says; `2` (the per-thread
+    /// default stream) is rejected because the deleter may run on another thread, where `2`
+    /// names another stream: pass the stream's handle instead.
+    ///
+    /// # Safety
+    /// As for [`ConsumerStream::raw_handle`] when `stream` is a handle (any other value): the
+    /// DLPack protocol's contract with the consumer.
+    pub unsafe fn from_protocol(stream: Option<i64>) -> Result<ConsumerStream> {
         Ok(match stream {
             None | Some(1) => ConsumerStream::Legacy,
             Some(-1) => ConsumerStream::Unordered,
-            Some(2) => ConsumerStream::PerThread,
+            Some(2) => {
+                return Err(Error::InvalidArgument(
+                    "stream=2 (the per-thread default stream) is not supported: the memory may \
+                     be released on another thread, where 2 names another stream; pass the \
+                     stream's handle (e.g. torch.cuda.current_stream().cuda_stream)"
+                        .into(),
+                ))
+            }
             Some(0) => {
                 return Err(Error::InvalidArgument(
                     "stream=0 is ambiguous for CUDA in the DLPack protocol: pass 1 for the \
-                     legacy default stream, 2 for the per-thread one, or a stream handle"
+                     legacy default stream or a stream handle"
                         .into(),
                 ))
             }
@@ -394,7 +431,8 @@ impl ConsumerStream {
                     "stream={h} is not a CUDA stream"
                 )))
             }
-            Some(h) => ConsumerStream::Raw(h as usize as CUstream),
+            // SAFETY: forwarded caller contract.
+            Some(h) => unsafe { ConsumerStream::raw_handle(h as usize as CUstream) },
         })
     }
 
@@ -402,8 +440,7 @@ impl ConsumerStream {
         match self {
             ConsumerStream::Unordered => None,
             ConsumerStream::Legacy => Some(1usize as CUstream),
-            ConsumerStream::PerThread => Some(2usize as CUstream),
-            ConsumerStream::Raw(s) => Some(s),
+            ConsumerStream::Raw(s) => Some(s.0),
         }
     }
 }
@@ -412,10 +449,12 @@ impl ConsumerStream {
 trait Owner: Send + Sync {
     /// Address and size of the allocation.
     fn bounds(&self) -> (u64, usize);
-    /// Makes the consumer's stream wait for the last write.
+    /// Makes the consumer's stream wait for every pending use (the consumer may write).
     fn before_consumer(&self, raw: CUstream) -> Result<()>;
-    /// Records the consumer's work queued so far as a use (from the deleter).
+    /// Records the consumer's work queued so far as the last write (from the deleter).
     fn after_consumer(&self, raw: CUstream);
+    /// Waits for the whole context (the deleter of an unordered export).
+    fn sync_context(&self);
 }
 
 impl<T: MemorySealed + Send + Sync + 'static> Owner for Arc<T> {
@@ -428,7 +467,7 @@ impl<T: MemorySealed + Send + Sync + 'static> Owner for Arc<T> {
         let mem = self.mem();
         // The default-stream handles (1, 2) need the context current.
         let _guard = mem.ctx.bind()?;
-        mem.access.before_read(StreamRef {
+        mem.access.before_write(StreamRef {
             raw,
             id: next_stream_id(),
             ctx: mem.ctx,
@@ -438,7 +477,7 @@ impl<T: MemorySealed + Send + Sync + 'static> Owner for Arc<T> {
     fn after_consumer(&self, raw: CUstream) {
         let mem = self.mem();
         let recorded = mem.ctx.bind().and_then(|_guard| {
-            mem.access.after_read(StreamRef {
+            mem.access.after_write(StreamRef {
                 raw,
                 id: next_stream_id(),
                 ctx: mem.ctx,
@@ -451,6 +490,10 @@ impl<T: MemorySealed + Send + Sync + 'static> Owner for Arc<T> {
                 .bind()
                 .and_then(|_g| crate::cu::stream_synchronize(raw));
         }
+    }
+
+    fn sync_context(&self) {
+        let _ = self.mem().ctx.synchronize();
     }
 }
 
@@ -471,10 +514,12 @@ struct ExportState {
 
 impl Drop for ExportState {
     fn drop(&mut self) {
-        // Record the consumer's work so far as a use: the pool's next writer and the free wait
-        // for it; then the owner drops.
-        if let Some(raw) = self.consumer {
-            self.owner.after_consumer(raw);
+        // Record the consumer's work so far as the last write: the pool's next user and the
+        // free wait for it; then the owner drops. An unordered consumer's work is invisible
+        // to nvdx: wait for the whole context instead.
+        match self.consumer {
+            Some(raw) => self.owner.after_consumer(raw),
+            None => self.owner.sync_context(),
         }
     }
 }

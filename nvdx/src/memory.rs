@@ -186,8 +186,14 @@ impl RawAlloc {
         }
         if self.kind == MemoryKind::Managed && !concurrent_managed_access(&self.ctx)? {
             // Without concurrent managed access the host may not touch managed memory while
-            // any kernel of the context runs.
-            self.ctx.synchronize()?;
+            // any kernel of the context runs, which nvdx cannot rule out for the life of a
+            // slice (another thread may launch one): refuse rather than fault.
+            return Err(Error::Unsupported(format!(
+                "GPU {} does not allow host access to managed memory while kernels run \
+                 (CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS = 0); copy it to a HostBuffer \
+                 or a host slice with copy_to_host instead",
+                self.ctx.device().ordinal()
+            )));
         }
         Ok(self.host.cast())
     }
@@ -667,7 +673,12 @@ impl ManagedBuffer {
         let mut b = ManagedBuffer {
             alloc: RawAlloc::new(ctx, len, MemoryKind::Managed)?,
         };
-        b.as_mut_slice()?.fill(0);
+        if concurrent_managed_access(ctx)? {
+            b.as_mut_slice()?.fill(0);
+        } else {
+            // No host access while kernels may run: zero it with a copy instead.
+            b.copy_from_host(&vec![0u8; len])?;
+        }
         Ok(b)
     }
 

@@ -70,17 +70,28 @@ impl Stream {
     /// Uses another library's stream (PyTorch's current stream, a cudarc stream, ...) as an
     /// nvdx stream without taking ownership: dropping the `Stream` does not destroy it.
     ///
+    /// The per-thread default stream (`2`, `CU_STREAM_PER_THREAD`) is refused: a `Stream` may
+    /// be used from several threads, and `2` names a different stream on each, which would
+    /// defeat nvdx's "same stream, already ordered" reasoning. Pass the stream's own handle.
+    ///
     /// # Safety
-    /// `raw` is a live stream of `ctx` (or the legacy/per-thread default stream handle of the
-    /// context, `0`, `1` or `2`), and stays alive for as long as the returned `Stream` and any
-    /// work nvdx enqueued on it through this value are in use.
-    pub unsafe fn from_raw_borrowed(ctx: &Context, raw: CUstream) -> Stream {
-        Stream {
+    /// `raw` is a live stream of `ctx` (or the context's legacy default stream, `0` or `1`),
+    /// and stays alive for as long as the returned `Stream` and any work nvdx enqueued on it
+    /// through this value are in use.
+    pub unsafe fn from_raw_borrowed(ctx: &Context, raw: CUstream) -> Result<Stream> {
+        if raw as usize == 2 {
+            return Err(Error::InvalidArgument(
+                "the per-thread default stream (2) names another stream on every thread: pass \
+                 an explicit stream handle"
+                    .into(),
+            ));
+        }
+        Ok(Stream {
             ctx: ctx.clone(),
             raw,
             id: next_stream_id(),
             owned: false,
-        }
+        })
     }
 
     /// The stream's identity: unique for the life of the process, never reused (unlike raw

@@ -26,7 +26,9 @@ fn exported_frames_reimport_bit_exactly_and_live_until_the_deleter() {
     for versioned in [true, false] {
         let view = DlView::of_frame(&*rgb, FramePart::Whole).expect("view");
         assert_eq!(view.shape, [h as i64, w as i64, 3]);
-        let e = export(Arc::clone(&rgb), view, ConsumerStream::Raw(stream.raw())).expect("export");
+        // SAFETY: `stream` is a live stream of the frame's context that outlives the export.
+        let consumer = unsafe { ConsumerStream::raw_handle(stream.raw()) };
+        let e = export(Arc::clone(&rgb), view, consumer).expect("export");
         // SAFETY: the managed tensors were just exported and are handed over once.
         let img = unsafe {
             if versioned {

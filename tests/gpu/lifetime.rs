@@ -147,7 +147,7 @@ fn pool_frames_wait_for_kernels_on_a_foreign_stream() {
     let owned = Stream::new(&ctx).unwrap();
     // SAFETY: `owned` outlives `foreign`, a borrowed view of the same stream with its own id
     // (what a PyTorch or cudarc stream handed to nvdx looks like).
-    let foreign = unsafe { Stream::from_raw_borrowed(&ctx, owned.raw()) };
+    let foreign = unsafe { Stream::from_raw_borrowed(&ctx, owned.raw()) }.unwrap();
     let writer = Stream::new(&ctx).unwrap();
     let mut big = DeviceBuffer::new(&ctx, GIB).unwrap();
     let pool = FramePool::new(&ctx, PixelFormat::Nv12, w, h, 2, MemoryKind::Device).unwrap();

@@ -123,16 +123,22 @@ fn other_formats() {
 #[test]
 fn stream_protocol_values() {
     use ConsumerStream as C;
-    assert_eq!(C::from_protocol(None).unwrap(), C::Legacy);
-    assert_eq!(C::from_protocol(Some(1)).unwrap(), C::Legacy);
-    assert_eq!(C::from_protocol(Some(2)).unwrap(), C::PerThread);
-    assert_eq!(C::from_protocol(Some(-1)).unwrap(), C::Unordered);
-    assert!(C::from_protocol(Some(0)).is_err());
-    assert!(C::from_protocol(Some(-5)).is_err());
-    assert_eq!(
-        C::from_protocol(Some(0x5555_0000)).unwrap(),
-        C::Raw(0x5555_0000usize as CUstream)
+    let from = |v| {
+        // SAFETY: the handles are never passed to a driver in this test.
+        unsafe { C::from_protocol(v) }
+    };
+    assert_eq!(from(None).unwrap(), C::Legacy);
+    assert_eq!(from(Some(1)).unwrap(), C::Legacy);
+    assert!(
+        from(Some(2)).is_err(),
+        "the per-thread default stream is rejected"
     );
+    assert_eq!(from(Some(-1)).unwrap(), C::Unordered);
+    assert!(from(Some(0)).is_err());
+    assert!(from(Some(-5)).is_err());
+    // SAFETY: as above.
+    let raw = unsafe { C::raw_handle(0x5555_0000usize as CUstream) };
+    assert_eq!(from(Some(0x5555_0000)).unwrap(), raw);
     assert_eq!(C::Unordered.raw(), None);
     assert_eq!(C::Legacy.raw(), Some(1usize as CUstream));
 }
@@ -252,6 +258,9 @@ impl Owner for Fake {
             .unwrap()
             .push(format!("record {}", raw as usize));
     }
+    fn sync_context(&self) {
+        self.log.lock().unwrap().push("sync context".into());
+    }
 }
 
 impl Drop for Fake {
@@ -282,7 +291,8 @@ fn versioned_export_keeps_memory_until_the_deleter() {
     let e = export_boxed(
         fake(&DROPS, &LOG),
         nv12_view(),
-        ConsumerStream::Raw(0x77 as CUstream),
+        // SAFETY: the fake owner never passes the handle to a driver.
+        unsafe { ConsumerStream::raw_handle(0x77 as CUstream) },
     )
     .unwrap();
     let p = e.read_only().into_versioned();
@@ -330,7 +340,11 @@ fn legacy_export_and_unconsumed_exports() {
     assert_eq!(e.shape(), [1620, 1920]);
     drop(e);
     assert_eq!(DROPS.load(Ordering::SeqCst), 2);
-    assert_eq!(*LOG.lock().unwrap(), ["free", "wait 1", "record 1", "free"]);
+    // The unordered export's deleter waited for the whole context before the release.
+    assert_eq!(
+        *LOG.lock().unwrap(),
+        ["sync context", "free", "wait 1", "record 1", "free"]
+    );
     // A view outside the allocation is refused (and the owner released).
     let mut v = nv12_view();
     v.shape[0] = 1621;

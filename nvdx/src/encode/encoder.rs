@@ -679,7 +679,11 @@ impl Drop for Encoder {
             if self.send_eos().is_ok() {
                 self.ready = self.pending.len();
             }
-            let _ = self.drain(0);
+            if self.drain(0).is_err() || !self.pending.is_empty() {
+                // Pictures whose output could not be locked may still be read by the engine:
+                // wait for the IO stream before their frames go back to their owners.
+                let _ = self.stream.synchronize();
+            }
         }
         let reg = &mut NvRegistrar {
             session: &self.session,

@@ -317,6 +317,7 @@ impl Decoder {
     /// Waits up to [`DecoderConfig::pool_timeout`] for a free frame.
     pub fn next_owned(&mut self, stream: &Stream) -> Result<Option<DecodedFrame>> {
         let s = self.state_mut();
+        check_stream(&s.ctx, stream)?;
         let Some(p) = s.queue.pop_front() else {
             return Ok(None);
         };
@@ -356,6 +357,7 @@ impl Decoder {
     pub fn map_next<'a>(&'a mut self, stream: &'a Stream) -> Result<Option<MappedFrame<'a>>> {
         // SAFETY: `&'a mut self` makes this the only reference to the session for 'a.
         let s: &'a mut Session = unsafe { self.state.as_mut() };
+        check_stream(&s.ctx, stream)?;
         let Some(p) = s.queue.pop_front() else {
             return Ok(None);
         };
@@ -428,4 +430,18 @@ impl Drop for Decoder {
             let _ = unsafe { cuvid::ctx_lock_destroy(session.lock) };
         }
     }
+}
+
+/// Decoder output is copied or mapped on `stream`: it must belong to the decoder's GPU (the
+/// ordering events are recorded on it).
+fn check_stream(ctx: &Context, stream: &Stream) -> Result<()> {
+    if stream.context() != ctx {
+        return Err(Error::InvalidArgument(format!(
+            "the decoder runs on GPU {}, the stream belongs to GPU {}: take frames on a stream \
+             of the decoder's GPU, then transfer them (nvdx::xfer)",
+            ctx.device().ordinal(),
+            stream.context().device().ordinal()
+        )));
+    }
+    Ok(())
 }

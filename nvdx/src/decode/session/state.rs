@@ -349,6 +349,8 @@ impl Session {
                     r.display_area.top = to_i16(display.top)?;
                     r.display_area.right = to_i16(display.right)?;
                     r.display_area.bottom = to_i16(display.bottom)?;
+                    // The old surfaces are reallocated: their queued readers finish first.
+                    self.wait_for_surface_users();
                     // SAFETY: the decoder is live and owned by this session; `r` is fully
                     // initialised; no surface is mapped (mapped frames borrow the decoder).
                     unsafe { cuvid::reconfigure_decoder(self.decoder, &mut r) }?;
@@ -405,12 +407,26 @@ impl Session {
             return;
         }
         if let (true, Ok(_g)) = (nvdx_sys::cuvid().is_ok(), self.ctx.bind()) {
+            // GPU work may still read the output surfaces (copies and kernels queued after the
+            // last mappings, ordered only through `done`): let it finish before the surfaces
+            // go. Teardown and reconfiguration only, never per picture.
+            self.wait_for_surface_users();
             // SAFETY: the decoder is live, owned by this session, destroyed once; no surface
-            // of it is mapped (mapped frames borrow the decoder).
+            // of it is mapped (mapped frames borrow the decoder), and no queued work reads its
+            // surfaces any more (waited for above).
             let _ = unsafe { cuvid::destroy_decoder(self.decoder) };
         }
         self.decoder = std::ptr::null_mut();
         self.active = None;
+    }
+
+    /// Blocks until the work that read output surfaces (recorded in `done`) has finished.
+    pub(super) fn wait_for_surface_users(&self) {
+        if let Some(e) = &self.done {
+            if e.synchronize().is_err() {
+                let _ = self.ctx.synchronize();
+            }
+        }
     }
 
     /// Makes `stream` wait for the last use of output surfaces on another stream.

@@ -197,14 +197,15 @@ impl<'a> SlotWriter<'a> {
     /// Makes `stream` wait for every writer (all dropped by now: they borrow `self`) and
     /// records that point as the tensor's last write.
     pub(crate) fn finish(mut self, stream: &Stream) -> Result<()> {
-        let joins = std::mem::take(
-            &mut *self
+        {
+            let joins = self
                 .joins
                 .lock()
-                .map_err(|_| Error::InvalidState("tensor writers poisoned".into()))?,
-        );
-        for e in &joins {
-            stream.wait_event(e)?;
+                .map_err(|_| Error::InvalidState("tensor writers poisoned".into()))?;
+            for e in joins.iter() {
+                // On an error the joins stay, and Drop waits for them on the host.
+                stream.wait_event(e)?;
+            }
         }
         self.access.after_write(stream.tracking_ref())?;
         self.finished = true;
