@@ -630,9 +630,18 @@ pub(crate) struct Pending {
     pub(crate) format: PixelFormat,
     pub(crate) width: u32,
     pub(crate) height: u32,
+    /// Luma columns NVDEC's output has left of the picture (see `Active::x_shift`).
+    pub(crate) x_shift: u32,
     pub(crate) progressive: bool,
     pub(crate) top_field_first: bool,
     pub(crate) repeat_first_field: i32,
+}
+
+impl Pending {
+    /// Bytes from the start of a mapped surface row to the picture's first pixel.
+    pub(crate) fn shift_bytes(&self) -> u64 {
+        u64::from(self.x_shift) * self.format.bytes_per_sample() as u64
+    }
 }
 
 #[derive(Debug)]

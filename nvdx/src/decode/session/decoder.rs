@@ -15,7 +15,7 @@ use crate::access::Access;
 use crate::codec::{ChromaFormat, Codec};
 use crate::context::Context;
 use crate::cuvid;
-use crate::decode::{capabilities, cuda_codec, DecoderConfig, PendingQueue, PendingSource};
+use crate::decode::{capabilities, cuda_codec, DecoderConfig, PendingQueue, PendingSource, Rect};
 use crate::error::{Error, Result};
 use crate::frame::{FrameLayout, FrameMeta, FrameView};
 use crate::stream::{Event, Stream};
@@ -278,8 +278,11 @@ impl Decoder {
             chroma: a.chroma,
             bit_depth: a.bit_depth,
             output_format: a.format,
-            display_area: a.display,
-            width: a.target.0,
+            display_area: Rect {
+                left: a.display.left + a.x_shift,
+                ..a.display
+            },
+            width: a.target.0 - a.x_shift,
             height: a.target.1,
             progressive: a.progressive,
             decode_surfaces: a.surfaces,
@@ -368,6 +371,7 @@ impl Decoder {
                 let layout = *frame.layout();
                 Ok(Some(MappedFrame {
                     ptr: frame.device_ptr(),
+                    offset: 0,
                     layout,
                     meta: p.meta,
                     status,
@@ -400,6 +404,7 @@ impl Decoder {
                 }
                 Ok(Some(MappedFrame {
                     ptr,
+                    offset: p.shift_bytes(),
                     layout,
                     meta: p.meta,
                     status,

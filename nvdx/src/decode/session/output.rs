@@ -35,7 +35,10 @@ pub struct DecodedFrame {
 /// only after every use enqueued on any stream (the next mapping waits for them on the GPU; no
 /// host wait).
 pub struct MappedFrame<'a> {
+    /// The mapped surface (what is unmapped).
     pub(super) ptr: CUdeviceptr,
+    /// Bytes from the start of each surface row to the picture (NVDEC's aligned crop).
+    pub(super) offset: u64,
     pub(super) layout: FrameLayout,
     pub(super) meta: FrameMeta,
     pub(super) status: DecodeStatus,
@@ -74,8 +77,10 @@ impl FrameSealed for MappedFrame<'_> {
         }
         FrameParts {
             mem: MemRef {
-                ptr: self.ptr,
-                len: self.layout.byte_len(),
+                ptr: self.ptr + self.offset,
+                // The picture's extent from its first pixel: rows of `row_bytes` at `pitch`
+                // stay inside the mapping (`pitch >= row_bytes + offset`, checked at map).
+                len: self.layout.byte_len() - self.offset as usize,
                 kind: MemoryKind::Device,
                 id: 0,
                 ctx: self.ctx,

@@ -39,6 +39,11 @@ pub(crate) struct Active {
     pub(crate) format: PixelFormat,
     pub(crate) display: Rect,
     pub(crate) target: (u32, u32),
+    /// NVDEC crops from a column that is a multiple of 8 (measured on the H200: a display area
+    /// starting at column 26 comes out from column 24), so the display area starts up to 7
+    /// (even) columns left of the picture and the output skips them: `target.0` includes
+    /// them, frames are `target.0 - x_shift` wide. 0 when resizing.
+    pub(crate) x_shift: u32,
     pub(crate) progressive: bool,
     pub(crate) surfaces: u32,
     pub(crate) max_size: (u32, u32),
@@ -209,8 +214,9 @@ impl ParserCallbacks for Session {
                 index: Some(self.stats.displayed),
             },
             format: a.format,
-            width: a.target.0,
+            width: a.target.0 - a.x_shift,
             height: a.target.1,
+            x_shift: a.x_shift,
             progressive: d.progressive_frame != 0,
             top_field_first: d.top_field_first != 0,
             repeat_first_field: d.repeat_first_field,
@@ -305,7 +311,13 @@ impl Session {
                 }
             }
         };
-        let display = even_display_area(area, cw, ch);
+        let mut display = even_display_area(area, cw, ch);
+        let x_shift = if self.config.resize.is_none() {
+            display.left % 8
+        } else {
+            0
+        };
+        display.left -= x_shift;
         let target = self
             .config
             .resize
@@ -324,6 +336,7 @@ impl Session {
             format,
             display,
             target,
+            x_shift,
             progressive: f.progressive_sequence != 0,
             surfaces,
             max_size,
@@ -481,7 +494,7 @@ impl Session {
         // SAFETY: the decoder is live and the context current (callers bind it).
         let (ptr, pitch) = unsafe { cuvid::map_video_frame(self.decoder, index, &mut vpp) }?;
         let pitch = pitch as usize;
-        if pitch < p.format.row_bytes(p.width) {
+        if pitch < p.format.row_bytes(p.width) + p.shift_bytes() as usize {
             // SAFETY: `ptr` was just mapped from this decoder, and is not used after this.
             let _ = unsafe { cuvid::unmap_video_frame(self.decoder, ptr) };
             return Err(Error::Decode(format!(
@@ -516,7 +529,19 @@ impl Session {
             // target size is the frame size, chroma follows luma at pitch * height, as in nvdx
             // frames); `dst` has the same format and size and is borrowed by `_write` until
             // the copy is recorded; the surface is reused only after `done` (recorded below).
-            unsafe { copy_2d_raw(dst_ptr, dst_pitch, ptr, pitch, row_bytes, rows, stream) }
+            // The picture starts `shift_bytes` into each row (see `Active::x_shift`); the
+            // pitch check in `map_surface` covers row_bytes + shift.
+            unsafe {
+                copy_2d_raw(
+                    dst_ptr,
+                    dst_pitch,
+                    ptr + p.shift_bytes(),
+                    pitch,
+                    row_bytes,
+                    rows,
+                    stream,
+                )
+            }
         };
         let marked = self.mark_used(stream);
         let unmapped = self.unmap(ptr);
@@ -589,6 +614,7 @@ impl Session {
             format,
             width: w,
             height: h,
+            x_shift: self.queue[pos].x_shift,
             progressive: self.queue[pos].progressive,
             top_field_first: self.queue[pos].top_field_first,
             repeat_first_field: self.queue[pos].repeat_first_field,
