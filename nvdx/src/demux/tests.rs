@@ -1150,8 +1150,13 @@ fn matroska_hostile_input() {
         ),
         // Unsupported codec, wrong DocType.
         (
-            build_mkv("V_MPEG2", &[], &[vec![1; 4]], &[true], 1, Lacing::Xiph),
+            build_mkv("V_MPEG1", &[], &[vec![1; 4]], &[true], 1, Lacing::Xiph),
             "not supported",
+        ),
+        // MPEG-2 without a sequence header, in CodecPrivate or in the first frame.
+        (
+            build_mkv("V_MPEG2", &[], &[vec![1; 4]], &[true], 1, Lacing::Xiph),
+            "sequence header",
         ),
         (
             {
