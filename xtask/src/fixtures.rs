@@ -9,7 +9,9 @@
 //! stream copy (`h264_mp4toannexb` / `hevc_mp4toannexb` for H.264/HEVC), with their Adler-32,
 //! in decode order, which the demuxer tests compare byte for byte. For these clips ffmpeg's own
 //! stream choice is used (`-an` instead of `-map 0:v:0`), so that the two-video-track clip
-//! checks which track ffmpeg picks. `h264_blockgroups.mkv` is remuxed by mkvmerge.
+//! checks which track ffmpeg picks. `h264_blockgroups.mkv` is remuxed by mkvmerge. The MPEG-2
+//! elementary stream `mpeg2.m2v` gets a `.framecrc` too (the packets of ffmpeg's MPEG video
+//! parser).
 //!
 //! Options: `--ffmpeg PATH`, `--ffprobe PATH` and `--mkvmerge PATH` (defaults: `ffmpeg`,
 //! `ffprobe`, `mkvmerge` on `PATH`).
@@ -83,7 +85,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
             } else {
                 &["-map", "0:v:0"]
             };
-            if mkv {
+            // The MPEG-2 elementary stream too: ffmpeg's MPEG video parser's packets.
+            if mkv || c.file.ends_with(".m2v") {
                 let crc = dir.join(format!("{}.framecrc", c.file));
                 let bsf: &[&str] = match c.codec {
                     "h264" => &["-bsf:v", "h264_mp4toannexb"],

@@ -416,10 +416,13 @@ pub fn sniff(head: &[u8]) -> Result<Container> {
         return Ok(Container::Matroska);
     }
     let zeros = head.iter().take_while(|&&b| b == 0).count();
-    // MPEG-2 video: a sequence header (0xB3) or a pack header (0xBA, a program stream, which
-    // the MPEG-2 parser rejects with a clear error). No H.264/HEVC NAL unit header starts
-    // with these bytes (their forbidden_zero_bit is set).
-    if zeros >= 2 && head.get(zeros) == Some(&1) && matches!(head.get(zeros + 1), Some(0xB3 | 0xBA))
+    // MPEG-2 video: a sequence header (0xB3), a GOP header (0xB8, a stream cut at a GOP) or
+    // a pack header (0xBA, a program stream, which the MPEG-2 parser rejects with a clear
+    // error). No H.264/HEVC NAL unit header starts with these bytes (their
+    // forbidden_zero_bit is set).
+    if zeros >= 2
+        && head.get(zeros) == Some(&1)
+        && matches!(head.get(zeros + 1), Some(0xB3 | 0xB8 | 0xBA))
     {
         return Ok(Container::Mpeg2Video);
     }
