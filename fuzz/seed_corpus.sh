@@ -3,8 +3,9 @@
 set -eu
 cd "$(dirname "$0")"
 F=../fixtures
-mkdir -p corpus/mp4 corpus/ivf corpus/annexb corpus/avcc corpus/mkv
-cp $F/*.mp4 corpus/mp4/
+mkdir -p corpus/mp4 corpus/ivf corpus/annexb corpus/avcc corpus/mkv corpus/mpeg2
+cp $F/*.mp4 $F/*.mov corpus/mp4/
+cp $F/*.m2v corpus/mpeg2/
 cp $F/*.ivf corpus/ivf/
 cp $F/*.mkv $F/*.webm corpus/mkv/
 for f in $F/*.264 $F/*.265; do
@@ -19,3 +20,4 @@ for f in $F/h264_bframes.mp4 $F/hevc_main_hvc1.mp4; do
 done
 printf '\002\000\000\000\003\145\001\002\000\000\000\002\101\232' > corpus/avcc/tiny
 cp $F/garbage.bin corpus/mp4/ && cp $F/garbage.bin corpus/ivf/ && cp $F/garbage.bin corpus/mkv/
+cp $F/garbage.bin corpus/mpeg2/

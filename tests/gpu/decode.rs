@@ -765,3 +765,179 @@ fn decode_resize_crop_and_low_latency() {
     let want = read_framemd5(&fixture("h264.264.framemd5"));
     assert_eq!(compare("low latency", &outs, &want), None);
 }
+
+// ---------------------------------------------------------------------------------------------
+// MPEG-2 and Motion JPEG: the IDCT of NVDEC may differ from ffmpeg's, so the bar is PSNR
+// >= 50 dB per frame against ffmpeg's decode (committed as raw planes: the clips of one
+// bitstream share one reference), and bit-exact against nvdx's own sequential decode for
+// seeks.
+
+/// (clip, codec, ffmpeg's decode: yuv420p / yuvj420p planes in display order, no header).
+const PSNR_FIXTURES: &[(&str, Codec, &str)] = &[
+    ("mpeg2.m2v", Codec::Mpeg2, "mpeg2.yuv"),
+    ("mpeg2.mp4", Codec::Mpeg2, "mpeg2.yuv"),
+    ("mpeg2.mkv", Codec::Mpeg2, "mpeg2.yuv"),
+    ("mjpeg.mov", Codec::Mjpeg, "mjpeg.yuv"),
+    ("mjpeg.mkv", Codec::Mjpeg, "mjpeg.yuv"),
+];
+const PSNR_SIZE: (u32, u32) = (96, 64);
+const PSNR_MIN_DB: f64 = 50.0;
+
+/// PSNR of two 8-bit sample buffers (infinite when equal).
+fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let se: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum();
+    if se == 0.0 {
+        return f64::INFINITY;
+    }
+    10.0 * (255.0f64 * 255.0 / (se / a.len() as f64)).log10()
+}
+
+/// Whether NVDEC on this GPU decodes `codec` (4:2:0, 8-bit) at `w`x`h`, with what it says.
+fn decodable(ctx: &Context, codec: Codec, (w, h): (u32, u32)) -> (bool, String) {
+    match capabilities(ctx, codec, ChromaFormat::Yuv420, 8) {
+        Ok(c) => (
+            c.supported
+                && (c.min_width..=c.max_width).contains(&w)
+                && (c.min_height..=c.max_height).contains(&h),
+            c.to_string(),
+        ),
+        Err(e) => (false, e.to_string()),
+    }
+}
+
+/// Where the GPU lacks the codec (or the size), nvdx must say so with `Unsupported`.
+fn assert_clear_unsupported(ctx: &Context, name: &str, codec: Codec, caps: &str) {
+    match decode_path(ctx, &fixture(name), false) {
+        Err(Error::Unsupported(m)) => eprintln!("{name}: {codec} not decodable here ({caps}): {m}"),
+        Ok(got) => panic!(
+            "{name}: capabilities say {codec} {}x{} is not decodable ({caps}), yet {} frames came out",
+            PSNR_SIZE.0,
+            PSNR_SIZE.1,
+            got.len()
+        ),
+        Err(e) => panic!("{name}: expected a clear Unsupported error, got {e:?}"),
+    }
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn decode_mpeg2_and_mjpeg_psnr_against_ffmpeg() {
+    let ctx = ctx();
+    let mut checked = 0;
+    for &(name, codec, reference) in PSNR_FIXTURES {
+        let (ok, caps) = decodable(&ctx, codec, PSNR_SIZE);
+        if !ok {
+            assert_clear_unsupported(&ctx, name, codec, &caps);
+            continue;
+        }
+        let want = std::fs::read(fixture(reference)).expect("raw reference");
+        let frame_len = (PSNR_SIZE.0 * PSNR_SIZE.1 * 3 / 2) as usize;
+        let want: Vec<&[u8]> = want.chunks(frame_len).collect();
+        let md5s = read_framemd5(&fixture(&format!("{name}.framemd5")));
+        let got =
+            decode_path(&ctx, &fixture(name), false).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(got.len(), want.len(), "{name}: frame count");
+        let mut worst = f64::INFINITY;
+        let mut exact = 0;
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!((g.width, g.height), PSNR_SIZE, "{name}: frame {i} size");
+            assert_eq!(g.format, PixelFormat::Nv12, "{name}: frame {i} format");
+            let p = psnr(&g.i420, w);
+            assert!(
+                p >= PSNR_MIN_DB,
+                "{name}: frame {i} PSNR {p:.2} dB against ffmpeg, below {PSNR_MIN_DB} dB"
+            );
+            worst = worst.min(p);
+            exact += usize::from(md5s.get(i) == Some(&g.md5));
+        }
+        // The mapped path gives the same pictures.
+        let mapped = decode_path(&ctx, &fixture(name), true).expect("mapped");
+        assert!(
+            mapped.iter().map(|o| &o.md5).eq(got.iter().map(|o| &o.md5)),
+            "{name}: owned and mapped decodes differ"
+        );
+        eprintln!(
+            "{name}: {} frames, lowest PSNR {worst:.2} dB, {exact} bit-exact with ffmpeg",
+            got.len()
+        );
+        checked += 1;
+    }
+    eprintln!(
+        "{checked} of {} MPEG-2/MJPEG clips decoded",
+        PSNR_FIXTURES.len()
+    );
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn mpeg2_and_mjpeg_seeks_match_the_sequential_decode() {
+    use nvdx::sample::{ReaderOptions, VideoReader};
+    let ctx = ctx();
+    let stream = Stream::new(&ctx).expect("stream");
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    for &(name, codec, _) in PSNR_FIXTURES {
+        if !decodable(&ctx, codec, PSNR_SIZE).0 {
+            eprintln!("{name}: {codec} not decodable on this GPU, seeks skipped");
+            continue;
+        }
+        let mut dec = FileDecoder::open(&ctx, fixture(name), DecoderConfig::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut refs = Vec::new();
+        while let Some(f) = dec.next_frame().expect("decode") {
+            dec.stream().synchronize().expect("sync");
+            refs.push(f.frame.to_host_vec().expect("download"));
+        }
+        for drop_non_reference in [false, true] {
+            let reader = VideoReader::open(fixture(name))
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+                .with_options(ReaderOptions {
+                    max_sessions: 0,
+                    drop_non_reference,
+                });
+            let n = reader.len();
+            assert_eq!(n, refs.len(), "{name}: frame count");
+            // Random frames, every frame backwards (each one a seek), and for MPEG-2 the
+            // leading B-picture of the open GOP (display 10, decoded after the I at 11).
+            let mut indices: Vec<usize> = (0..12).map(|_| next(n)).collect();
+            indices.extend((0..n).rev());
+            if codec == Codec::Mpeg2 {
+                indices.extend([10, 11, 9, 10]);
+            }
+            let frames = reader
+                .frames(&indices, &stream)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            stream.synchronize().expect("sync");
+            for (k, (f, &i)) in frames.iter().zip(&indices).enumerate() {
+                let got = f.to_host_vec().expect("download");
+                assert!(
+                    got == refs[i],
+                    "{name}: request {k} (frame {i}, drop_non_reference {drop_non_reference}) \
+                     differs from the sequential decode"
+                );
+            }
+            for &i in &indices[..4] {
+                let f = reader.frame_at(i, &stream).expect("frame_at");
+                stream.synchronize().expect("sync");
+                assert!(
+                    f.to_host_vec().expect("download") == refs[i],
+                    "{name}: frame_at({i})"
+                );
+            }
+        }
+        eprintln!(
+            "{name}: seeks bit-exact against the sequential decode ({} frames)",
+            refs.len()
+        );
+    }
+}

@@ -9,7 +9,9 @@
 //! stream copy (`h264_mp4toannexb` / `hevc_mp4toannexb` for H.264/HEVC), with their Adler-32,
 //! in decode order, which the demuxer tests compare byte for byte. For these clips ffmpeg's own
 //! stream choice is used (`-an` instead of `-map 0:v:0`), so that the two-video-track clip
-//! checks which track ffmpeg picks. `h264_blockgroups.mkv` is remuxed by mkvmerge.
+//! checks which track ffmpeg picks. `h264_blockgroups.mkv` is remuxed by mkvmerge. The MPEG-2
+//! elementary stream `mpeg2.m2v` gets a `.framecrc` too (the packets of ffmpeg's MPEG video
+//! parser).
 //!
 //! Options: `--ffmpeg PATH`, `--ffprobe PATH` and `--mkvmerge PATH` (defaults: `ffmpeg`,
 //! `ffprobe`, `mkvmerge` on `PATH`).
@@ -63,7 +65,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
             let path = dir.join(c.file);
             let pix = if c.bit_depth > 8 {
                 "yuv420p10le"
-            } else if c.file.starts_with("colour_") && c.file.contains("_full") {
+            } else if (c.file.starts_with("colour_") && c.file.contains("_full"))
+                || c.codec == "mjpeg"
+            {
                 // Full range: hash the decoded samples as they are (yuv420p would make swscale
                 // convert them to limited range first).
                 "yuvj420p"
@@ -81,7 +85,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
             } else {
                 &["-map", "0:v:0"]
             };
-            if mkv {
+            // The MPEG-2 elementary stream too: ffmpeg's MPEG video parser's packets.
+            if mkv || c.file.ends_with(".m2v") {
                 let crc = dir.join(format!("{}.framecrc", c.file));
                 let bsf: &[&str] = match c.codec {
                     "h264" => &["-bsf:v", "h264_mp4toannexb"],
@@ -507,6 +512,7 @@ impl Gen {
         self.mp4_tracks(&mut clips)?;
         self.colour_tags(&mut clips)?;
         self.crop_windows(&mut clips)?;
+        self.mpeg2_mjpeg(&mut clips)?;
 
         // Corrupt inputs.
         let whole = read(&d.join("h264_bframes.mp4"))?;
@@ -963,6 +969,106 @@ impl Gen {
                 bit_depth: 8,
                 notes:
                     "352x288 coded, cropped 26 left/right and 60 top/bottom: 300x168 at (26, 60)",
+                decodable: true,
+            });
+        }
+        Ok(())
+    }
+
+    /// MPEG-2 video (an open-GOP stream with B-frames) in MP4, stream-copied to an elementary
+    /// stream and to Matroska, and Motion JPEG in MOV stream-copied to Matroska: each family
+    /// is one bitstream, so one raw reference of ffmpeg's decode (`mpeg2.yuv`, `mjpeg.yuv`:
+    /// display order, `yuv420p` / `yuvj420p` planes, no header) serves all of its clips for the
+    /// GPU test's PSNR bar. 96x64 keeps the references small (9216 bytes a frame).
+    fn mpeg2_mjpeg(&self, clips: &mut Vec<Clip>) -> Result<(), String> {
+        let d = &self.dir;
+        let mp4 = d.join("mpeg2.mp4");
+        self.encode(
+            &mp4,
+            96,
+            64,
+            12,
+            &["-c:v", "mpeg2video", "-g", "6", "-bf", "2", "-q:v", "3"],
+        )?;
+        for (out, fmt) in [("mpeg2.m2v", "mpeg2video"), ("mpeg2.mkv", "matroska")] {
+            let out = d.join(out);
+            let mut a = vec!["-i", s(&mp4)?, "-map", "0:v:0", "-c", "copy"];
+            a.extend_from_slice(POST);
+            a.extend_from_slice(&["-f", fmt, s(&out)?]);
+            self.ffmpeg(&a)?;
+        }
+        let mov = d.join("mjpeg.mov");
+        self.encode(
+            &mov,
+            96,
+            64,
+            6,
+            &["-c:v", "mjpeg", "-pix_fmt", "yuvj420p", "-q:v", "3"],
+        )?;
+        let mut a = vec!["-i", s(&mov)?, "-map", "0:v:0", "-c", "copy"];
+        a.extend_from_slice(POST);
+        let mkv = d.join("mjpeg.mkv");
+        a.push(s(&mkv)?);
+        self.ffmpeg(&a)?;
+        for (src, pix, out) in [
+            ("mpeg2.m2v", "yuv420p", "mpeg2.yuv"),
+            ("mjpeg.mov", "yuvj420p", "mjpeg.yuv"),
+        ] {
+            self.ffmpeg(&[
+                "-threads",
+                "1",
+                "-i",
+                s(&d.join(src))?,
+                "-map",
+                "0:v:0",
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                pix,
+                s(&d.join(out))?,
+            ])?;
+        }
+        for (file, notes) in [
+            (
+                "mpeg2.m2v",
+                "MPEG-2 video elementary stream, Main 4:2:0, open GOPs of 6, 2 B-frames (raw reference mpeg2.yuv)",
+            ),
+            (
+                "mpeg2.mp4",
+                "MPEG-2 in MP4 (mp4v, esds objectTypeIndication 0x61): the bitstream of mpeg2.m2v",
+            ),
+            (
+                "mpeg2.mkv",
+                "MPEG-2 in Matroska (V_MPEG2, CodecPrivate: sequence header): the bitstream of mpeg2.m2v",
+            ),
+        ] {
+            clips.push(Clip {
+                file,
+                codec: "mpeg2",
+                width: 96,
+                height: 64,
+                bit_depth: 8,
+                notes,
+                decodable: true,
+            });
+        }
+        for (file, notes) in [
+            (
+                "mjpeg.mov",
+                "Motion JPEG in MOV (jpeg sample entry), 4:2:0 full range (raw reference mjpeg.yuv)",
+            ),
+            (
+                "mjpeg.mkv",
+                "Motion JPEG in Matroska (V_MJPEG): the pictures of mjpeg.mov",
+            ),
+        ] {
+            clips.push(Clip {
+                file,
+                codec: "mjpeg",
+                width: 96,
+                height: 64,
+                bit_depth: 8,
+                notes,
                 decodable: true,
             });
         }

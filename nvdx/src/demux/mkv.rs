@@ -21,7 +21,9 @@
 //! - `V_MPEG4/ISO/AVC` and `V_MPEGH/ISO/HEVC` (CodecPrivate `avcC` / `hvcC`: samples become
 //!   Annex B with the parameter sets in front of keyframes; SEI arrays of `hvcC` are left
 //!   out, where ffmpeg's `hevc_mp4toannexb` copies them too), `V_VP9` (CodecPrivate feature list:
-//!   bit depth) and `V_AV1` (CodecPrivate `av1C`: bit depth, chroma).
+//!   bit depth), `V_AV1` (CodecPrivate `av1C`: bit depth, chroma), `V_MPEG2` (CodecPrivate:
+//!   the sequence header, put before keyframes that lack one) and `V_MJPEG` (one JPEG picture
+//!   per frame).
 //! - The Colour element (H.273 code points) and the pixel size minus PixelCrop.
 //!
 //! Track choice, when there are several video tracks: the one the `ffmpeg` command line picks
@@ -30,7 +32,7 @@
 //! tracks (FlagEnabled 0) only when no enabled one is left.
 //!
 //! Not supported (a clear error): ContentEncoding (compression, header stripping,
-//! encryption), and codecs other than the four above.
+//! encryption), and codecs other than the six above.
 
 use super::annexb::{self, parse_avcc, parse_hvcc, split_annexb};
 use super::ivf::vp9_header;
@@ -240,6 +242,8 @@ impl Track {
             "V_MPEGH/ISO/HEVC" => Some(Codec::Hevc),
             "V_VP9" => Some(Codec::Vp9),
             "V_AV1" => Some(Codec::Av1),
+            "V_MPEG2" => Some(Codec::Mpeg2),
+            "V_MJPEG" => Some(Codec::Mjpeg),
             _ => None,
         }
     }
@@ -350,8 +354,8 @@ fn choose(tracks: &[Track], wanted: Option<u64>) -> Result<usize> {
 
 fn unsupported_codec(id: &str) -> Error {
     Error::Unsupported(format!(
-        "Matroska video codec {id:?} is not supported (V_MPEG4/ISO/AVC, V_MPEGH/ISO/HEVC, V_VP9 \
-         and V_AV1 are)"
+        "Matroska video codec {id:?} is not supported (V_MPEG4/ISO/AVC, V_MPEGH/ISO/HEVC, V_VP9, \
+         V_AV1, V_MPEG2 and V_MJPEG are)"
     ))
 }
 
@@ -804,7 +808,13 @@ pub(crate) fn parse(src: &mut Source, wanted: Option<u64>) -> Result<(Parsed, Ve
             selected: i == chosen,
         })
         .collect();
-    let parsed = finish(src, track, raws, timestamp_scale, duration)?;
+    let mut parsed = finish(src, track, raws, timestamp_scale, duration)?;
+    match parsed.info.codec {
+        Codec::Mjpeg => super::mjpeg::fill_info(src, &mut parsed)?,
+        Codec::Mpeg2 => super::mpeg2::fill_info(src, &mut parsed)
+            .map_err(|e| invalid(format!("MPEG-2 track: {}", super::strip_prefix(&e))))?,
+        _ => {}
+    }
     Ok((parsed, video_tracks))
 }
 
@@ -965,7 +975,19 @@ fn finish(
                 }
             }
         }
-        _ => {
+        Codec::Mpeg2 => {
+            // CodecPrivate: the sequence header and its extensions (read by
+            // `mpeg2::fill_info`, which takes the first frame's when there is none).
+            bit_depth = Some(8);
+            parameter_sets = track.codec_private.clone();
+            format = PacketFormat::Mpeg2 {
+                sequence_header: track.codec_private.clone(),
+            };
+        }
+        Codec::Mjpeg => {
+            // Size, depth and chroma come from the first picture (`mjpeg::fill_info`).
+        }
+        Codec::Av1 => {
             // av1C: marker/version, profile/level, then tier, high_bitdepth, twelve_bit,
             // monochrome, chroma_subsampling_x, chroma_subsampling_y.
             if let [0x81, _, b, ..] = track.codec_private.as_slice() {

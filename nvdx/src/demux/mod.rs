@@ -7,10 +7,14 @@
 //!   does not already carry them in-band. Edit lists shift the timestamps.
 //! - IVF (VP9, AV1, VP8 is rejected as unsupported).
 //! - Matroska and WebM: `V_MPEG4/ISO/AVC`, `V_MPEGH/ISO/HEVC` (converted to Annex B like MP4),
-//!   `V_VP9` and `V_AV1` tracks; SimpleBlock and BlockGroup, all three lacings, with or
+//!   `V_VP9`, `V_AV1`, `V_MPEG2` and `V_MJPEG` tracks; SimpleBlock and BlockGroup, all three lacings, with or
 //!   without Cues (every Cluster is scanned). With several video tracks the one the `ffmpeg`
 //!   command line would pick is used ([`Demux::video_tracks`] lists them all,
 //!   [`Demuxer::open_track`] picks another).
+//!   Also MPEG-2 video (`mp4v` with an `esds` objectTypeIndication of 0x60..=0x65) and Motion
+//!   JPEG (`jpeg`, `mjpa`; `mp4v` with objectTypeIndication 0x6C).
+//! - MPEG-2 video elementary streams (`.m2v`), one coded frame per packet, display order from
+//!   `temporal_reference` (see the `mpeg2` module).
 //! - Annex B H.264/HEVC elementary streams, grouped into one access unit (picture) per packet.
 //!   They carry no timestamps: pictures are `1/fps` apart (VUI rate, else 30 fps) and the
 //!   display order comes from the picture order count of each slice header.
@@ -34,8 +38,10 @@
 
 pub mod annexb;
 mod ivf;
+mod mjpeg;
 mod mkv;
 mod mp4;
+mod mpeg2;
 mod poc;
 pub mod reader;
 pub mod sps;
@@ -65,6 +71,8 @@ pub enum Container {
     AnnexB,
     /// Matroska or WebM.
     Matroska,
+    /// MPEG-2 video elementary stream (starts with a sequence header, `0x000001B3`).
+    Mpeg2Video,
 }
 
 /// Colour description of the video as ITU-T H.273 code points, as the container states it
@@ -161,7 +169,7 @@ pub struct StreamInfo {
     /// Clockwise rotation to apply for display (0, 90, 180 or 270), from the `tkhd` matrix.
     pub rotation_degrees: i32,
     /// Annex B parameter sets (VPS/SPS/PPS) from the sample entry or the first access unit;
-    /// may be empty.
+    /// for MPEG-2 the sequence header with its extensions; may be empty.
     pub parameter_sets: Vec<u8>,
     /// Colour description from the container, when it has one (Matroska `Colour`).
     pub colour: Option<ColourInfo>,
@@ -174,7 +182,8 @@ pub struct StreamInfo {
 /// [`Demux::next_packet_into`]: its buffer is reused once it is large enough.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Packet {
-    /// Annex B (4-byte start codes) for H.264/HEVC; the raw frame for VP9/AV1.
+    /// Annex B (4-byte start codes) for H.264/HEVC; the raw frame for VP9/AV1; one coded
+    /// frame with the headers before it for MPEG-2; one JPEG picture for MJPEG.
     pub data: Vec<u8>,
     /// Presentation time in [`StreamInfo::timescale`] ticks, edit list applied.
     pub pts: i64,
@@ -335,6 +344,9 @@ impl Source {
 pub(crate) enum PacketFormat {
     /// Stored bytes are the packet.
     Raw,
+    /// MPEG-2 video: stored bytes, with `sequence_header` (and its extensions) put before
+    /// keyframes (and the first sample) that do not start with one.
+    Mpeg2 { sequence_header: Vec<u8> },
     /// Length-prefixed NAL units, converted to Annex B; `parameter_sets` go before keyframes
     /// that lack an SPS.
     LengthPrefixed {
@@ -404,12 +416,22 @@ pub fn sniff(head: &[u8]) -> Result<Container> {
         return Ok(Container::Matroska);
     }
     let zeros = head.iter().take_while(|&&b| b == 0).count();
+    // MPEG-2 video: a sequence header (0xB3), a GOP header (0xB8, a stream cut at a GOP) or
+    // a pack header (0xBA, a program stream, which the MPEG-2 parser rejects with a clear
+    // error). No H.264/HEVC NAL unit header starts with these bytes (their
+    // forbidden_zero_bit is set).
+    if zeros >= 2
+        && head.get(zeros) == Some(&1)
+        && matches!(head.get(zeros + 1), Some(0xB3 | 0xB8 | 0xBA))
+    {
+        return Ok(Container::Mpeg2Video);
+    }
     if zeros >= 2 && head.get(zeros) == Some(&1) {
         return Ok(Container::AnnexB);
     }
     Err(Error::InvalidData(
-        "unrecognised input: not MP4/MOV (no ftyp/moov box), IVF (no DKIF), Matroska/WebM (no EBML header) or an H.264/HEVC \
-         Annex B stream (no start code); convert it with ffmpeg to one of these"
+        "unrecognised input: not MP4/MOV (no ftyp/moov box), IVF (no DKIF), Matroska/WebM (no EBML header), an MPEG-2 video \
+         elementary stream (no sequence header) or an H.264/HEVC Annex B stream (no start code); convert it with ffmpeg to one of these"
             .into(),
     ))
 }
@@ -498,6 +520,7 @@ impl Demuxer {
             }
             Container::Ivf => ivf::parse(&mut source)?,
             Container::AnnexB => parse_annexb(&mut source)?,
+            Container::Mpeg2Video => mpeg2::parse(&mut source)?,
             Container::Matroska => {
                 let (p, t) = mkv::parse(&mut source, track)?;
                 tracks = t;
@@ -579,6 +602,15 @@ impl Demux for Demuxer {
         let data = &mut packet.data;
         match &self.format {
             PacketFormat::Raw => self.source.read_into(s.offset, u64::from(s.size), data)?,
+            PacketFormat::Mpeg2 { sequence_header } => {
+                self.source.read_into(s.offset, u64::from(s.size), data)?;
+                if (s.keyframe || index == 0)
+                    && !sequence_header.is_empty()
+                    && !mpeg2::has_sequence_header(data)
+                {
+                    data.splice(0..0, sequence_header.iter().copied());
+                }
+            }
             PacketFormat::LengthPrefixed {
                 length_size,
                 parameter_sets,

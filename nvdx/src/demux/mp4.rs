@@ -251,7 +251,13 @@ pub(crate) fn parse(source: &mut Source, wanted: Option<u64>) -> Result<(Parsed,
     for (moof_start, payload) in &moofs {
         parse_moof(&mut track, *moof_start, payload, &trex, sample_cap)?;
     }
-    Ok((finish(track, movie_timescale)?, listing))
+    let mut parsed = finish(track, movie_timescale)?;
+    match parsed.info.codec {
+        Codec::Mjpeg => super::mjpeg::fill_info(source, &mut parsed)?,
+        Codec::Mpeg2 => super::mpeg2::fill_info(source, &mut parsed)?,
+        _ => {}
+    }
+    Ok((parsed, listing))
 }
 
 /// The video track ffmpeg's command line maps by default (`map_auto_video`): the largest
@@ -442,6 +448,17 @@ fn parse_stsd(p: &[u8]) -> Result<SampleDescription> {
         b"hvc1" | b"hev1" => Codec::Hevc,
         b"vp09" => Codec::Vp9,
         b"av01" => Codec::Av1,
+        // Resolved from the `esds` objectTypeIndication below.
+        b"mp4v" => Codec::Mpeg2,
+        b"jpeg" | b"mjpa" => Codec::Mjpeg,
+        b"mjpb" => {
+            return Err(Error::Unsupported(
+                "Motion JPEG format B (`mjpb`) is not supported (its pictures carry no JPEG \
+                 markers); `jpeg` and `mjpa` are; convert with `ffmpeg -i IN -c:v copy -bsf:v \
+                 mjpeg2jpeg` or re-encode"
+                    .into(),
+            ))
+        }
         b"encv" => {
             return Err(Error::Unsupported(
                 "the video track is encrypted (`encv`); nvdx cannot decrypt it".into(),
@@ -450,7 +467,8 @@ fn parse_stsd(p: &[u8]) -> Result<SampleDescription> {
         other => {
             return Err(Error::Unsupported(format!(
                 "MP4 video sample entry `{}` is not supported (H.264 avc1/avc3, HEVC hvc1/hev1, \
-                 VP9 vp09 and AV1 av01 are); transcode with ffmpeg",
+                 VP9 vp09, AV1 av01, MPEG-2 mp4v and Motion JPEG jpeg/mjpa are); transcode \
+                 with ffmpeg",
                 fourcc_str(*other)
             )))
         }
@@ -461,6 +479,30 @@ fn parse_stsd(p: &[u8]) -> Result<SampleDescription> {
     let height = u32::from(r.u16()?);
     r.skip(50)?;
     let boxes = children(r.bytes(r.remaining())?, "visual sample entry")?;
+    let mut esds_config = Vec::new();
+    let codec = if &t == b"mp4v" {
+        let esds = child(&boxes, b"esds")
+            .ok_or_else(|| invalid("`mp4v` sample entry has no `esds` box"))?;
+        let (oti, config) = parse_esds(esds)?;
+        esds_config = config;
+        match oti {
+            0x60..=0x65 => Codec::Mpeg2,
+            0x6C => Codec::Mjpeg,
+            other => {
+                let what = match other {
+                    0x20 => "MPEG-4 Part 2 video",
+                    0x6A => "MPEG-1 video",
+                    _ => "this format",
+                };
+                return Err(Error::Unsupported(format!(
+                    "`mp4v` track with objectTypeIndication {other:#04x} ({what}) is not \
+                     supported; MPEG-2 video (0x60..=0x65) and JPEG (0x6C) are"
+                )));
+            }
+        }
+    } else {
+        codec
+    };
     let mut d = SampleDescription {
         codec,
         width,
@@ -518,7 +560,18 @@ fn parse_stsd(p: &[u8]) -> Result<SampleDescription> {
                 }
             }
         }
-        _ => {
+        Codec::Mpeg2 => {
+            // The DecoderSpecificInfo is the sequence header; ffmpeg writes none (the header
+            // is in-band), and `mpeg2::fill_info` then takes the first sample's.
+            d.bit_depth = Some(8);
+            d.parameter_sets = esds_config.clone();
+            d.format = PacketFormat::Mpeg2 {
+                sequence_header: esds_config,
+            };
+        }
+        // Size, depth and chroma come from the first picture (`mjpeg::fill_info`).
+        Codec::Mjpeg => {}
+        Codec::Av1 => {
             if let Some(v) = child(&boxes, b"av1C") {
                 let mut r = ByteReader::new(v, "av1C box");
                 r.skip(2)?;
@@ -540,6 +593,56 @@ fn parse_stsd(p: &[u8]) -> Result<SampleDescription> {
         }
     }
     Ok(d)
+}
+
+/// An MPEG-4 descriptor's expandable size (ISO/IEC 14496-1 8.3.3).
+fn descriptor_len(r: &mut ByteReader<'_>) -> Result<usize> {
+    let mut n = 0usize;
+    for _ in 0..4 {
+        let b = r.u8()?;
+        n = (n << 7) | usize::from(b & 0x7f);
+        if b & 0x80 == 0 {
+            return Ok(n);
+        }
+    }
+    Ok(n)
+}
+
+/// The `esds` box: the DecoderConfigDescriptor's objectTypeIndication and the
+/// DecoderSpecificInfo bytes (empty when there are none).
+fn parse_esds(p: &[u8]) -> Result<(u8, Vec<u8>)> {
+    let mut r = ByteReader::new(p, "esds box");
+    r.skip(4)?; // version, flags
+    if r.u8()? != 3 {
+        return Err(invalid("`esds` does not start with an ES_Descriptor"));
+    }
+    let n = descriptor_len(&mut r)?;
+    let mut r = ByteReader::new(r.bytes(n.min(r.remaining()))?, "ES_Descriptor");
+    r.skip(2)?; // ES_ID
+    let flags = r.u8()?;
+    if flags & 0x80 != 0 {
+        r.skip(2)?; // dependsOn_ES_ID
+    }
+    if flags & 0x40 != 0 {
+        let url = usize::from(r.u8()?);
+        r.skip(url)?;
+    }
+    if flags & 0x20 != 0 {
+        r.skip(2)?; // OCR_ES_Id
+    }
+    if r.u8()? != 4 {
+        return Err(invalid("`esds` has no DecoderConfigDescriptor"));
+    }
+    let n = descriptor_len(&mut r)?;
+    let mut r = ByteReader::new(r.bytes(n.min(r.remaining()))?, "DecoderConfigDescriptor");
+    let oti = r.u8()?;
+    r.skip(12)?; // streamType, bufferSizeDB, maxBitrate, avgBitrate
+    let mut config = Vec::new();
+    if r.remaining() > 0 && r.u8()? == 5 {
+        let n = descriptor_len(&mut r)?;
+        config = r.bytes(n.min(r.remaining()))?.to_vec();
+    }
+    Ok((oti, config))
 }
 
 /// Reads a FullBox with a u32 entry count and checks that `per_entry`-byte entries fit.

@@ -471,6 +471,19 @@ fn sniffing() {
         Container::Matroska
     );
     assert!(matches!(sniff(b""), Err(Error::InvalidData(_))));
+    // MPEG-2 video: a sequence header, or a program stream's pack header (rejected later).
+    assert_eq!(
+        sniff(&[0, 0, 1, 0xB3, 0x06, 0, 0x40]).unwrap(),
+        Container::Mpeg2Video
+    );
+    assert_eq!(
+        sniff(&[0, 0, 0, 1, 0xBA, 0x44]).unwrap(),
+        Container::Mpeg2Video
+    );
+    // H.264/HEVC streams that start with a NAL unit stay Annex B.
+    for nal in [0x09, 0x67, 0x40, 0x46] {
+        assert_eq!(sniff(&[0, 0, 1, nal, 0]).unwrap(), Container::AnnexB);
+    }
 }
 
 /// xorshift64*: deterministic pseudo-random bytes for the hostile-input tests.
@@ -518,6 +531,11 @@ fn truncation_at_every_offset_never_panics() {
         ("h264_nocues.mkv", 1),
         ("h264_blockgroups.mkv", 3),
         ("av1.webm", 1),
+        ("mpeg2.m2v", 1),
+        ("mpeg2.mp4", 7),
+        ("mpeg2.mkv", 7),
+        ("mjpeg.mov", 7),
+        ("mjpeg.mkv", 7),
     ] {
         let bytes = read_fixture(name);
         let mut opened = 0;
@@ -525,7 +543,7 @@ fn truncation_at_every_offset_never_panics() {
             opened += usize::from(exercise(bytes[..cut].to_vec()));
         }
         // Files with the index first open when cut late; a moov at the end must fail.
-        if name == "h264_bframes.mp4" {
+        if matches!(name, "h264_bframes.mp4" | "mpeg2.mp4" | "mjpeg.mov") {
             assert_eq!(opened, 0, "{name}");
         } else {
             assert!(opened > 0, "{name}: no truncation opened");
@@ -548,6 +566,11 @@ fn mutated_fixtures_never_panic() {
         "vp9.webm",
         "h264_blockgroups.mkv",
         "two_tracks.mkv",
+        "mpeg2.m2v",
+        "mpeg2.mp4",
+        "mpeg2.mkv",
+        "mjpeg.mov",
+        "mjpeg.mkv",
     ] {
         let orig = read_fixture(name);
         for _ in 0..150 {
@@ -564,8 +587,9 @@ fn mutated_fixtures_never_panic() {
 #[test]
 fn random_garbage_is_rejected() {
     let mut rng = Rng(42);
-    let prefixes: [&[u8]; 6] = [
+    let prefixes: [&[u8]; 7] = [
         b"",
+        &[0, 0, 1, 0xB3],
         b"\0\0\0\x10ftypisom\0\0\0\0",
         b"DKIF\0\0\x20\0VP90",
         &[0, 0, 0, 1, 0x67],
@@ -693,7 +717,7 @@ fn packet_into_matches_and_reuses_its_buffer() {
 // ---------------------------------------------------------------------------------------------
 // Matroska / WebM
 
-const MKV_FIXTURES: [&str; 7] = [
+const MKV_FIXTURES: [&str; 9] = [
     "h264.mkv",
     "hevc.mkv",
     "vp9.webm",
@@ -701,6 +725,8 @@ const MKV_FIXTURES: [&str; 7] = [
     "h264_nocues.mkv",
     "h264_blockgroups.mkv",
     "two_tracks.mkv",
+    "mpeg2.mkv",
+    "mjpeg.mkv",
 ];
 
 /// Adler-32 as ffmpeg's framecrc computes it (`av_adler32_update(0, ..)`: starting from 0,
@@ -832,7 +858,12 @@ fn matroska_info_and_seeking() {
     assert!((dur - 1.0).abs() < 0.01, "{dur}");
     assert!(!i.parameter_sets.is_empty());
     assert_eq!(open(fixture("hevc.mkv")).unwrap().info().colour, None);
-    for f in MKV_FIXTURES.iter().filter(|f| !f.starts_with("av1")) {
+    // (MPEG-2 and MJPEG: see `mpeg2_elementary_stream_matches_ffmpegs_parser` and
+    // `mjpeg_every_sample_is_a_keyframe`.)
+    for f in MKV_FIXTURES
+        .iter()
+        .filter(|f| !f.starts_with("av1") && !f.starts_with("mpeg2") && !f.starts_with("mjpeg"))
+    {
         assert_eq!(keyframes_of(f), [0, 10, 20], "{f}");
     }
     assert_eq!(keyframes_of("av1.webm")[0], 0);
@@ -1150,8 +1181,13 @@ fn matroska_hostile_input() {
         ),
         // Unsupported codec, wrong DocType.
         (
-            build_mkv("V_MPEG2", &[], &[vec![1; 4]], &[true], 1, Lacing::Xiph),
+            build_mkv("V_MPEG1", &[], &[vec![1; 4]], &[true], 1, Lacing::Xiph),
             "not supported",
+        ),
+        // MPEG-2 without a sequence header, in CodecPrivate or in the first frame.
+        (
+            build_mkv("V_MPEG2", &[], &[vec![1; 4]], &[true], 1, Lacing::Xiph),
+            "sequence header",
         ),
         (
             {
@@ -1394,4 +1430,255 @@ fn left_and_top_cropping() {
         crate::decode::scan_sps_crop_for_tests(Codec::Vp9, &first.data),
         None
     );
+}
+
+// ---- MPEG-2 video and Motion JPEG ----
+
+/// The sequence header and sequence extension of `mpeg2.m2v` (96x64, 30 fps, 4:2:0).
+const M2V_SEQ: [u8; 22] = [
+    0, 0, 1, 0xB3, 0x06, 0x00, 0x40, 0x15, 0xFF, 0xFF, 0xE0, 0x18, 0, 0, 1, 0xB5, 0x14, 0x8A, 0x00,
+    0x01, 0x00, 0x00,
+];
+const M2V_GOP: [u8; 8] = [0, 0, 1, 0xB8, 0x00, 0x08, 0x00, 0x40];
+
+/// A picture header (`temporal_reference`, `picture_coding_type`), a picture coding extension
+/// with `picture_structure` (3: frame, 1/2: top/bottom field) and one short slice.
+fn m2v_picture(tr: u32, ty: u32, structure: u8) -> Vec<u8> {
+    let v = (tr << 22) | (ty << 19) | (0xFFFF << 3);
+    let mut b = vec![0, 0, 1, 0];
+    b.extend_from_slice(&v.to_be_bytes());
+    b.extend_from_slice(&[0, 0, 1, 0xB5, 0x8F, 0xFF, 0xF0 | structure, 0x41, 0x80]);
+    b.extend_from_slice(&[0, 0, 1, 0x01, 0x12, 0x34, 0x56, 0x78]);
+    b
+}
+
+#[test]
+fn mpeg2_elementary_stream_matches_ffmpegs_parser() {
+    let mut d = open(fixture("mpeg2.m2v")).unwrap();
+    let info = d.info().clone();
+    assert_eq!(info.container, Container::Mpeg2Video);
+    assert_eq!(info.codec, Codec::Mpeg2);
+    assert_eq!((info.width, info.height), (96, 64));
+    assert_eq!((info.timescale, info.frame_rate), (30, Some((30, 1))));
+    assert_eq!(info.chroma, ChromaFormat::Yuv420);
+    assert_eq!(
+        info.parameter_sets, M2V_SEQ,
+        "sequence header and extension"
+    );
+    assert_eq!(d.keyframes(), &[0, 4, 10]);
+    let packets = all_packets(d.as_mut());
+    // ffmpeg's MPEG video parser cuts the same packets, byte for byte.
+    let (_, want) = framecrc("mpeg2.m2v");
+    assert_eq!(packets.len(), want.len());
+    for (i, (p, w)) in packets.iter().zip(&want).enumerate() {
+        assert_eq!(
+            (p.data.len(), adler32(&p.data), p.keyframe),
+            (w.size, w.crc, w.key),
+            "packet {i}"
+        );
+    }
+    // The same bitstream in MP4 and Matroska: the same packets, the same display order, and
+    // the same presentation times (from the containers there, from temporal_reference here).
+    let rel30 = |d: &dyn Demux| -> Vec<i64> {
+        let s = d.samples().unwrap();
+        let ts = d.info().timescale;
+        s.iter()
+            .map(|x| rescale(x.pts - s[0].pts, ts, 30))
+            .collect()
+    };
+    for other in ["mpeg2.mp4", "mpeg2.mkv"] {
+        let mut o = open(fixture(other)).unwrap();
+        let i = o.info().clone();
+        assert_eq!(
+            (i.codec, i.width, i.height),
+            (Codec::Mpeg2, 96, 64),
+            "{other}"
+        );
+        assert_eq!(i.parameter_sets, M2V_SEQ, "{other}");
+        assert_eq!(o.keyframes(), d.keyframes(), "{other}");
+        assert_eq!(o.display_order(), d.display_order(), "{other}");
+        assert_eq!(rel30(o.as_ref()), rel30(d.as_ref()), "{other}");
+        let op = all_packets(o.as_mut());
+        for (k, (a, b)) in op.iter().zip(&packets).enumerate() {
+            assert_eq!(a.data, b.data, "{other} packet {k}");
+        }
+    }
+    // Leading B-pictures of the open GOP at decode index 10 (display 11) come after it in
+    // decode order but before it in display order.
+    let s = d.samples().unwrap();
+    assert!(s[11].pts < s[10].pts && s[10].keyframe);
+    // ffmpeg decodes the three files to the same pictures, and the raw reference holds them.
+    let hashes = framemd5_hashes("mpeg2.m2v");
+    assert_eq!(hashes.len(), 12);
+    assert_eq!(framemd5_hashes("mpeg2.mp4"), hashes);
+    assert_eq!(framemd5_hashes("mpeg2.mkv"), hashes);
+    assert_eq!(read_fixture("mpeg2.yuv").len(), 12 * 96 * 64 * 3 / 2);
+}
+
+#[test]
+fn mpeg2_synthetic_streams() {
+    let es = |parts: &[&[u8]]| parts.concat();
+    let i_frame = m2v_picture(0, 1, 3);
+    // Two field pictures are one packet; the next frame another.
+    let b = es(&[
+        &M2V_SEQ,
+        &M2V_GOP,
+        &m2v_picture(0, 1, 1),
+        &m2v_picture(0, 2, 2),
+        &m2v_picture(1, 2, 3),
+    ]);
+    let d = from_bytes(b.clone()).unwrap();
+    let s = d.samples().unwrap().to_vec();
+    assert_eq!(s.len(), 2);
+    assert_eq!(
+        (s[0].offset, s[1].offset + u64::from(s[1].size)),
+        (0, b.len() as u64)
+    );
+    assert_eq!(s[0].size, s[1].offset as u32);
+    assert_eq!(d.keyframes(), &[0]);
+    assert_eq!((s[0].pts, s[1].pts), (0, 1));
+    // A keyframe with a GOP header but no sequence header gets the stream's in front; an I
+    // picture with neither is not a keyframe; a sequence end code stays with its picture.
+    let b = es(&[
+        &M2V_SEQ,
+        &M2V_GOP,
+        &i_frame,
+        &M2V_GOP,
+        &i_frame,
+        &i_frame,
+        &[0, 0, 1, 0xB7],
+    ]);
+    let mut d = from_bytes(b.clone()).unwrap();
+    assert_eq!(d.keyframes(), &[0, 1]);
+    let p1 = d.read_packet(1).unwrap();
+    let stored = [&M2V_GOP[..], &i_frame].concat();
+    assert_eq!(p1.data, [&M2V_SEQ[..], &stored].concat());
+    assert_eq!(d.samples().unwrap()[1].size as usize, stored.len());
+    let p2 = d.read_packet(2).unwrap();
+    assert_eq!(p2.data, [&i_frame[..], &[0, 0, 1, 0xB7]].concat());
+    // Display order restarts at each GOP header: pts 0, then 1 and 2 in the second GOP.
+    let pts: Vec<i64> = d.samples().unwrap().iter().map(|s| s.pts).collect();
+    assert_eq!(pts, [0, 1, 2]);
+    // B-pictures: I0 P3 B1 B2 -> display I0 B1 B2 P3, decode times shifted back.
+    let b = es(&[
+        &M2V_SEQ,
+        &M2V_GOP,
+        &m2v_picture(0, 1, 3),
+        &m2v_picture(3, 2, 3),
+        &m2v_picture(1, 3, 3),
+        &m2v_picture(2, 3, 3),
+    ]);
+    let d = from_bytes(b).unwrap();
+    let s = d.samples().unwrap();
+    let pts: Vec<i64> = s.iter().map(|s| s.pts).collect();
+    assert_eq!(pts, [0, 3, 1, 2]);
+    assert!(s.iter().all(|s| s.dts <= s.pts));
+    assert_eq!(d.display_order(), [0, 2, 3, 1]);
+    // Hostile temporal references (duplicates, out of range): distinct pts, no panic.
+    let b = es(&[
+        &M2V_SEQ,
+        &m2v_picture(1023, 1, 3),
+        &m2v_picture(5, 2, 3),
+        &m2v_picture(5, 3, 3),
+        &m2v_picture(0, 3, 3),
+    ]);
+    let d = from_bytes(b).unwrap();
+    let mut pts: Vec<i64> = d.samples().unwrap().iter().map(|s| s.pts).collect();
+    pts.sort_unstable();
+    pts.dedup();
+    assert_eq!(pts.len(), 4);
+    // MPEG-1 (no sequence extension) and program streams are unsupported; no sequence
+    // header, a zero size or no picture is invalid.
+    let mpeg1 = es(&[&M2V_SEQ[..12], &M2V_GOP, &i_frame]);
+    let ps = [
+        &[0u8, 0, 1, 0xBA, 0x44, 0, 4, 0, 4, 1][..],
+        &M2V_SEQ,
+        &i_frame,
+    ]
+    .concat();
+    let mut zero = M2V_SEQ.to_vec();
+    zero[4..7].fill(0);
+    for (b, unsupported, what) in [
+        (mpeg1, true, "MPEG-1"),
+        (ps, true, "program stream"),
+        (
+            es(&[&M2V_GOP, &i_frame, &[0, 0, 1, 0xB3]]),
+            false,
+            "truncated",
+        ),
+        (es(&[&zero, &i_frame]), false, "0x0"),
+        (es(&[&M2V_SEQ, &M2V_GOP]), false, "no pictures"),
+    ] {
+        let e = from_bytes(b).err().expect(what);
+        assert_eq!(
+            matches!(e, Error::Unsupported(_)),
+            unsupported,
+            "{what}: {e}"
+        );
+        assert!(e.to_string().contains(what), "{what}: {e}");
+    }
+}
+
+#[test]
+fn mjpeg_every_sample_is_a_keyframe() {
+    let mut mov = open(fixture("mjpeg.mov")).unwrap();
+    let mut mkv = open(fixture("mjpeg.mkv")).unwrap();
+    for d in [&mov, &mkv] {
+        let i = d.info();
+        assert_eq!((i.codec, i.width, i.height), (Codec::Mjpeg, 96, 64));
+        assert_eq!((i.chroma, i.bit_depth), (ChromaFormat::Yuv420, 8));
+        assert_eq!(i.colour.and_then(|c| c.full_range), Some(true));
+        assert_eq!(i.colour.and_then(|c| c.matrix), Some(5));
+        assert_eq!(d.keyframes(), &[0, 1, 2, 3, 4, 5]);
+    }
+    let a = all_packets(mov.as_mut());
+    let b = all_packets(mkv.as_mut());
+    assert_eq!(a.len(), 6);
+    for (p, q) in a.iter().zip(&b) {
+        assert_eq!(p.data, q.data);
+        assert_eq!(&p.data[..2], &[0xFF, 0xD8]);
+        assert_eq!(&p.data[p.data.len() - 2..], &[0xFF, 0xD9]);
+        let j = mjpeg::jpeg_info(&p.data).unwrap();
+        assert_eq!(
+            (j.width, j.height, j.chroma),
+            (96, 64, ChromaFormat::Yuv420)
+        );
+    }
+    let hashes = framemd5_hashes("mjpeg.mov");
+    assert_eq!(hashes.len(), 6);
+    assert_eq!(framemd5_hashes("mjpeg.mkv"), hashes);
+    assert_eq!(read_fixture("mjpeg.yuv").len(), 6 * 96 * 64 * 3 / 2);
+    // Hostile JPEG headers never panic.
+    let first = a[0].data.clone();
+    for cut in 0..first.len().min(700) {
+        let _ = mjpeg::jpeg_info(&first[..cut]);
+    }
+}
+
+#[test]
+fn mp4v_object_types_and_mjpeg_b() {
+    let mp4 = read_fixture("mpeg2.mp4");
+    let at = find_all(&mp4, b"esds")[0];
+    // ES_Descriptor tag 3 at +8, DecoderConfigDescriptor (tag 4) with the OTI after it.
+    let oti = at + 8 + find_all(&mp4[at + 8..], &[0x04, 0x80, 0x80, 0x80])[0] + 5;
+    assert_eq!(mp4[oti], 0x61, "objectTypeIndication of MPEG-2 Main");
+    for (v, what) in [(0x20u8, "MPEG-4 Part 2"), (0x6A, "MPEG-1"), (0xC0, "0xc0")] {
+        let mut b = mp4.clone();
+        b[oti] = v;
+        match from_bytes(b) {
+            Err(Error::Unsupported(m)) => assert!(m.contains(what), "{m}"),
+            other => panic!("{what}: {:?}", other.map(|d| d.info().codec)),
+        }
+    }
+    let mut b = mp4.clone();
+    b[at + 8] = 0x07;
+    assert!(matches!(from_bytes(b), Err(Error::InvalidData(_))));
+    let mov = read_fixture("mjpeg.mov");
+    let mut b = mov.clone();
+    let j = find_all(&b, b"jpeg")[0];
+    b[j..j + 4].copy_from_slice(b"mjpb");
+    assert!(matches!(from_bytes(b), Err(Error::Unsupported(m)) if m.contains("format B")));
+    let mut b = mov;
+    b[j..j + 4].copy_from_slice(b"mjpa");
+    assert_eq!(from_bytes(b).unwrap().info().codec, Codec::Mjpeg);
 }
