@@ -44,6 +44,8 @@ pub mod kernels;
 pub mod memory;
 pub mod sample;
 pub mod stream;
+#[cfg(test)]
+mod testdata;
 pub mod xfer;
 
 pub use codec::Codec;

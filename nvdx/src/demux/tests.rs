@@ -2,15 +2,11 @@
 
 use super::*;
 
-/// The fixtures: `NVDX_FIXTURES_DIR` (set by the GPU bundle's run.sh, which carries a copy),
-/// else the source tree's.
-fn fixtures_dir() -> String {
-    std::env::var("NVDX_FIXTURES_DIR")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures").to_string())
-}
-
 fn fixture(name: &str) -> String {
-    format!("{}/{name}", fixtures_dir())
+    crate::testdata::fixtures_dir()
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn read_fixture(name: &str) -> Vec<u8> {
@@ -637,10 +633,7 @@ fn hostile_box_sizes() {
 /// too, see `fuzz/README.md`). Files named `reject-*` must fail to open, cleanly.
 #[test]
 fn fuzz_regressions() {
-    // `NVDX_DEMUX_REGRESSIONS_DIR`: the GPU bundle's copy (its hosts have no source tree).
-    let dir = std::env::var("NVDX_DEMUX_REGRESSIONS_DIR").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/src/demux/regressions").to_string()
-    });
+    let dir = crate::testdata::demux_regressions_dir();
     let mut seen = 0;
     for e in std::fs::read_dir(dir).unwrap() {
         let path = e.unwrap().path();

@@ -323,10 +323,7 @@ fn plan_covers_every_request_for_random_inputs() {
 }
 
 fn fixture(name: &str) -> std::path::PathBuf {
-    let dir = std::env::var_os("NVDX_FIXTURES_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures"));
-    dir.join(name)
+    crate::testdata::fixtures_dir().join(name)
 }
 
 #[test]
