@@ -35,7 +35,8 @@ fn md5_known_answers() {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-fn fixtures_dir() -> PathBuf {
+/// The fixtures: `NVDX_FIXTURES_DIR` (the bundle's copy), `./fixtures`, or the source tree.
+pub(crate) fn fixtures_dir() -> PathBuf {
     if let Ok(d) = std::env::var("NVDX_FIXTURES_DIR") {
         return PathBuf::from(d);
     }

@@ -26,10 +26,7 @@ fn delay(stream: &Stream, big: &mut DeviceBuffer, rounds: u8) {
 }
 
 fn fixtures_dir() -> PathBuf {
-    if let Ok(d) = std::env::var("NVDX_FIXTURES_DIR") {
-        return PathBuf::from(d);
-    }
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures"))
+    crate::decode::fixtures_dir()
 }
 
 fn random_frame(ctx: &Context, f: PixelFormat, w: u32, h: u32, seed: u8) -> (Frame, Vec<u8>) {
