@@ -18,13 +18,24 @@
 //!
 //! Host access ([`Access::host_wait_writes`], [`Access::host_wait_uses`]) blocks on those same
 //! events, and drops queue the free after the "every use" event.
+//!
+//! Recording is lazy on streams nvdx owns: a use on an owned stream leaves a *pending* mark
+//! (the stream's handle, kept alive by the mark) instead of an event, and an event is recorded
+//! only when something needs one: a use on another stream, a host access, a pool return or a
+//! free on another stream. A pending point is the stream's work up to the moment of capture,
+//! which covers the use (later work only adds waiting, never misses any). So a chain of work
+//! on one stream (the common case: kernels, copies, transfers back to back) records nothing,
+//! and a drop frees straight onto that stream. Borrowed streams (another library's) and
+//! nvdx's internal streams are recorded at once, as their life cannot be extended.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use nvdx_sys::cuda::CUevent;
 
 use crate::context::Context;
 use crate::cu;
 use crate::error::{Error, Result};
-use crate::stream::{Event, StreamRef};
+use crate::stream::{Event, StreamInner, StreamRef};
 
 /// The last-write and all-uses events of one allocation.
 #[derive(Default)]
@@ -36,10 +47,13 @@ pub struct Access {
 struct State {
     /// One pair of events per context the allocation was used from (usually one).
     slots: Vec<Slot>,
-    /// The last write: which slot's `write` event, and the stream that recorded it.
+    /// The last write: where it is captured, and the stream it ran on.
     write: Option<Mark>,
-    /// The latest recording that covers every use so far.
+    /// The point that covers every use so far.
     used: Option<Mark>,
+    /// A stream other than the writer's that already waits for the current write (so its
+    /// next reads need no new wait); cleared by every write.
+    reader_after_write: Option<u64>,
 }
 
 struct Slot {
@@ -48,12 +62,20 @@ struct Slot {
     used: Event,
 }
 
-#[derive(Clone, Copy)]
 struct Mark {
-    slot: usize,
     stream: u64,
-    /// Which of the slot's two events holds the recording.
-    event: Which,
+    point: Point,
+}
+
+/// Where a mark's point in its stream is kept.
+enum Point {
+    /// In one of a slot's two events.
+    Recorded { slot: usize, event: Which },
+    /// Not captured yet: the work is the latest of this (owned, kept alive) stream's uses, and
+    /// an event is recorded only when another stream, the host or a free needs it. Nothing
+    /// can be enqueued between the use and the recording that the recording must not cover
+    /// (both cover the stream's work up to then), so a late recording only over-waits.
+    Pending(Arc<StreamInner>),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -99,6 +121,7 @@ impl Access {
             let mut st = self.lock()?;
             st.write = None;
             st.used = None;
+            st.reader_after_write = None;
         }
         self.after_write(stream)
     }
@@ -111,41 +134,62 @@ impl Access {
 
     /// Makes `stream` wait for the last write (before reading on it).
     pub(crate) fn before_read(&self, stream: StreamRef<'_>) -> Result<()> {
-        let st = self.lock()?;
-        if let Some(m) = st.write {
-            if m.stream != stream.id {
-                cu::stream_wait_event(stream.raw, st.slots[m.slot].event(m.event).raw())?;
-            }
+        let mut st = self.lock()?;
+        let Some(m) = &st.write else { return Ok(()) };
+        if m.stream == stream.id || st.reader_after_write == Some(stream.id) {
+            return Ok(());
         }
+        let e = st.capture_write()?;
+        cu::stream_wait_event(stream.raw, e)?;
+        st.reader_after_write = Some(stream.id);
         Ok(())
     }
 
     /// Makes `stream` wait for every use so far (before writing on it).
     pub(crate) fn before_write(&self, stream: StreamRef<'_>) -> Result<()> {
-        let st = self.lock()?;
-        if let Some(m) = st.used {
-            if m.stream != stream.id {
-                cu::stream_wait_event(stream.raw, st.slots[m.slot].event(m.event).raw())?;
-            }
+        let mut st = self.lock()?;
+        let Some(m) = &st.used else { return Ok(()) };
+        if m.stream == stream.id {
+            return Ok(());
         }
-        Ok(())
+        let e = st.capture_used()?;
+        cu::stream_wait_event(stream.raw, e)
     }
 
     /// Records a read enqueued on `stream`.
     pub(crate) fn after_read(&self, stream: StreamRef<'_>) -> Result<()> {
         let mut st = self.lock()?;
-        let slot = st.slot_for(stream.ctx)?;
-        if let Some(m) = st.used {
+        if matches!(&st.write, Some(m) if m.stream != stream.id && matches!(m.point, Point::Pending(_)))
+        {
+            // A read that skipped `before_read`: capture the other stream's write anyway, so
+            // the marks never name two different pending streams.
+            st.capture_write()?;
+        }
+        if let Some(m) = &st.used {
+            if m.stream == stream.id && matches!(m.point, Point::Pending(_)) {
+                // The stream's latest use is already this allocation's "every use" point.
+                return Ok(());
+            }
             if m.stream != stream.id {
-                // Chain: this stream's record must also cover the earlier uses elsewhere.
-                cu::stream_wait_event(stream.raw, st.slots[m.slot].event(m.event).raw())?;
+                // Chain: this stream's point must also cover the earlier uses elsewhere.
+                let e = st.capture_used()?;
+                cu::stream_wait_event(stream.raw, e)?;
             }
         }
-        st.slots[slot].used.record_raw(stream.raw)?;
+        let point = match stream.keep {
+            Some(keep) => Point::Pending(keep.clone()),
+            None => {
+                let slot = st.slot_for(stream.ctx)?;
+                st.slots[slot].used.record_raw(stream.raw)?;
+                Point::Recorded {
+                    slot,
+                    event: Which::Used,
+                }
+            }
+        };
         st.used = Some(Mark {
-            slot,
             stream: stream.id,
-            event: Which::Used,
+            point,
         });
         Ok(())
     }
@@ -153,25 +197,52 @@ impl Access {
     /// Records a write enqueued on `stream` (which waited for every use first).
     pub(crate) fn after_write(&self, stream: StreamRef<'_>) -> Result<()> {
         let mut st = self.lock()?;
-        let slot = st.slot_for(stream.ctx)?;
-        // One recording serves as both marks: the write waited for every use, so the point
-        // after it covers them all. A later read re-records only the `used` event.
-        let mark = Mark {
-            slot,
-            stream: stream.id,
-            event: Which::Write,
+        st.reader_after_write = None;
+        // One point serves as both marks: the write waited for every use, so the point after
+        // it covers them all. A later read moves only the `used` mark.
+        let (write, used) = match stream.keep {
+            Some(keep) => (Point::Pending(keep.clone()), Point::Pending(keep.clone())),
+            None => {
+                let slot = st.slot_for(stream.ctx)?;
+                st.slots[slot].write.record_raw(stream.raw)?;
+                let p = || Point::Recorded {
+                    slot,
+                    event: Which::Write,
+                };
+                (p(), p())
+            }
         };
-        st.slots[slot].write.record_raw(stream.raw)?;
-        st.write = Some(mark);
-        st.used = Some(mark);
+        st.write = Some(Mark {
+            stream: stream.id,
+            point: write,
+        });
+        st.used = Some(Mark {
+            stream: stream.id,
+            point: used,
+        });
+        Ok(())
+    }
+
+    /// Captures unrecorded marks in events now (a pool frame going back to its pool: the next
+    /// user then waits for the work up to here, not for whatever its last stream runs later,
+    /// and the stream handle is let go).
+    pub(crate) fn settle(&self) -> Result<()> {
+        let mut st = self.lock()?;
+        if st.write.is_some() {
+            st.capture_write()?;
+        }
+        if st.used.is_some() {
+            st.capture_used()?;
+        }
         Ok(())
     }
 
     /// Blocks the calling thread until the last write has finished (before the host reads).
     pub(crate) fn host_wait_writes(&self) -> Result<()> {
         let mut st = self.lock()?;
-        if let Some(m) = st.write {
-            cu::event_synchronize(st.slots[m.slot].event(m.event).raw())?;
+        if st.write.is_some() {
+            let e = st.capture_write()?;
+            cu::event_synchronize(e)?;
             st.write = None;
         }
         Ok(())
@@ -181,30 +252,44 @@ impl Access {
     /// memory is freed without a stream).
     pub(crate) fn host_wait_uses(&self) -> Result<()> {
         let mut st = self.lock()?;
-        if let Some(m) = st.used {
-            cu::event_synchronize(st.slots[m.slot].event(m.event).raw())?;
+        if st.used.is_some() {
+            let e = st.capture_used()?;
+            cu::event_synchronize(e)?;
             st.write = None;
             st.used = None;
+            st.reader_after_write = None;
         }
         Ok(())
     }
 
     /// Whether every use has finished (no blocking).
     pub(crate) fn is_idle(&self) -> Result<bool> {
-        let st = self.lock()?;
-        match st.used {
-            Some(m) => cu::event_query(st.slots[m.slot].event(m.event).raw()),
-            None => Ok(true),
+        let mut st = self.lock()?;
+        if st.used.is_none() {
+            return Ok(true);
         }
+        let e = st.capture_used()?;
+        cu::event_query(e)
     }
 
-    /// Makes a raw stream wait for every use (a free queued after it then runs after them).
-    pub(crate) fn order_raw_after_uses(&self, stream: nvdx_sys::cuda::CUstream) -> Result<()> {
-        let st = self.lock()?;
-        if let Some(m) = st.used {
-            cu::stream_wait_event(stream, st.slots[m.slot].event(m.event).raw())?;
+    /// Makes `stream` wait for every use (a free or unmap queued on it after this then runs
+    /// after them); nothing when the last use ran on `stream` itself.
+    pub(crate) fn order_after_uses(&self, stream: StreamRef<'_>) -> Result<()> {
+        self.before_write(stream)
+    }
+
+    /// The owned stream whose work covers every use, when that point is still unrecorded and
+    /// the stream belongs to `ctx`: a stream-ordered free can go straight onto it, with no
+    /// event and no wait.
+    pub(crate) fn pending_stream_in(&self, ctx: &Context) -> Option<Arc<StreamInner>> {
+        let st = self.state.lock().ok()?;
+        match &st.used {
+            Some(Mark {
+                point: Point::Pending(s),
+                ..
+            }) if &s.ctx == ctx => Some(s.clone()),
+            _ => None,
         }
-        Ok(())
     }
 }
 
@@ -219,6 +304,82 @@ impl State {
             used: Event::new_sync_only(ctx)?,
         });
         Ok(self.slots.len() - 1)
+    }
+
+    /// The event of the last write, recorded now if it was pending. Call only with a write mark.
+    fn capture_write(&mut self) -> Result<CUevent> {
+        let (stream, keep) = match &self.write {
+            None => return Err(Error::InvalidState("no write to wait for".into())),
+            Some(Mark {
+                point: Point::Recorded { slot, event },
+                ..
+            }) => return Ok(self.slots[*slot].event(*event).raw()),
+            Some(Mark {
+                stream,
+                point: Point::Pending(keep),
+            }) => (*stream, keep.clone()),
+        };
+        let slot = self.slot_for(&keep.ctx)?;
+        // The capture may run where no context is current (a pool return, a drop).
+        let _g = keep.ctx.bind()?;
+        self.slots[slot].write.record_raw(keep.raw)?;
+        let point = || Point::Recorded {
+            slot,
+            event: Which::Write,
+        };
+        self.write = Some(Mark {
+            stream,
+            point: point(),
+        });
+        // A pending write's stream is also the pending "every use" point (a use elsewhere
+        // would have captured the write first): the same recording covers both.
+        if let Some(Mark {
+            stream: s,
+            point: Point::Pending(_),
+        }) = &self.used
+        {
+            if *s == stream {
+                self.used = Some(Mark {
+                    stream,
+                    point: point(),
+                });
+            }
+        }
+        Ok(self.slots[slot].write.raw())
+    }
+
+    /// The event covering every use, recorded now if it was pending. Call only with a mark.
+    fn capture_used(&mut self) -> Result<CUevent> {
+        let (stream, keep) = match &self.used {
+            None => return Err(Error::InvalidState("no use to wait for".into())),
+            Some(Mark {
+                point: Point::Recorded { slot, event },
+                ..
+            }) => return Ok(self.slots[*slot].event(*event).raw()),
+            Some(Mark {
+                stream,
+                point: Point::Pending(keep),
+            }) => (*stream, keep.clone()),
+        };
+        let write_pending_here = matches!(
+            &self.write,
+            Some(Mark { stream: s, point: Point::Pending(_) }) if *s == stream
+        );
+        if write_pending_here {
+            // One recording for both marks (the write's event).
+            return self.capture_write();
+        }
+        let slot = self.slot_for(&keep.ctx)?;
+        let _g = keep.ctx.bind()?;
+        self.slots[slot].used.record_raw(keep.raw)?;
+        self.used = Some(Mark {
+            stream,
+            point: Point::Recorded {
+                slot,
+                event: Which::Used,
+            },
+        });
+        Ok(self.slots[slot].used.raw())
     }
 }
 

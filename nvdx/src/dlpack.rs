@@ -471,6 +471,7 @@ impl<T: MemorySealed + Send + Sync + 'static> Owner for Arc<T> {
             raw,
             id: next_stream_id(),
             ctx: mem.ctx,
+            keep: None,
         })
     }
 
@@ -481,6 +482,7 @@ impl<T: MemorySealed + Send + Sync + 'static> Owner for Arc<T> {
                 raw,
                 id: next_stream_id(),
                 ctx: mem.ctx,
+                keep: None,
             })
         });
         if recorded.is_err() {

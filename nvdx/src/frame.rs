@@ -881,6 +881,11 @@ impl Drop for PooledFrame {
         // SAFETY: `frame` is taken exactly once, here, and never touched afterwards.
         let mut frame = unsafe { std::mem::ManuallyDrop::take(&mut self.frame) };
         frame.meta = FrameMeta::default();
+        // Capture the last uses in events now: the next user waits for the work up to this
+        // return, not for whatever the last user's stream runs later.
+        if frame.alloc.access().settle().is_err() {
+            let _ = frame.alloc.access().host_wait_uses();
+        }
         self.pool.give_back(frame);
     }
 }

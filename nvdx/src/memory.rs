@@ -12,15 +12,17 @@
 //!
 //! # What a drop costs
 //! - Device memory (buffers, frames, tensors) comes from the GPU's default memory pool, ordered
-//!   on the context's internal stream: dropping it makes that stream wait for the allocation's
-//!   last use (`cuStreamWaitEvent`) and queues `cuMemFreeAsync`. No host wait, no device-wide
-//!   synchronisation: dropping a frame right after enqueueing a kernel on it is cheap and safe.
+//!   on the context's internal stream. When every use so far ran on one stream nvdx owns (the
+//!   common case), the drop queues `cuMemFreeAsync` on that stream, behind the uses; otherwise
+//!   the internal stream waits for the allocation's last use (`cuStreamWaitEvent`) and frees.
+//!   No host wait, no device-wide synchronisation: dropping a frame right after enqueueing a
+//!   kernel on it is cheap and safe.
 //! - Pinned ([`HostBuffer`]) and managed ([`ManagedBuffer`]) memory, and device memory on GPUs
 //!   without memory pools: the dropping thread waits for the allocation's own last use (its
 //!   event, not the stream or the device), then frees it. Keep such buffers for reuse on hot
 //!   paths (nvdx's transfers keep a ring of them).
-//! - A pool frame ([`crate::PooledFrame`]) is not freed but returned: nothing to wait for; its
-//!   next writer waits on the GPU.
+//! - A pool frame ([`crate::PooledFrame`]) is not freed but returned: nothing to wait for (one
+//!   event is recorded if its last use is not captured yet); its next writer waits on the GPU.
 //!
 //! Buffers are `Send + Sync`: they are plain addresses whose lifetime is tied to a
 //! [`Context`], and the driver's memory calls are thread-safe.
@@ -55,6 +57,7 @@ pub enum MemoryKind {
 ///
 /// What a drop costs:
 /// - device memory (from the device's memory pool): nothing on the host. The free is queued
+///   on the stream of the last use when that one stream (owned by nvdx) covers every use, else
 ///   on the context's internal stream behind an event wait for the last use
 ///   (`cuStreamWaitEvent` + `cuMemFreeAsync`);
 /// - device memory on a GPU without memory pools, pinned and managed memory: the dropping
@@ -104,6 +107,7 @@ impl RawAlloc {
                         raw: os.raw,
                         id: os.id,
                         ctx,
+                        keep: None,
                     };
                     match Access::written_on(sref) {
                         Ok(a) => access = a,
@@ -211,8 +215,21 @@ impl Drop for RawAlloc {
     fn drop(&mut self) {
         let Ok(_g) = self.ctx.bind() else { return };
         if self.pooled {
+            if let Some(last) = self.access.pending_stream_in(&self.ctx) {
+                // Every use is covered by the (unrecorded) latest work of one owned stream of
+                // this context: free on that stream, after them, with no event and no wait.
+                // SAFETY: allocated from the pool in `new`, freed once, queued after every use.
+                let _ = unsafe { cu::mem_free_async(self.ptr, last.raw) };
+                return;
+            }
             if let Ok(os) = self.ctx.order_stream() {
-                if self.access.order_raw_after_uses(os.raw).is_err() {
+                let sref = StreamRef {
+                    raw: os.raw,
+                    id: os.id,
+                    ctx: &self.ctx,
+                    keep: None,
+                };
+                if self.access.order_after_uses(sref).is_err() {
                     // Without the GPU-side wait, wait here.
                     let _ = self.access.host_wait_uses();
                 }
@@ -327,6 +344,7 @@ fn host_copy(mem: MemRef<'_>, device_is_written: bool, p: &CUDA_MEMCPY2D) -> Res
         raw: hs.raw,
         id: hs.id,
         ctx,
+        keep: None,
     };
     let (reads, writes): (&[&Access], &[&Access]) = if device_is_written {
         (&[], &[mem.access])

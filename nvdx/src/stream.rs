@@ -7,6 +7,7 @@
 //! Both types are `Send + Sync`: the driver's stream and event calls are thread-safe.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use nvdx_sys::cuda::{CUevent, CUevent_flags, CUstream};
@@ -17,10 +18,21 @@ use crate::error::{Error, Result};
 
 /// A CUDA stream (non-blocking with respect to the legacy default stream), owned by nvdx or
 /// borrowed from another library ([`Stream::from_raw_borrowed`]).
+///
+/// An owned stream's handle lives as long as the `Stream` *or* any allocation whose last use
+/// on it has not been captured by an event yet (nvdx records those events lazily, when another
+/// stream, the host or a free needs them): the driver's stream is destroyed when the last of
+/// them lets go.
 pub struct Stream {
-    ctx: Context,
-    raw: CUstream,
-    id: u64,
+    inner: Arc<StreamInner>,
+}
+
+/// The handle behind a [`Stream`], shared with the lifetime tracking of allocations whose last
+/// use on an owned stream is still unrecorded (see [`crate::access`]).
+pub(crate) struct StreamInner {
+    pub(crate) ctx: Context,
+    pub(crate) raw: CUstream,
+    pub(crate) id: u64,
     owned: bool,
 }
 
@@ -31,23 +43,28 @@ pub(crate) fn next_stream_id() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// A stream as the lifetime tracking sees it: a raw handle, its unique id and its context.
+/// A stream as the lifetime tracking sees it: a raw handle, its unique id and its context,
+/// and, for streams nvdx owns, a share of the handle so that a use on it may stay unrecorded
+/// until someone needs an event (borrowed streams, whose life nvdx cannot extend, and
+/// internal streams are recorded at once).
 #[derive(Clone, Copy)]
 pub(crate) struct StreamRef<'a> {
     pub(crate) raw: CUstream,
     pub(crate) id: u64,
     pub(crate) ctx: &'a Context,
+    pub(crate) keep: Option<&'a Arc<StreamInner>>,
 }
 
 // SAFETY: CUstream handles may be used from any thread; every use binds the owning context.
-unsafe impl Send for Stream {}
+unsafe impl Send for StreamInner {}
 // SAFETY: as above; the handle is never mutated after creation.
-unsafe impl Sync for Stream {}
+unsafe impl Sync for StreamInner {}
 
 impl std::fmt::Debug for Stream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Stream")
-            .field("raw", &self.raw)
+            .field("raw", &self.inner.raw)
+            .field("id", &self.inner.id)
             .finish_non_exhaustive()
     }
 }
@@ -60,10 +77,12 @@ impl Stream {
             cu::stream_create_non_blocking()?
         };
         Ok(Stream {
-            ctx: ctx.clone(),
-            raw,
-            id: next_stream_id(),
-            owned: true,
+            inner: Arc::new(StreamInner {
+                ctx: ctx.clone(),
+                raw,
+                id: next_stream_id(),
+                owned: true,
+            }),
         })
     }
 
@@ -87,69 +106,72 @@ impl Stream {
             ));
         }
         Ok(Stream {
-            ctx: ctx.clone(),
-            raw,
-            id: next_stream_id(),
-            owned: false,
+            inner: Arc::new(StreamInner {
+                ctx: ctx.clone(),
+                raw,
+                id: next_stream_id(),
+                owned: false,
+            }),
         })
     }
 
     /// The stream's identity: unique for the life of the process, never reused (unlike raw
     /// handles).
     pub fn id(&self) -> u64 {
-        self.id
+        self.inner.id
     }
 
     /// Whether nvdx created this stream (and destroys it on drop).
     pub fn is_owned(&self) -> bool {
-        self.owned
+        self.inner.owned
     }
 
     pub(crate) fn tracking_ref(&self) -> StreamRef<'_> {
         StreamRef {
-            raw: self.raw,
-            id: self.id,
-            ctx: &self.ctx,
+            raw: self.inner.raw,
+            id: self.inner.id,
+            ctx: &self.inner.ctx,
+            keep: self.inner.owned.then_some(&self.inner),
         }
     }
 
     /// The context the stream belongs to.
     pub fn context(&self) -> &Context {
-        &self.ctx
+        &self.inner.ctx
     }
 
     /// The raw `CUstream` (to hand to other libraries, e.g. PyTorch's external stream).
     pub fn raw(&self) -> CUstream {
-        self.raw
+        self.inner.raw
     }
 
     /// Blocks until all work enqueued so far has finished.
     pub fn synchronize(&self) -> Result<()> {
-        let _g = self.ctx.bind()?;
-        cu::stream_synchronize(self.raw)
+        let _g = self.inner.ctx.bind()?;
+        cu::stream_synchronize(self.inner.raw)
     }
 
     /// Whether all enqueued work has finished, without blocking.
     pub fn is_idle(&self) -> Result<bool> {
-        let _g = self.ctx.bind()?;
-        cu::stream_query(self.raw)
+        let _g = self.inner.ctx.bind()?;
+        cu::stream_query(self.inner.raw)
     }
 
     /// Makes all future work on this stream wait for `event` (which may belong to another
     /// stream or another GPU). Does not block the host.
     pub fn wait_event(&self, event: &Event) -> Result<()> {
-        cu::stream_wait_event(self.raw, event.raw)
+        cu::stream_wait_event(self.inner.raw, event.raw)
     }
 
     /// Records a new event on this stream and returns it (convenience for one-off ordering).
     pub fn record_event(&self) -> Result<Event> {
-        let e = Event::new_sync_only(&self.ctx)?;
+        let e = Event::new_sync_only(&self.inner.ctx)?;
         e.record(self)?;
         Ok(e)
     }
 }
 
-impl Drop for Stream {
+impl Drop for StreamInner {
     fn drop(&mut self) {
         if !self.owned {
             return;

@@ -174,6 +174,82 @@ fn pool_frames_wait_for_kernels_on_a_foreign_stream() {
     }
 }
 
+/// Uses on streams nvdx owns are recorded lazily (an event only when another stream, the host
+/// or a free needs one): the work must stay ordered when the stream that ran it is dropped
+/// before anyone looks, and when the frame goes back to a pool and is reused on another stream.
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn unrecorded_uses_on_a_dropped_stream_stay_ordered() {
+    let ctx = ctx();
+    let (w, h) = (1920u32, 1080u32);
+    let mut big = DeviceBuffer::new(&ctx, GIB).unwrap();
+    let other = Stream::new(&ctx).unwrap();
+    let (src, data) = random_frame(&ctx, PixelFormat::Nv12, w, h, 5);
+    for round in 0..4u8 {
+        // Host read after a write on a stream that no longer exists.
+        let mut f = Frame::new(&ctx, PixelFormat::Nv12, w, h, MemoryKind::Device).unwrap();
+        {
+            let slow = Stream::new(&ctx).unwrap();
+            delay(&slow, &mut big, 4);
+            f.memset_async(0x40 + round, &slow).unwrap();
+        }
+        let got = f.to_host_vec().unwrap();
+        assert!(
+            got.iter().all(|&b| b == 0x40 + round),
+            "round {round}: a host read overtook a write on a dropped stream"
+        );
+        // Device read on another stream after a write on a dropped stream.
+        {
+            let slow = Stream::new(&ctx).unwrap();
+            delay(&slow, &mut big, 4);
+            src.copy_to(&mut f, &slow).unwrap();
+        }
+        let mut out = Frame::new(&ctx, PixelFormat::Nv12, w, h, MemoryKind::Device).unwrap();
+        f.copy_to(&mut out, &other).unwrap();
+        assert!(
+            out.to_host_vec().unwrap() == data,
+            "round {round}: a copy on another stream overtook a write on a dropped stream"
+        );
+    }
+    // A pool frame written lazily, returned, and overwritten on another stream: the reader
+    // (still queued behind the delay) must see the first contents.
+    let pool = FramePool::new(&ctx, PixelFormat::Nv12, w, h, 1, MemoryKind::Device).unwrap();
+    for round in 0..4 {
+        let mut out = Frame::new(&ctx, PixelFormat::Nv12, w, h, MemoryKind::Device).unwrap();
+        {
+            let slow = Stream::new(&ctx).unwrap();
+            let mut p = pool.acquire().unwrap();
+            src.copy_to(&mut p, &slow).unwrap();
+            delay(&slow, &mut big, 4);
+            p.copy_to(&mut out, &slow).unwrap();
+        }
+        let mut again = pool.acquire().unwrap();
+        again.memset_async(0x00, &other).unwrap();
+        assert!(
+            out.to_host_vec().unwrap() == data,
+            "round {round}: a returned pool frame was rewritten under its last reader"
+        );
+    }
+    // The same allocation, freed straight onto a dropped stream: a new allocation may take the
+    // address only after the last use.
+    for round in 0..4 {
+        let mut out = Frame::new(&ctx, PixelFormat::Nv12, w, h, MemoryKind::Device).unwrap();
+        {
+            let slow = Stream::new(&ctx).unwrap();
+            let mut tmp = Frame::new(&ctx, PixelFormat::Nv12, w, h, MemoryKind::Device).unwrap();
+            src.copy_to(&mut tmp, &slow).unwrap();
+            delay(&slow, &mut big, 4);
+            tmp.copy_to(&mut out, &slow).unwrap();
+        }
+        let mut thief = Frame::new(&ctx, PixelFormat::Nv12, w, h, MemoryKind::Device).unwrap();
+        thief.memset_async(0x00, &other).unwrap();
+        assert!(
+            out.to_host_vec().unwrap() == data,
+            "round {round}: a freed frame was reused under its last reader"
+        );
+    }
+}
+
 /// Decodes `fixtures/h264.264` with a 2-frame output pool and hands every frame to a kernel on
 /// a delayed second stream, dropping it at once: the decoder's next copy into the same pool
 /// frame must wait for that kernel. Compares against an undisturbed decode.

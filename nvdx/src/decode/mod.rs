@@ -645,6 +645,10 @@ impl Pending {
 }
 
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "entries live in a preallocated queue; boxing the spilled frame would allocate per spill"
+)]
 pub(crate) enum PendingSource {
     /// Still in decode surface `index`.
     Surface { index: i32 },

@@ -101,7 +101,11 @@ impl Drop for MappedFrame<'_> {
         let Ok(_g) = self.ctx.bind() else { return };
         // The map stream waits for the uses on other streams, then records `done`, which the
         // next mapping waits for before NVDEC writes the output surface again.
-        if self.access.order_raw_after_uses(self.stream.raw()).is_err() {
+        if self
+            .access
+            .order_after_uses(self.stream.tracking_ref())
+            .is_err()
+        {
             let _ = self.access.host_wait_uses();
         }
         if let Some(e) = self.done {
