@@ -22,18 +22,18 @@ const FILES: &[(&str, &str, &str)] = &[
 ];
 const SESSIONS: &[usize] = &[4, 7, 14];
 
-/// Process CPU time (user + system) in seconds, from /proc/self/stat (clock ticks of 1/100 s).
+/// Process CPU time (user + system) in seconds, from `getrusage` (microsecond resolution).
 fn cpu_seconds() -> f64 {
-    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
+    // SAFETY: `getrusage` fills the zeroed struct it is given and has no other effect.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut ru) != 0 {
+            return 0.0;
+        }
+        ru
     };
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let Some(rest) = s.rfind(')').map(|i| &s[i + 2..]) else {
-        return 0.0;
-    };
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (t(11) + t(12)) / 100.0
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 fn decode_all(ctx: &Context, path: &Path) -> nvdx::Result<usize> {
