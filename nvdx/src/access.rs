@@ -20,15 +20,17 @@
 //! events, and drops queue the free after the "every use" event.
 //!
 //! Recording is lazy on streams nvdx owns: a use on an owned stream leaves a *pending* mark
-//! (the stream's handle, kept alive by the mark) instead of an event, and an event is recorded
-//! only when something needs one: a use on another stream, a host access, a pool return or a
-//! free on another stream. A pending point is the stream's work up to the moment of capture,
-//! which covers the use (later work only adds waiting, never misses any). So a chain of work
-//! on one stream (the common case: kernels, copies, transfers back to back) records nothing,
-//! and a drop frees straight onto that stream. Borrowed streams (another library's) and
+//! (the stream's handle, kept alive by the mark) instead of an event. The event is recorded
+//! when the stream's *next* tracked operation starts, for the allocations that operation does
+//! not use again ([`op_begin`]: exactly the end of the previous one), or earlier when
+//! something needs it (a use on another stream, a host access, a pool return). A recording
+//! made late only covers more of the stream's work (never less), so it can over-wait, never
+//! miss; the boundary capture keeps that to untracked work a caller queued on the stream
+//! itself. So a chain of operations on the same allocations on one stream (kernels, copies,
+//! transfers back to back) records nothing, and a drop frees straight onto that stream. Borrowed streams (another library's) and
 //! nvdx's internal streams are recorded at once, as their life cannot be extended.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use nvdx_sys::cuda::CUevent;
 
@@ -38,9 +40,20 @@ use crate::error::{Error, Result};
 use crate::stream::{Event, StreamInner, StreamRef};
 
 /// The last-write and all-uses events of one allocation.
+///
+/// The state is shared (`Arc`) so that an owned stream can name the allocations its latest
+/// operation left unrecorded (weakly) and capture them when its next operation starts.
 #[derive(Default)]
 pub struct Access {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
+}
+
+/// What an owned stream remembers of its latest tracked operation: the allocations it used
+/// (weakly) and whether it wrote them. At the start of the stream's next operation, those the
+/// new one does not supersede get their pending marks recorded, exactly at the boundary.
+#[derive(Default)]
+pub(crate) struct LastOp {
+    uses: Vec<(Weak<Mutex<State>>, bool)>,
 }
 
 #[derive(Default)]
@@ -117,13 +130,16 @@ impl Access {
     /// that is reused for a new picture in the same memory (the decoder's mapped surface),
     /// whose earlier uses were already ordered before this point.
     pub(crate) fn reset_written_on(&self, stream: StreamRef<'_>) -> Result<()> {
+        op_begin(stream, &[], &[self])?;
         {
             let mut st = self.lock()?;
             st.write = None;
             st.used = None;
             st.reader_after_write = None;
         }
-        self.after_write(stream)
+        self.after_write(stream)?;
+        op_end(stream, &[], &[self]);
+        Ok(())
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>> {
@@ -173,7 +189,12 @@ impl Access {
             if m.stream != stream.id {
                 // Chain: this stream's point must also cover the earlier uses elsewhere.
                 let e = st.capture_used()?;
-                cu::stream_wait_event(stream.raw, e)?;
+                let waited_already = st.reader_after_write == Some(stream.id)
+                    && matches!(&st.write, Some(Mark { point: Point::Recorded { slot, event }, .. })
+                        if st.slots[*slot].event(*event).raw() == e);
+                if !waited_already {
+                    cu::stream_wait_event(stream.raw, e)?;
+                }
             }
         }
         let point = match stream.keep {
@@ -294,6 +315,17 @@ impl Access {
 }
 
 impl State {
+    /// Records the marks still pending on stream `id` (its next operation is about to start).
+    fn capture_pending_on(&mut self, id: u64) -> Result<()> {
+        if matches!(&self.write, Some(Mark { stream, point: Point::Pending(_) }) if *stream == id) {
+            self.capture_write()?;
+        }
+        if matches!(&self.used, Some(Mark { stream, point: Point::Pending(_) }) if *stream == id) {
+            self.capture_used()?;
+        }
+        Ok(())
+    }
+
     fn slot_for(&mut self, ctx: &Context) -> Result<usize> {
         if let Some(i) = self.slots.iter().position(|s| &s.ctx == ctx) {
             return Ok(i);
@@ -393,6 +425,7 @@ pub(crate) fn ordered<R>(
     writes: &[&Access],
     op: impl FnOnce() -> Result<R>,
 ) -> Result<R> {
+    op_begin(stream, reads, writes)?;
     for a in reads {
         a.before_read(stream)?;
     }
@@ -407,6 +440,7 @@ pub(crate) fn ordered<R>(
         for a in writes {
             a.after_write(stream)?;
         }
+        op_end(stream, reads, writes);
         Ok(())
     })();
     if let Err(e) = recorded {
@@ -415,6 +449,54 @@ pub(crate) fn ordered<R>(
         return Err(e);
     }
     Ok(r)
+}
+
+/// The start of a tracked operation on `stream`: the allocations the stream's previous
+/// operation left pending and this one does not supersede (not used again, or only read after
+/// a write) get their marks recorded now, so the event is exactly the previous operation's end
+/// and later users never wait for work queued after it. Nothing for borrowed and internal
+/// streams (recorded at once anyway).
+pub(crate) fn op_begin(stream: StreamRef<'_>, reads: &[&Access], writes: &[&Access]) -> Result<()> {
+    let Some(keep) = stream.keep else {
+        return Ok(());
+    };
+    let mut last = keep
+        .last
+        .lock()
+        .map_err(|_| Error::InvalidState("stream state poisoned by a panic".into()))?;
+    let mut result = Ok(());
+    for (w, wrote) in last.uses.drain(..) {
+        let same = |a: &&Access| std::ptr::eq(Arc::as_ptr(&a.state), w.as_ptr());
+        let superseded = writes.iter().any(same) || (!wrote && reads.iter().any(same));
+        if superseded {
+            continue;
+        }
+        if let Some(state) = w.upgrade() {
+            let r = match state.lock() {
+                Ok(mut st) => st.capture_pending_on(stream.id),
+                Err(_) => Err(Error::InvalidState(
+                    "allocation state poisoned by a panic on another thread".into(),
+                )),
+            };
+            if result.is_ok() {
+                result = r;
+            }
+        }
+    }
+    result
+}
+
+/// The end of a tracked operation on `stream` (its marks are set): remember what it used, for
+/// [`op_begin`] of the stream's next operation.
+pub(crate) fn op_end(stream: StreamRef<'_>, reads: &[&Access], writes: &[&Access]) {
+    let Some(keep) = stream.keep else { return };
+    if let Ok(mut last) = keep.last.lock() {
+        last.uses.clear();
+        last.uses
+            .extend(reads.iter().map(|a| (Arc::downgrade(&a.state), false)));
+        last.uses
+            .extend(writes.iter().map(|a| (Arc::downgrade(&a.state), true)));
+    }
 }
 
 /// A borrowed view of tracked memory: address, size, kind, identity, context and tracking.

@@ -421,6 +421,12 @@ impl<'a> StreamUse<'a> {
     /// when `write`); recorded when the guard drops.
     #[cfg_attr(not(feature = "cudarc"), allow(dead_code))]
     pub(crate) fn begin(access: &'a Access, stream: &'a Stream, write: bool) -> Result<Self> {
+        let (r, w): (&[&Access], &[&Access]) = if write {
+            (&[], &[access])
+        } else {
+            (&[access], &[])
+        };
+        crate::access::op_begin(stream.tracking_ref(), r, w)?;
         if write {
             access.before_write(stream.tracking_ref())?;
         } else {
@@ -447,6 +453,12 @@ impl Drop for StreamUse<'_> {
         } else {
             self.access.after_read(s)
         };
+        let acc: &[&Access] = &[self.access];
+        if self.write {
+            crate::access::op_end(s, &[], acc);
+        } else {
+            crate::access::op_end(s, acc, &[]);
+        }
         if r.is_err() {
             // Not recorded: finish the work now so no later user can overtake it.
             let _ = self.stream.synchronize();

@@ -34,6 +34,8 @@ pub(crate) struct StreamInner {
     pub(crate) raw: CUstream,
     pub(crate) id: u64,
     owned: bool,
+    /// The allocations the latest tracked operation used (see [`crate::access::op_begin`]).
+    pub(crate) last: std::sync::Mutex<crate::access::LastOp>,
 }
 
 /// Hands out stream identities: unique for the life of the process (raw handles are reused by
@@ -82,6 +84,7 @@ impl Stream {
                 raw,
                 id: next_stream_id(),
                 owned: true,
+                last: Default::default(),
             }),
         })
     }
@@ -111,6 +114,7 @@ impl Stream {
                 raw,
                 id: next_stream_id(),
                 owned: false,
+                last: Default::default(),
             }),
         })
     }
