@@ -91,6 +91,16 @@ fn label(enc: &Encoder) -> &'static str {
     }
 }
 
+/// `[NVENC double] ` when the double is the loaded NVENC library (for results that come from
+/// no `Encoder`: the API version, capability queries, errors), else the empty string.
+fn double_label() -> &'static str {
+    if double().is_some() {
+        "[NVENC double] "
+    } else {
+        ""
+    }
+}
+
 /// Opens an encoder, or returns `None` (after printing why) on a GPU without NVENC, or for a
 /// codec the double does not implement. With `NVDX_LIBNVIDIA_ENCODE_PATH` set, an engine must
 /// open: a missing double fails instead of skipping.
@@ -223,8 +233,15 @@ fn decode_all(codec: Codec, packets: &[EncodedPacket], stream: &Stream) -> Vec<V
 fn api_version_is_negotiated_with_the_driver() {
     let _ctx = ctx();
     let driver = version::driver_api_version().unwrap();
+    // With the double loaded, the version is the double's, not the driver's.
+    let source = if double().is_some() {
+        "the NVENC double (not the driver)"
+    } else {
+        "the driver"
+    };
     eprintln!(
-        "driver NVENC API {driver}, bindings {}",
+        "{}NVENC API {driver} from {source}, bindings {}",
+        double_label(),
         ApiVersion::BINDINGS
     );
     assert!(
@@ -246,13 +263,23 @@ fn session_opens_or_fails_naming_the_gpu_without_nvenc() {
     let cfg = EncoderConfig::new(Codec::H264, 1280, 720);
     match Encoder::new(&cfg, stream) {
         Ok(enc) => {
-            eprintln!("{name} has NVENC: API {}", enc.api_version());
+            if enc.is_double() {
+                // The double opened the session: this says nothing about the GPU's NVENC.
+                eprintln!(
+                    "{}session opened on {} (on {name}, not NVENC hardware): API {}",
+                    label(&enc),
+                    enc.engine_name(),
+                    enc.api_version()
+                );
+            } else {
+                eprintln!("{name} has NVENC: API {}", enc.api_version());
+            }
             assert_eq!(enc.api_version(), ApiVersion::BINDINGS);
             assert!(enc.caps().max_width >= 1920);
         }
         Err(e) => {
             let msg = e.to_string();
-            eprintln!("{msg}");
+            eprintln!("{}{msg}", double_label());
             assert!(is_no_encoder(&e), "expected the no-engine error, got {e:?}");
             assert!(
                 matches!(&e, Error::Nvenc { call: "nvEncOpenEncodeSessionEx", name: n, .. }
@@ -275,15 +302,18 @@ fn capability_queries_need_a_session() {
     for codec in [Codec::H264, Codec::Hevc, Codec::Av1] {
         match Encoder::capabilities(&ctx, codec) {
             Ok(c) => {
-                eprintln!("{codec}: {c:?}");
+                eprintln!("{}{codec}: {c:?}", double_label());
                 assert!(c.max_width >= 1920 && c.max_height >= 1080, "{c:?}");
                 assert!(c.min_width <= 256, "{c:?}");
             }
-            Err(e) if is_no_encoder(&e) => eprintln!("{codec}: {e}"),
+            Err(e) if is_no_encoder(&e) => eprintln!("{}{codec}: {e}", double_label()),
             Err(Error::Unsupported(m)) => {
-                // e.g. AV1 on a GPU before Ada.
+                // e.g. AV1 on a GPU before Ada; HEVC and AV1 on the double.
                 assert!(m.contains("cannot encode"), "{m}");
-                eprintln!("{codec}: {m}");
+                if double().is_some() {
+                    assert!(m.contains("NVENC double"), "names the double: {m}");
+                }
+                eprintln!("{}{codec}: {m}", double_label());
             }
             Err(e) => panic!("{codec}: {e:?}"),
         }
@@ -566,7 +596,7 @@ fn thousand_frames_without_leaks_and_pool_frames_come_back() {
     assert_eq!(live_sessions(), 0);
     eprintln!(
         "{}2 x 1000 frames (B-frames, copy and zero-copy paths): {} KiB of device memory not returned",
-        if double().is_some() { "[NVENC double] " } else { "" },
+        double_label(),
         lost >> 10
     );
 }

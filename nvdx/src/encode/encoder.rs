@@ -118,7 +118,7 @@ impl Encoder {
         let session = Session::open(&ctx)?;
         session.require_codec(config.codec, &codec_guid)?;
         let caps = session.caps(codec_guid)?;
-        validate(config, &caps, &session.gpu_name)?;
+        validate(config, &caps, &session.subject())?;
 
         let mut preset = sys::NV_ENC_PRESET_CONFIG {
             version: NV_ENC_PRESET_CONFIG_VER,
@@ -240,9 +240,7 @@ impl Encoder {
     }
     /// Whether the session runs on the NVENC test double rather than NVIDIA's library.
     pub fn is_double(&self) -> bool {
-        self.session
-            .engine
-            .starts_with(super::session::DOUBLE_PREFIX)
+        self.session.is_double()
     }
     /// Pictures submitted whose packets have not come out yet.
     pub fn pending(&self) -> usize {
@@ -611,7 +609,7 @@ impl Encoder {
             &self.config,
             &self.params,
             &self.caps,
-            &self.session.gpu_name,
+            &self.session.subject(),
             change,
         )?;
         let ctx = self.session.ctx.clone();
