@@ -118,7 +118,7 @@ impl Encoder {
         let session = Session::open(&ctx)?;
         session.require_codec(config.codec, &codec_guid)?;
         let caps = session.caps(codec_guid)?;
-        validate(config, &caps, &session.gpu_name)?;
+        validate(config, &caps, &session.subject())?;
 
         let mut preset = sys::NV_ENC_PRESET_CONFIG {
             version: NV_ENC_PRESET_CONFIG_VER,
@@ -240,9 +240,7 @@ impl Encoder {
     }
     /// Whether the session runs on the NVENC test double rather than NVIDIA's library.
     pub fn is_double(&self) -> bool {
-        self.session
-            .engine
-            .starts_with(super::session::DOUBLE_PREFIX)
+        self.session.is_double()
     }
     /// Pictures submitted whose packets have not come out yet.
     pub fn pending(&self) -> usize {
@@ -458,8 +456,11 @@ impl Encoder {
         self.next_bitstream += 1;
         self.frame_count += 1;
         if st == S::NV_ENC_SUCCESS {
-            // Every picture submitted so far has its output now.
-            self.ready = self.pending.len();
+            // Every picture submitted so far has its output now, except the newest ones the
+            // engine still holds for lookahead.
+            self.ready = self
+                .pipeline
+                .ready_after_success(self.pending.len(), self.ready);
         }
         // Lock only pictures older than the output delay: the engine keeps working on the
         // newest ones while the caller prepares the next frame (as NvEncoder does).
@@ -594,8 +595,9 @@ impl Encoder {
     }
 
     /// Changes bitrate, frame rate or size without a new session (`nvEncReconfigureEncoder`).
-    /// A size change needs no pictures pending (encode with no B-frames or call it right after
-    /// a call that returned packets for every submitted picture), must stay within
+    /// A size change needs no pictures pending (encode with no B-frames and no lookahead, or
+    /// call it right after a call that returned packets for every submitted picture; with
+    /// lookahead the engine always holds the newest pictures), must stay within
     /// [`EncoderConfig::max_size`], and starts a new IDR.
     pub fn reconfigure(&mut self, change: &Reconfigure) -> Result<()> {
         if self.finished {
@@ -607,7 +609,7 @@ impl Encoder {
             &self.config,
             &self.params,
             &self.caps,
-            &self.session.gpu_name,
+            &self.session.subject(),
             change,
         )?;
         let ctx = self.session.ctx.clone();
@@ -618,8 +620,9 @@ impl Encoder {
             self.drain(0)?;
             if !self.pending.is_empty() {
                 return Err(Error::InvalidState(format!(
-                    "{} pictures are pending in the engine (B-frame reordering); a size change \
-                     needs none (call finish, or reconfigure right after an anchor picture)",
+                    "{} pictures are pending in the engine (B-frame reordering or lookahead); a \
+                     size change needs none (without lookahead, reconfigure right after an \
+                     anchor picture; with lookahead the engine always holds the newest pictures)",
                     self.pending.len()
                 )));
             }

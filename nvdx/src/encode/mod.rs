@@ -62,6 +62,10 @@
 //! Like NVIDIA's NvEncoder, a call locks only pictures older than a small output delay (3
 //! pictures, none with [`EncoderConfig::zero_latency`]), so the engine encodes the newest
 //! pictures while the caller prepares the next one; [`Encoder::finish`] returns the rest.
+//! A picture is locked only once the engine has its output: after a call that answered
+//! `NV_ENC_SUCCESS` (B-frames wait for their anchor), and, with lookahead, once it has left the
+//! engine's lookahead queue (a SUCCESS leaves the newest `lookaheadDepth` pictures without
+//! output).
 //!
 //! # Output
 //!

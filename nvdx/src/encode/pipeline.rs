@@ -20,6 +20,9 @@ pub(crate) const SLACK: usize = 3;
 pub(crate) struct Pipeline {
     /// Pictures the engine may hold before answering SUCCESS: B-frames plus lookahead.
     pub(crate) engine_delay: usize,
+    /// Of those, the lookahead depth (0 without lookahead): the newest pictures a SUCCESS
+    /// leaves without output.
+    pub(crate) lookahead: usize,
     /// No output delay at all (zero-latency sessions).
     pub(crate) zero_latency: bool,
 }
@@ -34,8 +37,23 @@ impl Pipeline {
         };
         Pipeline {
             engine_delay: b + la,
+            lookahead: la,
             zero_latency,
         }
+    }
+    /// Pending pictures (oldest first) whose output exists after an `nvEncEncodePicture` that
+    /// returned `NV_ENC_SUCCESS`, with `pending` pictures submitted and not yet locked (the one
+    /// just submitted included) and `ready` of them known to be complete before the call.
+    ///
+    /// A SUCCESS completes the B-frames waiting for their anchor (nvEncodeAPI.h: after it
+    /// "the client can call NvEncLockBitstream() API on the output buffers in the same order"),
+    /// but with lookahead the engine queues the newest `lookaheadDepth` pictures before it
+    /// encodes them (the Programming Guide: frames "are queued up in the encoder"; NvEncoder's
+    /// output delay counts `lookaheadDepth` pictures for this): the call that answers SUCCESS
+    /// for picture `n` encodes picture `n - lookaheadDepth`, so the newest `lookaheadDepth`
+    /// pending pictures have no output yet and must not be locked.
+    pub(crate) fn ready_after_success(&self, pending: usize, ready: usize) -> usize {
+        ready.max(pending.saturating_sub(self.lookahead))
     }
     /// Completed pictures left unlocked after a call (0 in zero-latency mode).
     pub(crate) fn output_delay(&self) -> usize {
@@ -255,6 +273,143 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, (0..28).collect::<Vec<_>>()); // 28, 29 are B-frames not yet ready
+    }
+
+    /// A model of NVENC with `enablePTD` (as nvEncodeAPI.h and the Programming Guide describe
+    /// it, and as the NVENC double implements it): the newest `lookahead` pictures wait in the
+    /// lookahead queue; the picture leaving it is either a B-frame, which waits for its anchor
+    /// (the call answers NEED_MORE_INPUT), or an anchor, which is encoded together with the
+    /// B-frames before it (the call answers SUCCESS).
+    struct Engine {
+        lookahead: usize,
+        interval_p: usize,
+        submitted: usize,
+        /// Pictures (from the first) whose output exists.
+        completed: usize,
+    }
+
+    impl Engine {
+        /// Submits the next picture; true for SUCCESS.
+        fn submit(&mut self) -> bool {
+            self.submitted += 1;
+            let Some(leaving) = self.submitted.checked_sub(self.lookahead + 1) else {
+                return false;
+            };
+            if leaving % self.interval_p == 0 {
+                self.completed = leaving + 1;
+                true
+            } else {
+                false
+            }
+        }
+    }
+
+    /// Issue 15 (`encode_copy_with_deep_lookahead` on the NVENC double): a SUCCESS with
+    /// lookahead does not complete the pictures still in the lookahead queue, so the encoder
+    /// never locks a bitstream buffer before the engine produced its output, and the ring
+    /// still never overflows; EOS then returns every picture in submission order.
+    #[test]
+    fn lookahead_pictures_are_not_locked_before_their_output_exists() {
+        for b in 0..=3u32 {
+            for la in [0u16, 1, 4, 8, 24] {
+                for zero_latency in [false, true] {
+                    if zero_latency && (b > 0 || la > 0) {
+                        continue; // excluded by EncoderConfig::check
+                    }
+                    let mut c = sys::NV_ENC_CONFIG {
+                        frameIntervalP: b as i32 + 1,
+                        ..Default::default()
+                    };
+                    c.rcParams.set_enableLookahead(u32::from(la > 0));
+                    c.rcParams.lookaheadDepth = la;
+                    let p = Pipeline::new(&c, zero_latency);
+                    let mut engine = Engine {
+                        lookahead: usize::from(la),
+                        interval_p: b as usize + 1,
+                        submitted: 0,
+                        completed: 0,
+                    };
+                    let mut pending = VecDeque::new();
+                    let mut ready = 0;
+                    let mut out = Vec::new();
+                    let what = format!("{b} B-frames, lookahead {la}, zero latency {zero_latency}");
+                    for i in 0..200usize {
+                        assert!(pending.len() < p.ring_size(), "{what}: ring full at {i}");
+                        pending.push_back(i);
+                        if engine.submit() {
+                            ready = p.ready_after_success(pending.len(), ready);
+                        }
+                        let completed = engine.completed;
+                        drain_ready(
+                            &mut pending,
+                            &mut ready,
+                            p.output_delay(),
+                            &mut out,
+                            |&x| {
+                                assert!(
+                                    x < completed,
+                                    "{what}: locked picture {x} at submission {i}, but only \
+                                     {completed} pictures have output"
+                                );
+                                Ok(x)
+                            },
+                            |_| Ok(()),
+                        )
+                        .unwrap();
+                        if zero_latency {
+                            assert!(pending.is_empty(), "{what}: zero latency keeps nothing");
+                        }
+                    }
+                    // EOS: the engine completes everything.
+                    ready = pending.len();
+                    drain_ready(
+                        &mut pending,
+                        &mut ready,
+                        0,
+                        &mut out,
+                        |&x| Ok(x),
+                        |_| Ok(()),
+                    )
+                    .unwrap();
+                    assert_eq!(out, (0..200).collect::<Vec<_>>(), "{what}");
+                }
+            }
+        }
+    }
+
+    /// The same engine: with lookahead, the pictures a SUCCESS leaves in the lookahead queue
+    /// are exactly the newest `lookaheadDepth` (none are held back longer than needed).
+    #[test]
+    fn a_success_completes_all_but_the_lookahead_queue() {
+        let mut c = sys::NV_ENC_CONFIG {
+            frameIntervalP: 3,
+            ..Default::default()
+        };
+        c.rcParams.set_enableLookahead(1);
+        c.rcParams.lookaheadDepth = 24;
+        let p = Pipeline::new(&c, false);
+        assert_eq!(p.lookahead, 24);
+        let mut engine = Engine {
+            lookahead: 24,
+            interval_p: 3,
+            submitted: 0,
+            completed: 0,
+        };
+        let mut successes = 0;
+        for n in 1..=100 {
+            if engine.submit() {
+                successes += 1;
+                // Nothing locked in this test: `n` pictures pending.
+                assert_eq!(p.ready_after_success(n, 0), engine.completed, "after {n}");
+            }
+        }
+        assert!(successes > 20);
+        // Without lookahead a SUCCESS completes every pending picture (B-frames included).
+        let c = sys::NV_ENC_CONFIG {
+            frameIntervalP: 3,
+            ..Default::default()
+        };
+        assert_eq!(Pipeline::new(&c, false).ready_after_success(7, 2), 7);
     }
 
     /// Issue 15, defect 8: a failed lock keeps the packets already locked and pops the failed

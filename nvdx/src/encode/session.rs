@@ -30,6 +30,35 @@ pub(super) struct Session {
 /// string, which is how nvdx tells it from NVIDIA's library).
 pub(super) const DOUBLE_PREFIX: &str = "NVENC double";
 
+/// Who answers for a session in nvdx's messages: the GPU for NVIDIA's library, or the double
+/// (naming the GPU it runs on), so that nothing the double says reads as a statement about
+/// NVENC hardware.
+pub(super) fn subject(engine: &str, gpu_name: &str) -> String {
+    if engine.starts_with(DOUBLE_PREFIX) {
+        format!("{engine} on {gpu_name}")
+    } else {
+        gpu_name.to_owned()
+    }
+}
+
+/// The error for a codec the session cannot encode; `encodes` are the codecs it offers.
+pub(super) fn codec_missing(
+    subject: &str,
+    is_double: bool,
+    codec: Codec,
+    encodes: &[&str],
+) -> Error {
+    let list = if encodes.is_empty() {
+        "nothing nvdx knows".to_owned()
+    } else {
+        encodes.join(", ")
+    };
+    let whose = if is_double { "it" } else { "its NVENC" };
+    Error::Unsupported(format!(
+        "{subject} cannot encode {codec}; {whose} encodes {list}"
+    ))
+}
+
 /// `nvEncOpenEncodeSessionEx`; a failed open that still returned a handle is destroyed, as
 /// the header requires ("the client must call nvEncDestroyEncoder ... even if the open
 /// failed"). Separate from [`Session::open`] so that a fake function list can test it.
@@ -178,15 +207,22 @@ impl Session {
                 .map(|(_, n)| *n)
             })
             .collect();
-        Err(Error::Unsupported(format!(
-            "{} cannot encode {codec}; its NVENC encodes {}",
-            self.gpu_name,
-            if names.is_empty() {
-                "nothing nvdx knows".to_owned()
-            } else {
-                names.join(", ")
-            }
-        )))
+        Err(codec_missing(
+            &self.subject(),
+            self.is_double(),
+            codec,
+            &names,
+        ))
+    }
+
+    /// Whether the session runs on the NVENC double rather than NVIDIA's library.
+    pub(super) fn is_double(&self) -> bool {
+        self.engine.starts_with(DOUBLE_PREFIX)
+    }
+
+    /// Who answers for this session in messages (see [`subject`]).
+    pub(super) fn subject(&self) -> String {
+        subject(&self.engine, &self.gpu_name)
     }
 
     pub(super) fn caps(&self, codec_guid: sys::GUID) -> Result<EncoderCaps> {
@@ -314,6 +350,26 @@ mod tests {
             "{e}"
         );
         assert_eq!(DESTROYED.load(Ordering::SeqCst), 1);
+    }
+
+    /// Issue 15: what the double answers is labelled as the double's, never as the GPU's NVENC.
+    #[test]
+    fn messages_name_the_double_not_the_gpu() {
+        let gpu = "NVIDIA H200";
+        assert_eq!(subject("NVENC on NVIDIA H200", gpu), gpu);
+        let d = subject("NVENC double (test stand-in)", gpu);
+        assert_eq!(d, "NVENC double (test stand-in) on NVIDIA H200");
+        let e = codec_missing(&d, true, Codec::Hevc, &["H.264"]).to_string();
+        assert!(
+            e.contains("NVENC double (test stand-in) on NVIDIA H200 cannot encode HEVC"),
+            "{e}"
+        );
+        assert!(!e.contains("NVENC encodes"), "{e}");
+        let e = codec_missing(gpu, false, Codec::Av1, &["H.264", "HEVC"]).to_string();
+        assert!(
+            e.contains("NVIDIA H200 cannot encode AV1; its NVENC encodes H.264, HEVC"),
+            "{e}"
+        );
     }
 
     /// Issue 15, defect 10: the registration pitch must be a multiple of 4.
