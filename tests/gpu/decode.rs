@@ -244,6 +244,9 @@ const FIXTURES: &[(&str, Codec, u8)] = &[
     ("colour_bt709_full.264", Codec::H264, 8),
     ("colour_bt2020_full.264", Codec::H264, 8),
     ("colour_colr_bt709_full.mp4", Codec::H264, 8),
+    ("colour_hevc_bt601_limited.265", Codec::Hevc, 8),
+    ("colour_hevc_bt709_full.265", Codec::Hevc, 8),
+    ("colour_hevc_bt2020_full.265", Codec::Hevc, 8),
     ("h264_crop_left_top.264", Codec::H264, 8),
     ("hevc_crop_left_top.265", Codec::Hevc, 8),
 ];
