@@ -247,6 +247,7 @@ const FIXTURES: &[(&str, Codec, u8)] = &[
     ("colour_hevc_bt601_limited.265", Codec::Hevc, 8),
     ("colour_hevc_bt709_full.265", Codec::Hevc, 8),
     ("colour_hevc_bt2020_full.265", Codec::Hevc, 8),
+    ("colour_av1_bt709_full.ivf", Codec::Av1, 8),
     ("h264_crop_left_top.264", Codec::H264, 8),
     ("hevc_crop_left_top.265", Codec::Hevc, 8),
 ];

@@ -293,6 +293,7 @@ fn rgb_follows_the_declared_colour_description() {
         "colour_hevc_bt709_full.265",
         "colour_hevc_bt2020_limited.265",
         "colour_hevc_bt2020_full.265",
+        "colour_av1_bt709_full.ivf",
         "colour_colr_bt709_full.mp4",
         "h264.mkv",
     ] {

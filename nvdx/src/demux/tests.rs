@@ -1285,7 +1285,7 @@ fn matroska_unknown_size_clusters_and_timestamp_scale() {
 fn colour_descriptions_follow_the_stream() {
     use crate::colour::{ColourMatrix, ColourRange};
     // (file, primaries, transfer, matrix, full range, conversion matrix, conversion range)
-    let cases: [(&str, u8, u8, u8, bool, ColourMatrix, ColourRange); 14] = [
+    let cases: [(&str, u8, u8, u8, bool, ColourMatrix, ColourRange); 15] = [
         (
             "colour_bt601_limited.264",
             6,
@@ -1395,6 +1395,15 @@ fn colour_descriptions_follow_the_stream() {
             ColourRange::Full,
         ),
         (
+            "colour_av1_bt709_full.ivf",
+            1,
+            1,
+            1,
+            true,
+            ColourMatrix::Bt709,
+            ColourRange::Full,
+        ),
+        (
             "colour_colr_bt709_full.mp4",
             1,
             1,
@@ -1434,6 +1443,27 @@ fn colour_descriptions_follow_the_stream() {
         .unwrap();
     let info = super::parse_hevc_sps(sps).unwrap();
     assert_eq!((info.width, info.height, info.frame_rate), (176, 144, Some((30, 1))));
+    // AV1 always states its range (color_config's color_range); libaom writes no colour
+    // description. av1.webm has no Colour element: both come from the sequence header (in
+    // av1C's configOBUs).
+    for name in ["av1.ivf", "av1.webm"] {
+        assert_eq!(
+            open(fixture(name)).unwrap().info().colour,
+            Some(ColourInfo {
+                full_range: Some(false),
+                ..ColourInfo::default()
+            }),
+            "{name}"
+        );
+    }
+    // A sequence header in a temporal unit and in av1C alike; garbage and truncated ones give
+    // no colour.
+    let tagged = std::fs::read(fixture("colour_av1_bt709_full.ivf")).unwrap();
+    let tu = &tagged[32 + 12..];
+    let c = super::ivf::av1_colour(tu).unwrap();
+    assert_eq!((c.matrix, c.full_range), (Some(1), Some(true)));
+    assert_eq!(super::ivf::av1_colour(&tu[..4]), None);
+    assert_eq!(super::ivf::av1_colour(&[0xff; 16]), None);
     // Untagged streams say nothing (the caller's or the size-based default applies).
     for name in ["h264.264", "h264_bframes.mp4"] {
         assert_eq!(open(fixture(name)).unwrap().info().colour, None, "{name}");
