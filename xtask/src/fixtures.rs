@@ -894,7 +894,16 @@ impl Gen {
         for (file, tags, notes) in HEVC_TAGS {
             let out = d.join(file);
             let bsf = format!("hevc_metadata={tags}");
-            let mut a = vec!["-i", s(&hevc_src)?, "-c", "copy", "-bsf:v", &bsf, "-f", "hevc"];
+            let mut a = vec![
+                "-i",
+                s(&hevc_src)?,
+                "-c",
+                "copy",
+                "-bsf:v",
+                &bsf,
+                "-f",
+                "hevc",
+            ];
             a.push(s(&out)?);
             self.ffmpeg(&a)?;
             clips.push(Clip {
@@ -912,7 +921,17 @@ impl Gen {
         let av1_src = d.join("av1.ivf");
         let av1_bsf = "av1_metadata=color_primaries=1:transfer_characteristics=1:matrix_coefficients=1:color_range=pc";
         let av1_ivf = d.join("colour_av1_bt709_full.ivf");
-        let a = ["-i", s(&av1_src)?, "-c", "copy", "-bsf:v", av1_bsf, "-f", "ivf", s(&av1_ivf)?];
+        let a = [
+            "-i",
+            s(&av1_src)?,
+            "-c",
+            "copy",
+            "-bsf:v",
+            av1_bsf,
+            "-f",
+            "ivf",
+            s(&av1_ivf)?,
+        ];
         self.ffmpeg(&a)?;
         clips.push(Clip {
             file: "colour_av1_bt709_full.ivf",
@@ -962,8 +981,22 @@ impl Gen {
     /// Interlaced H.264 (x264 MBAFF/PAFF, `tff=1`) for the deinterlacing tests.
     fn interlaced(&self, clips: &mut Vec<Clip>) -> Result<(), String> {
         let a = [
-            "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "medium", "-crf", "30",
-            "-g", "6", "-bf", "0", "-flags", "+ildct+ilme", "-x264-params", "interlaced=1:tff=1",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-preset",
+            "medium",
+            "-crf",
+            "30",
+            "-g",
+            "6",
+            "-bf",
+            "0",
+            "-flags",
+            "+ildct+ilme",
+            "-x264-params",
+            "interlaced=1:tff=1",
         ];
         self.encode(&self.dir.join("h264_interlaced.mp4"), 128, 96, 6, &a)?;
         clips.push(Clip {

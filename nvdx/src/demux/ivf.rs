@@ -283,7 +283,7 @@ fn av1_sequence_colour(seq: &[u8]) -> Result<super::ColourInfo> {
         }
     }
     r.skip(3)?; // enable_superres, enable_cdef, enable_restoration
-    // color_config()
+                // color_config()
     let high_bitdepth = r.bit()?;
     if profile == 2 && high_bitdepth {
         r.skip(1)?; // twelve_bit

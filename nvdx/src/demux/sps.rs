@@ -471,7 +471,9 @@ fn hevc_st_ref_pic_set(
             }
         }
         if n > 32 {
-            return Err(bad("a predicted short-term reference picture set is too large"));
+            return Err(bad(
+                "a predicted short-term reference picture set is too large",
+            ));
         }
         return Ok(n);
     }

@@ -1442,7 +1442,10 @@ fn colour_descriptions_follow_the_stream() {
         .find(|n| super::annexb::is_sps(Codec::Hevc, n))
         .unwrap();
     let info = super::parse_hevc_sps(sps).unwrap();
-    assert_eq!((info.width, info.height, info.frame_rate), (176, 144, Some((30, 1))));
+    assert_eq!(
+        (info.width, info.height, info.frame_rate),
+        (176, 144, Some((30, 1)))
+    );
     // AV1 always states its range (color_config's color_range); libaom writes no colour
     // description. av1.webm has no Colour element: both come from the sequence header (in
     // av1C's configOBUs).
