@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use md5::Md5;
 use nvdx::codec::ChromaFormat;
 use nvdx::decode::{
-    capabilities, nv12_crop_to_i420, DecodeStatus, Decoder, DecoderConfig, FileDecoder,
+    capabilities, nv12_crop_to_i420, DecodeStatus, Decoder, DecoderConfig, Deinterlace, FileDecoder,
 };
 use nvdx::FrameView;
 use nvdx::{Codec, Context, Error, PixelFormat, Stream};
@@ -244,6 +244,10 @@ const FIXTURES: &[(&str, Codec, u8)] = &[
     ("colour_bt709_full.264", Codec::H264, 8),
     ("colour_bt2020_full.264", Codec::H264, 8),
     ("colour_colr_bt709_full.mp4", Codec::H264, 8),
+    ("colour_hevc_bt601_limited.265", Codec::Hevc, 8),
+    ("colour_hevc_bt709_full.265", Codec::Hevc, 8),
+    ("colour_hevc_bt2020_full.265", Codec::Hevc, 8),
+    ("colour_av1_bt709_full.ivf", Codec::Av1, 8),
     ("h264_crop_left_top.264", Codec::H264, 8),
     ("hevc_crop_left_top.265", Codec::Hevc, 8),
 ];
@@ -940,5 +944,92 @@ fn mpeg2_and_mjpeg_seeks_match_the_sequential_decode() {
             "{name}: seeks bit-exact against the sequential decode ({} frames)",
             refs.len()
         );
+    }
+}
+
+/// Decodes `h264_interlaced.mp4` (6 interlaced pictures) with `deinterlace`, on the owned or
+/// the mapped path; returns the frames' pts and sizes, and the decoder's stats.
+fn decode_interlaced(
+    ctx: &Context,
+    deinterlace: Deinterlace,
+    mapped: bool,
+) -> (Vec<Out>, nvdx::decode::DecoderStats, u32) {
+    let cfg = DecoderConfig {
+        deinterlace,
+        ..DecoderConfig::default()
+    };
+    let mut dec = FileDecoder::open(ctx, fixture("h264_interlaced.mp4"), cfg).expect("open");
+    let outs = drain_file(&mut dec, mapped).expect("decode");
+    let progressive = dec
+        .decoder()
+        .stream_format()
+        .map(|f| f.progressive)
+        .expect("stream format");
+    assert!(
+        !progressive,
+        "the parser reports h264_interlaced.mp4 as progressive"
+    );
+    let ts = dec.info().timescale;
+    (outs, dec.decoder().stats(), ts)
+}
+
+/// Bob outputs one frame per field: twice the pictures, the first field at the picture's
+/// pts, the second half a frame later (strictly increasing), both paths alike; Weave stays
+/// one frame per picture, bit-exact with ffmpeg.
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn decode_bob_outputs_both_fields_at_double_rate() {
+    let ctx = ctx();
+    let want = read_framemd5(&fixture("h264_interlaced.mp4.framemd5"));
+    let (weave, st, ts) = decode_interlaced(&ctx, Deinterlace::Weave, false);
+    assert_eq!(weave.len(), 6, "Weave: one frame per picture");
+    assert_eq!(st.second_fields, 0, "{st:?}");
+    assert_eq!(compare("h264_interlaced.mp4 weave", &weave, &want), None);
+    let frame_pts: Vec<i64> = weave.iter().map(|o| o.pts).collect();
+    let step = frame_pts[1] - frame_pts[0];
+    assert!(
+        step > 1,
+        "timescale {ts}: frame step {step} cannot be halved"
+    );
+    assert!(
+        frame_pts.windows(2).all(|w| w[1] - w[0] == step),
+        "{frame_pts:?}"
+    );
+    for mapped in [false, true] {
+        let (bob, st, _) = decode_interlaced(&ctx, Deinterlace::Bob, mapped);
+        let pts: Vec<i64> = bob.iter().map(|o| o.pts).collect();
+        eprintln!("Bob (mapped: {mapped}): timescale {ts}, pts {pts:?}, {st:?}");
+        assert_eq!(bob.len(), 2 * weave.len(), "Bob: two frames per picture");
+        assert_eq!(st.second_fields, 6, "{st:?}");
+        assert!(
+            pts.windows(2).all(|w| w[0] < w[1]),
+            "not increasing: {pts:?}"
+        );
+        for (i, &p) in frame_pts.iter().enumerate() {
+            assert_eq!(pts[2 * i], p, "first field of picture {i}: {pts:?}");
+            assert_eq!(
+                pts[2 * i + 1],
+                p + step / 2,
+                "second field of picture {i}: {pts:?}"
+            );
+        }
+        for o in &bob {
+            assert_eq!((o.width, o.height), (weave[0].width, weave[0].height));
+            assert_ne!(o.status, DecodeStatus::Error, "field at pts {}", o.pts);
+        }
+        // The two fields of a picture are different images (line-doubled from different
+        // lines), and neither is the woven frame.
+        for i in 0..weave.len() {
+            assert_ne!(
+                bob[2 * i].md5,
+                bob[2 * i + 1].md5,
+                "picture {i}: fields alike"
+            );
+            assert_ne!(
+                bob[2 * i].md5,
+                weave[i].md5,
+                "picture {i}: field is the woven frame"
+            );
+        }
     }
 }

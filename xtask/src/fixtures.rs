@@ -513,6 +513,7 @@ impl Gen {
         self.colour_tags(&mut clips)?;
         self.crop_windows(&mut clips)?;
         self.mpeg2_mjpeg(&mut clips)?;
+        self.interlaced(&mut clips)?;
 
         // Corrupt inputs.
         let whole = read(&d.join("h264_bframes.mp4"))?;
@@ -872,6 +873,76 @@ impl Gen {
                 decodable: true,
             });
         }
+        // HEVC: a small x265 stream (176x144, the NVDEC minimum of 144x144 on the H100/H200
+        // met; 10 frames) re-tagged the same six ways with `hevc_metadata`.
+        let hevc_src = self.tmp.join("colour_src.265");
+        let hevc = [
+            "-c:v", "libx265", "-pix_fmt", "yuv420p", "-preset", "fast", "-crf", "32",
+            "-x265-params",
+            "log-level=error:pools=none:frame-threads=1:keyint=10:min-keyint=10:bframes=2:scenecut=0:info=0",
+            "-f", "hevc",
+        ];
+        self.encode(&hevc_src, 176, 144, 10, &hevc)?;
+        const HEVC_TAGS: [(&str, &str, &str); 6] = [
+            ("colour_hevc_bt601_limited.265", "video_full_range_flag=0:colour_primaries=6:transfer_characteristics=6:matrix_coefficients=6", "HEVC BT.601 (SMPTE 170M) limited range"),
+            ("colour_hevc_bt601_full.265", "video_full_range_flag=1:colour_primaries=5:transfer_characteristics=6:matrix_coefficients=5", "HEVC BT.601 (BT.470BG) full range"),
+            ("colour_hevc_bt709_limited.265", "video_full_range_flag=0:colour_primaries=1:transfer_characteristics=1:matrix_coefficients=1", "HEVC BT.709 limited range"),
+            ("colour_hevc_bt709_full.265", "video_full_range_flag=1:colour_primaries=1:transfer_characteristics=1:matrix_coefficients=1", "HEVC BT.709 full range"),
+            ("colour_hevc_bt2020_limited.265", "video_full_range_flag=0:colour_primaries=9:transfer_characteristics=14:matrix_coefficients=9", "HEVC BT.2020 NCL limited range"),
+            ("colour_hevc_bt2020_full.265", "video_full_range_flag=1:colour_primaries=9:transfer_characteristics=14:matrix_coefficients=9", "HEVC BT.2020 NCL full range"),
+        ];
+        for (file, tags, notes) in HEVC_TAGS {
+            let out = d.join(file);
+            let bsf = format!("hevc_metadata={tags}");
+            let mut a = vec![
+                "-i",
+                s(&hevc_src)?,
+                "-c",
+                "copy",
+                "-bsf:v",
+                &bsf,
+                "-f",
+                "hevc",
+            ];
+            a.push(s(&out)?);
+            self.ffmpeg(&a)?;
+            clips.push(Clip {
+                file,
+                codec: "hevc",
+                width: 176,
+                height: 144,
+                bit_depth: 8,
+                notes,
+                decodable: true,
+            });
+        }
+        // AV1: `av1.ivf` with its sequence header's color_config re-tagged (`av1_metadata`):
+        // BT.709 full range.
+        let av1_src = d.join("av1.ivf");
+        let av1_bsf = "av1_metadata=color_primaries=1:transfer_characteristics=1:matrix_coefficients=1:color_range=pc";
+        let av1_ivf = d.join("colour_av1_bt709_full.ivf");
+        let a = [
+            "-i",
+            s(&av1_src)?,
+            "-c",
+            "copy",
+            "-bsf:v",
+            av1_bsf,
+            "-f",
+            "ivf",
+            s(&av1_ivf)?,
+        ];
+        self.ffmpeg(&a)?;
+        clips.push(Clip {
+            file: "colour_av1_bt709_full.ivf",
+            codec: "av1",
+            width: 176,
+            height: 144,
+            bit_depth: 8,
+            notes: "av1.ivf with color_config BT.709 full range (av1_metadata)",
+            decodable: true,
+        });
+
         // colr only: `h264_bframes.mp4`'s SPS has no video signal type (x264 writes none by
         // default); the remux's `colr nclx` says BT.709 full range.
         let bare = d.join("h264_bframes.mp4");
@@ -902,6 +973,39 @@ impl Gen {
             height: 144,
             bit_depth: 8,
             notes: "MP4 colr nclx BT.709 full range; the SPS VUI states no colour description",
+            decodable: true,
+        });
+        Ok(())
+    }
+
+    /// Interlaced H.264 (x264 MBAFF/PAFF, `tff=1`) for the deinterlacing tests.
+    fn interlaced(&self, clips: &mut Vec<Clip>) -> Result<(), String> {
+        let a = [
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-preset",
+            "medium",
+            "-crf",
+            "30",
+            "-g",
+            "6",
+            "-bf",
+            "0",
+            "-flags",
+            "+ildct+ilme",
+            "-x264-params",
+            "interlaced=1:tff=1",
+        ];
+        self.encode(&self.dir.join("h264_interlaced.mp4"), 128, 96, 6, &a)?;
+        clips.push(Clip {
+            file: "h264_interlaced.mp4",
+            codec: "h264",
+            width: 128,
+            height: 96,
+            bit_depth: 8,
+            notes: "interlaced H.264 High (x264 interlaced=1:tff=1), 6 frames, no B-frames",
             decodable: true,
         });
         Ok(())

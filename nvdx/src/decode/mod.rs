@@ -57,9 +57,22 @@ pub enum Deinterlace {
     /// Both fields woven into one frame, bit-exact with a software decoder (the default).
     #[default]
     Weave,
-    /// Each field line-doubled by NVDEC (one frame per picture, from the first field).
+    /// Each field line-doubled by NVDEC into a frame of its own: double rate.
+    ///
+    /// An interlaced picture (of a sequence the parser reports as interlaced) is two frames,
+    /// each its own NVDEC mapping (`CUVIDPROCPARAMS::second_field` 0, then 1): the first field
+    /// at the picture's pts, the second at pts plus half the frame duration, in
+    /// [`DecoderConfig::timescale`] ticks. The duration is the sequence's frame rate when the
+    /// timescale is known, else the distance between the last two pictures displayed (the
+    /// very first picture of a stream without either: both fields at its pts). Half a frame
+    /// rounds down, so a timescale of one tick a frame cannot separate the fields: give the
+    /// decoder timestamps fine enough (containers' usually are; a raw Annex B stream's
+    /// timescale is its frame rate). Progressive pictures, and a field without its pair,
+    /// stay one frame. [`FrameMeta::index`] counts frames output, both fields included;
+    /// [`DecoderStats::second_fields`] counts the extra ones. No allocation per field: both
+    /// entries share the picture's decode surface.
     Bob,
-    /// NVDEC's motion-adaptive deinterlacer.
+    /// NVDEC's motion-adaptive deinterlacer (one frame per picture).
     Adaptive,
 }
 
@@ -635,6 +648,27 @@ pub(crate) struct Pending {
     pub(crate) progressive: bool,
     pub(crate) top_field_first: bool,
     pub(crate) repeat_first_field: i32,
+    /// What of the picture this entry outputs.
+    pub(crate) field: Field,
+}
+
+/// One frame of `rate` (numerator, denominator frames a second) in ticks of `timescale`,
+/// rounded to the nearest tick; `None` when either is unknown (zero) or it does not fit.
+pub(crate) fn nominal_frame_ticks(rate: Option<(u32, u32)>, timescale: u32) -> Option<i64> {
+    let (num, den) = rate.filter(|&(n, d)| n > 0 && d > 0 && timescale > 0)?;
+    let t = u64::from(timescale) * u64::from(den);
+    i64::try_from((t + u64::from(num) / 2) / u64::from(num)).ok()
+}
+
+/// What one display queue entry outputs of its picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Field {
+    /// The whole picture (progressive, woven, or deinterlaced into one frame).
+    Frame,
+    /// The first field of an interlaced picture ([`Deinterlace::Bob`]).
+    First,
+    /// The second field, at the picture's pts plus half its duration.
+    Second,
 }
 
 impl Pending {

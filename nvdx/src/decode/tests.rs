@@ -297,3 +297,15 @@ fn trampolines_pass_values_and_errors() {
     assert_eq!(r, 0);
     assert!(matches!(fake.error, Some(Error::InvalidData(_))));
 }
+
+#[test]
+fn nominal_frame_ticks_for_the_second_field() {
+    use super::nominal_frame_ticks;
+    assert_eq!(nominal_frame_ticks(Some((30, 1)), 15360), Some(512));
+    assert_eq!(nominal_frame_ticks(Some((25, 1)), 1000), Some(40));
+    // 29.97 in a 90 kHz timescale: 3003 ticks.
+    assert_eq!(nominal_frame_ticks(Some((30000, 1001)), 90000), Some(3003));
+    assert_eq!(nominal_frame_ticks(Some((30, 1)), 0), None);
+    assert_eq!(nominal_frame_ticks(Some((0, 1)), 90000), None);
+    assert_eq!(nominal_frame_ticks(None, 90000), None);
+}

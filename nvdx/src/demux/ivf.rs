@@ -157,6 +157,151 @@ pub(crate) fn av1_is_keyframe(tu: &[u8]) -> bool {
     false
 }
 
+/// The OBUs of an AV1 temporal unit (or of an `av1C` box's `configOBUs`) as (type, payload);
+/// stops at the first malformed header.
+fn av1_obus(tu: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
+    let mut r = ByteReader::new(tu, "AV1 OBU");
+    std::iter::from_fn(move || {
+        if r.remaining() == 0 {
+            return None;
+        }
+        let h = r.u8().ok()?;
+        let obu_type = (h >> 3) & 0xf;
+        if h & 0x4 != 0 {
+            r.skip(1).ok()?; // obu_extension_header
+        }
+        let size = if h & 0x2 != 0 {
+            let mut v: u64 = 0;
+            let mut end = false;
+            for i in 0..8 {
+                let b = r.u8().ok()?;
+                v |= u64::from(b & 0x7f) << (7 * i);
+                if b & 0x80 == 0 {
+                    end = true;
+                    break;
+                }
+            }
+            if !end {
+                return None;
+            }
+            usize::try_from(v).unwrap_or(usize::MAX)
+        } else {
+            r.remaining()
+        };
+        let payload = r.bytes(size).ok()?;
+        Some((obu_type, payload))
+    })
+}
+
+/// The colour description of the first sequence header OBU in `obus` (a temporal unit, or
+/// `av1C`'s `configOBUs`): `color_range`, and the H.273 code points when
+/// `color_description_present_flag` is set (AV1 spec 5.5.2, `color_config()`). `None` when
+/// there is no sequence header or it ends early.
+pub(crate) fn av1_colour(obus: &[u8]) -> Option<super::ColourInfo> {
+    let (_, seq) = av1_obus(obus).find(|(t, _)| *t == 1)?; // OBU_SEQUENCE_HEADER
+    av1_sequence_colour(seq).ok()
+}
+
+/// `uvlc()` (AV1 spec 4.10.3).
+fn uvlc(r: &mut BitReader<'_>) -> Result<u32> {
+    let mut zeros = 0;
+    while !r.bit()? {
+        zeros += 1;
+        if zeros >= 32 {
+            return Ok(u32::MAX);
+        }
+    }
+    Ok(r.bits(zeros)? + ((1u32 << zeros) - 1))
+}
+
+/// `sequence_header_obu()` (AV1 spec 5.5.1) through `color_config()`.
+fn av1_sequence_colour(seq: &[u8]) -> Result<super::ColourInfo> {
+    let mut r = BitReader::new(seq);
+    let profile = r.bits(3)?;
+    r.skip(1)?; // still_picture
+    let reduced = r.bit()?;
+    if reduced {
+        r.skip(5)?; // seq_level_idx[0]
+    } else {
+        let mut decoder_model_info = false;
+        let mut buffer_delay_bits = 0;
+        if r.bit()? {
+            // timing_info_present_flag: timing_info()
+            r.skip(64)?; // num_units_in_display_tick, time_scale
+            if r.bit()? {
+                uvlc(&mut r)?; // num_ticks_per_picture_minus_1
+            }
+            decoder_model_info = r.bit()?;
+            if decoder_model_info {
+                buffer_delay_bits = r.bits(5)? as usize + 1;
+                r.skip(32 + 5 + 5)?;
+            }
+        }
+        let initial_display_delay = r.bit()?;
+        let points = r.bits(5)? + 1;
+        for _ in 0..points {
+            r.skip(12)?; // operating_point_idc
+            if r.bits(5)? > 7 {
+                r.skip(1)?; // seq_tier
+            }
+            if decoder_model_info && r.bit()? {
+                // operating_parameters_info(): two delays and low_delay_mode_flag
+                r.skip(2 * buffer_delay_bits + 1)?;
+            }
+            if initial_display_delay && r.bit()? {
+                r.skip(4)?; // initial_display_delay_minus_1
+            }
+        }
+    }
+    let width_bits = r.bits(4)? as usize + 1;
+    let height_bits = r.bits(4)? as usize + 1;
+    r.skip(width_bits + height_bits)?; // max_frame_width/height_minus_1
+    if !reduced && r.bit()? {
+        // frame_id_numbers_present_flag
+        r.skip(4 + 3)?;
+    }
+    // use_128x128_superblock, enable_filter_intra, enable_intra_edge_filter
+    r.skip(3)?;
+    if !reduced {
+        // enable_interintra_compound, enable_masked_compound, enable_warped_motion,
+        // enable_dual_filter
+        r.skip(4)?;
+        let order_hint = r.bit()?;
+        if order_hint {
+            r.skip(2)?; // enable_jnt_comp, enable_ref_frame_mvs
+        }
+        let force_screen_content_tools = if r.bit()? {
+            2 // seq_choose_screen_content_tools: SELECT_SCREEN_CONTENT_TOOLS
+        } else {
+            r.bits(1)?
+        };
+        if force_screen_content_tools > 0 && !r.bit()? {
+            r.skip(1)?; // seq_force_integer_mv
+        }
+        if order_hint {
+            r.skip(3)?; // order_hint_bits_minus_1
+        }
+    }
+    r.skip(3)?; // enable_superres, enable_cdef, enable_restoration
+                // color_config()
+    let high_bitdepth = r.bit()?;
+    if profile == 2 && high_bitdepth {
+        r.skip(1)?; // twelve_bit
+    }
+    let mono = profile != 1 && r.bit()?;
+    let mut c = super::ColourInfo::default();
+    if r.bit()? {
+        // color_description_present_flag
+        c.primaries = Some(r.bits(8)? as u8);
+        c.transfer = Some(r.bits(8)? as u8);
+        c.matrix = Some(r.bits(8)? as u8);
+    }
+    let srgb = !mono && (c.primaries, c.transfer, c.matrix) == (Some(1), Some(13), Some(0));
+    // sRGB (BT.709 primaries, sRGB transfer, identity matrix) is full range implicitly.
+    c.full_range = Some(srgb || r.bit()?);
+    Ok(c)
+}
+
 pub(crate) fn parse(source: &mut Source) -> Result<Parsed> {
     let head = source.read_clamped(0, 32)?;
     let mut r = ByteReader::new(&head, "IVF file header");
@@ -233,6 +378,9 @@ pub(crate) fn parse(source: &mut Source) -> Result<Parsed> {
             },
             _ => {
                 let tu = source.read_at(data_at, u64::from(size).min(4096))?;
+                if colour.is_none() {
+                    colour = av1_colour(&tu);
+                }
                 av1_is_keyframe(&tu)
             }
         };

@@ -21,7 +21,7 @@
 //! - `V_MPEG4/ISO/AVC` and `V_MPEGH/ISO/HEVC` (CodecPrivate `avcC` / `hvcC`: samples become
 //!   Annex B with the parameter sets in front of keyframes; SEI arrays of `hvcC` are left
 //!   out, where ffmpeg's `hevc_mp4toannexb` copies them too), `V_VP9` (CodecPrivate feature list:
-//!   bit depth), `V_AV1` (CodecPrivate `av1C`: bit depth, chroma), `V_MPEG2` (CodecPrivate:
+//!   bit depth), `V_AV1` (CodecPrivate `av1C`: bit depth, chroma; colour from the sequence header), `V_MPEG2` (CodecPrivate:
 //!   the sequence header, put before keyframes that lack one) and `V_MJPEG` (one JPEG picture
 //!   per frame).
 //! - The Colour element (H.273 code points) and the pixel size minus PixelCrop.
@@ -35,7 +35,7 @@
 //! encryption), and codecs other than the six above.
 
 use super::annexb::{self, parse_avcc, parse_hvcc, split_annexb};
-use super::ivf::vp9_header;
+use super::ivf::{av1_colour, vp9_header};
 use super::{
     parse_sps, ticks_to_seconds, Container, PacketFormat, Parsed, SampleEntry, Source, StreamInfo,
     VideoTrack,
@@ -990,6 +990,14 @@ fn finish(
         Codec::Av1 => {
             // av1C: marker/version, profile/level, then tier, high_bitdepth, twelve_bit,
             // monochrome, chroma_subsampling_x, chroma_subsampling_y.
+            // The colour of the sequence header in configOBUs, else in the first keyframe.
+            sps_colour = track.codec_private.get(4..).and_then(av1_colour);
+            if sps_colour.is_none() {
+                if let Some(s) = samples.iter().find(|s| s.keyframe) {
+                    let peek = src.read_at(s.offset, u64::from(s.size).min(4096))?;
+                    sps_colour = av1_colour(&peek);
+                }
+            }
             if let [0x81, _, b, ..] = track.codec_private.as_slice() {
                 bit_depth = Some(match (b & 0x40 != 0, b & 0x20 != 0) {
                     (true, true) => 12,

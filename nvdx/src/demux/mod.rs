@@ -75,8 +75,8 @@ pub enum Container {
     Mpeg2Video,
 }
 
-/// Colour description of the video as ITU-T H.273 code points, as the container states it
-/// (for Matroska the `Colour` element). A field is `None` when the container does not say.
+/// Colour description of the video as ITU-T H.273 code points, as the bitstream and the
+/// container state it (see [`StreamInfo::colour`]). A field is `None` when neither says.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct ColourInfo {
     /// `ColourPrimaries` (1: BT.709, 9: BT.2020, 2: unspecified).
@@ -171,7 +171,10 @@ pub struct StreamInfo {
     /// Annex B parameter sets (VPS/SPS/PPS) from the sample entry or the first access unit;
     /// for MPEG-2 the sequence header with its extensions; may be empty.
     pub parameter_sets: Vec<u8>,
-    /// Colour description from the container, when it has one (Matroska `Colour`).
+    /// Colour description of the stream: what the bitstream states (H.264/HEVC SPS VUI, AV1
+    /// sequence header `color_config`, VP9 keyframe header in IVF, MPEG-2 sequence display
+    /// extension), each field it leaves unstated filled from the container (MP4 `colr`/`vpcC`,
+    /// Matroska `Colour`); `None` when neither says anything.
     pub colour: Option<ColourInfo>,
 }
 

@@ -589,6 +589,10 @@ fn parse_stsd(p: &[u8]) -> Result<SampleDescription> {
                     (false, true, false) => ChromaFormat::Yuv422,
                     _ => ChromaFormat::Yuv444,
                 });
+                // configOBUs (after the 4 fixed bytes): the sequence header's color_config
+                // wins over `colr`.
+                let seq = v.get(4..).and_then(super::ivf::av1_colour);
+                d.colour = super::merge_colour(seq, d.colour);
             }
         }
     }

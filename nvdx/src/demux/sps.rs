@@ -1,5 +1,6 @@
 //! Minimal H.264 and HEVC parameter set parsing: picture size after cropping, bit depth,
-//! chroma format and (H.264) the VUI frame rate from the SPS, and the SPS/PPS fields that
+//! chroma format, the VUI frame rate and video signal type (range, colour description) from
+//! the SPS, and the SPS/PPS fields that
 //! picture order count derivation needs (display order of Annex B streams).
 
 use super::reader::{remove_emulation_prevention, BitReader};
@@ -24,10 +25,11 @@ pub struct SpsInfo {
     pub chroma: ChromaFormat,
     /// `profile_idc` (H.264) or `general_profile_idc` (HEVC).
     pub profile: u8,
-    /// Frame rate from the VUI timing info as (numerator, denominator), when present (H.264).
+    /// Frame rate from the VUI timing info as (numerator, denominator), when present (H.264:
+    /// `time_scale / (2 * num_units_in_tick)`; HEVC: `vui_time_scale / vui_num_units_in_tick`).
     pub frame_rate: Option<(u32, u32)>,
     /// The VUI's video signal type (range, and the H.273 colour description when present);
-    /// `None` when the SPS has none (H.264; HEVC's VUI is not read).
+    /// `None` when the SPS has none (no VUI, or a VUI without `video_signal_type_present_flag`).
     pub colour: Option<super::ColourInfo>,
 }
 
@@ -208,11 +210,11 @@ pub(crate) fn parse_h264_sps_full(nal: &[u8]) -> Result<(SpsInfo, H264PocSps)> {
     Ok((info, poc))
 }
 
-/// What nvdx reads from an H.264 VUI: the frame rate and the video signal type.
-type H264Vui = (Option<(u32, u32)>, Option<super::ColourInfo>);
+/// What nvdx reads from an H.264 or HEVC VUI: the frame rate and the video signal type.
+type Vui = (Option<(u32, u32)>, Option<super::ColourInfo>);
 
 /// The H.264 VUI (E.1.1) up to the timing info: the frame rate and the video signal type.
-fn parse_h264_vui(r: &mut BitReader<'_>) -> Result<H264Vui> {
+fn parse_h264_vui(r: &mut BitReader<'_>) -> Result<Vui> {
     if r.bit()? {
         // aspect_ratio_info_present_flag
         if r.bits(8)? == 255 {
@@ -222,25 +224,7 @@ fn parse_h264_vui(r: &mut BitReader<'_>) -> Result<H264Vui> {
     if r.bit()? {
         r.skip(1)?; // overscan_appropriate_flag
     }
-    let mut colour = None;
-    if r.bit()? {
-        // video_signal_type_present_flag
-        r.skip(3)?; // video_format
-        let full_range = r.bit()?;
-        let mut c = super::ColourInfo {
-            primaries: None,
-            transfer: None,
-            matrix: None,
-            full_range: Some(full_range),
-        };
-        if r.bit()? {
-            // colour_description_present_flag
-            c.primaries = Some(r.bits(8)? as u8);
-            c.transfer = Some(r.bits(8)? as u8);
-            c.matrix = Some(r.bits(8)? as u8);
-        }
-        colour = Some(c);
-    }
+    let colour = video_signal_type(r)?;
     Ok((parse_h264_vui_timing(r).unwrap_or(None), colour))
 }
 
@@ -350,6 +334,12 @@ pub(crate) fn parse_hevc_sps_full(nal: &[u8]) -> Result<(SpsInfo, Result<HevcPoc
         .ue_max(8, "bit_depth_chroma_minus8")
         .and_then(|_| r.ue_max(12, "log2_max_pic_order_cnt_lsb_minus4"))
         .map(|v| v + 4);
+    // The rest of the SPS up to the VUI: its frame rate and video signal type (best effort:
+    // an SPS that ends early or breaks a limit on the way has neither).
+    let (frame_rate, colour) = match log2_max_poc_lsb {
+        Ok(lsb) => parse_hevc_sps_vui(&mut r, max_sub_layers_minus1, lsb).unwrap_or((None, None)),
+        Err(_) => (None, None),
+    };
     let width = u64::from(w)
         .checked_sub(sub_w * (cl + cr))
         .filter(|v| *v > 0)
@@ -366,8 +356,8 @@ pub(crate) fn parse_hevc_sps_full(nal: &[u8]) -> Result<(SpsInfo, Result<HevcPoc
         bit_depth: bit_depth as u8,
         chroma: chroma_of(chroma_idc),
         profile,
-        frame_rate: None,
-        colour: None,
+        frame_rate,
+        colour,
     };
     let poc = log2_max_poc_lsb.map(|log2_max_poc_lsb| HevcPocSps {
         sps_id,
@@ -375,6 +365,198 @@ pub(crate) fn parse_hevc_sps_full(nal: &[u8]) -> Result<(SpsInfo, Result<HevcPoc
         log2_max_poc_lsb,
     });
     Ok((info, poc))
+}
+
+/// The HEVC SPS from `sps_sub_layer_ordering_info_present_flag` through the VUI (ITU-T H.265
+/// 7.3.2.2.1): skips the coding tool fields, scaling lists, short-term reference picture sets
+/// and long-term reference pictures, then reads the VUI's video signal type and timing
+/// (E.2.1). `None`s when the SPS has no VUI.
+fn parse_hevc_sps_vui(
+    r: &mut BitReader<'_>,
+    max_sub_layers_minus1: usize,
+    log2_max_poc_lsb: u32,
+) -> Result<Vui> {
+    let ordering_info = r.bit()?;
+    let first = if ordering_info {
+        0
+    } else {
+        max_sub_layers_minus1
+    };
+    for _ in first..=max_sub_layers_minus1 {
+        r.ue_max(15, "sps_max_dec_pic_buffering_minus1")?;
+        r.ue_max(15, "sps_max_num_reorder_pics")?;
+        r.ue()?; // sps_max_latency_increase_plus1
+    }
+    r.ue_max(3, "log2_min_luma_coding_block_size_minus3")?;
+    r.ue_max(3, "log2_diff_max_min_luma_coding_block_size")?;
+    r.ue_max(3, "log2_min_luma_transform_block_size_minus2")?;
+    r.ue_max(3, "log2_diff_max_min_luma_transform_block_size")?;
+    r.ue_max(4, "max_transform_hierarchy_depth_inter")?;
+    r.ue_max(4, "max_transform_hierarchy_depth_intra")?;
+    if r.bit()? && r.bit()? {
+        // scaling_list_enabled_flag, sps_scaling_list_data_present_flag
+        hevc_scaling_list_data(r)?;
+    }
+    r.skip(2)?; // amp_enabled_flag, sample_adaptive_offset_enabled_flag
+    if r.bit()? {
+        // pcm_enabled_flag: sample bit depths (4 + 4), block sizes, loop filter flag
+        r.skip(8)?;
+        r.ue()?;
+        r.ue()?;
+        r.skip(1)?;
+    }
+    let num_sets = r.ue_max(64, "num_short_term_ref_pic_sets")? as usize;
+    // NumDeltaPocs of each set: what the syntax of a later, predicted set depends on.
+    let mut num_delta_pocs = [0u32; 64];
+    for i in 0..num_sets {
+        num_delta_pocs[i] = hevc_st_ref_pic_set(r, i, &num_delta_pocs)?;
+    }
+    if r.bit()? {
+        // long_term_ref_pics_present_flag
+        let n = r.ue_max(32, "num_long_term_ref_pics_sps")?;
+        for _ in 0..n {
+            // lt_ref_pic_poc_lsb_sps, used_by_curr_pic_lt_sps_flag
+            r.skip(log2_max_poc_lsb as usize + 1)?;
+        }
+    }
+    r.skip(2)?; // sps_temporal_mvp_enabled_flag, strong_intra_smoothing_enabled_flag
+    if !r.bit()? {
+        // vui_parameters_present_flag
+        return Ok((None, None));
+    }
+    parse_hevc_vui(r)
+}
+
+/// `scaling_list_data()` (H.265 7.3.4), skipped.
+fn hevc_scaling_list_data(r: &mut BitReader<'_>) -> Result<()> {
+    for size_id in 0..4u32 {
+        let step = if size_id == 3 { 3 } else { 1 };
+        for _ in (0..6).step_by(step) {
+            if !r.bit()? {
+                r.ue_max(5, "scaling_list_pred_matrix_id_delta")?;
+            } else {
+                let coefs = 64.min(1 << (4 + (size_id << 1)));
+                if size_id > 1 {
+                    r.se()?; // scaling_list_dc_coef_minus8
+                }
+                for _ in 0..coefs {
+                    r.se()?; // scaling_list_delta_coef
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `st_ref_pic_set(idx)` of the SPS (H.265 7.3.7), skipped; returns its `NumDeltaPocs`.
+///
+/// A set predicted from the one before counts the entries it keeps (`used_by_curr_pic_flag`
+/// or `use_delta_flag`), as libavcodec does.
+fn hevc_st_ref_pic_set(
+    r: &mut BitReader<'_>,
+    idx: usize,
+    num_delta_pocs: &[u32; 64],
+) -> Result<u32> {
+    if idx != 0 && r.bit()? {
+        // inter_ref_pic_set_prediction_flag (delta_idx_minus1 is only in slice headers: the
+        // reference is the set before).
+        r.skip(1)?; // delta_rps_sign
+        r.ue_max(1 << 15, "abs_delta_rps_minus1")?;
+        let reference = num_delta_pocs[idx - 1];
+        let mut n = 0;
+        for _ in 0..=reference {
+            let used = r.bit()?;
+            if used || r.bit()? {
+                n += 1;
+            }
+        }
+        if n > 32 {
+            return Err(bad(
+                "a predicted short-term reference picture set is too large",
+            ));
+        }
+        return Ok(n);
+    }
+    let neg = r.ue_max(16, "num_negative_pics")?;
+    let pos = r.ue_max(16, "num_positive_pics")?;
+    for _ in 0..neg + pos {
+        r.ue_max(1 << 15, "delta_poc_minus1")?;
+        r.skip(1)?; // used_by_curr_pic_flag
+    }
+    Ok(neg + pos)
+}
+
+/// The HEVC VUI (H.265 E.2.1) up to and with the timing info: the video signal type and the
+/// frame rate (`vui_time_scale / vui_num_units_in_tick`).
+fn parse_hevc_vui(r: &mut BitReader<'_>) -> Result<Vui> {
+    if r.bit()? {
+        // aspect_ratio_info_present_flag
+        if r.bits(8)? == 255 {
+            r.skip(32)?;
+        }
+    }
+    if r.bit()? {
+        r.skip(1)?; // overscan_appropriate_flag
+    }
+    let colour = video_signal_type(r)?;
+    let mut timing = || -> Result<Option<(u32, u32)>> {
+        if r.bit()? {
+            // chroma_loc_info_present_flag
+            r.ue()?;
+            r.ue()?;
+        }
+        // neutral_chroma_indication_flag, field_seq_flag, frame_field_info_present_flag
+        r.skip(3)?;
+        if r.bit()? {
+            // default_display_window_flag
+            for _ in 0..4 {
+                r.ue()?;
+            }
+        }
+        if !r.bit()? {
+            // vui_timing_info_present_flag
+            return Ok(None);
+        }
+        let units = r.bits(32)?;
+        let scale = r.bits(32)?;
+        if units == 0 || scale == 0 {
+            return Ok(None);
+        }
+        let g = gcd(u64::from(scale), u64::from(units));
+        Ok(
+            match (
+                u32::try_from(u64::from(scale) / g),
+                u32::try_from(u64::from(units) / g),
+            ) {
+                (Ok(n), Ok(d)) => Some((n, d)),
+                _ => None,
+            },
+        )
+    };
+    Ok((timing().unwrap_or(None), colour))
+}
+
+/// `video_signal_type_present_flag` and what follows it, the same in H.264 (E.1.1) and H.265
+/// (E.2.1) VUIs: the range flag and, when present, the H.273 colour description.
+fn video_signal_type(r: &mut BitReader<'_>) -> Result<Option<super::ColourInfo>> {
+    if !r.bit()? {
+        return Ok(None);
+    }
+    r.skip(3)?; // video_format
+    let full_range = r.bit()?;
+    let mut c = super::ColourInfo {
+        primaries: None,
+        transfer: None,
+        matrix: None,
+        full_range: Some(full_range),
+    };
+    if r.bit()? {
+        // colour_description_present_flag
+        c.primaries = Some(r.bits(8)? as u8);
+        c.transfer = Some(r.bits(8)? as u8);
+        c.matrix = Some(r.bits(8)? as u8);
+    }
+    Ok(Some(c))
 }
 
 fn bad_pps(msg: &str) -> Error {

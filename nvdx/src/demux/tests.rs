@@ -850,7 +850,14 @@ fn matroska_info_and_seeking() {
     let dur = i.duration_seconds.unwrap();
     assert!((dur - 1.0).abs() < 0.01, "{dur}");
     assert!(!i.parameter_sets.is_empty());
-    assert_eq!(open(fixture("hevc.mkv")).unwrap().info().colour, None);
+    // No Colour element; x265's SPS VUI states limited range and no colour description.
+    assert_eq!(
+        open(fixture("hevc.mkv")).unwrap().info().colour,
+        Some(ColourInfo {
+            full_range: Some(false),
+            ..ColourInfo::default()
+        })
+    );
     // (MPEG-2 and MJPEG: see `mpeg2_elementary_stream_matches_ffmpegs_parser` and
     // `mjpeg_every_sample_is_a_keyframe`.)
     for f in MKV_FIXTURES
@@ -1278,7 +1285,7 @@ fn matroska_unknown_size_clusters_and_timestamp_scale() {
 fn colour_descriptions_follow_the_stream() {
     use crate::colour::{ColourMatrix, ColourRange};
     // (file, primaries, transfer, matrix, full range, conversion matrix, conversion range)
-    let cases: [(&str, u8, u8, u8, bool, ColourMatrix, ColourRange); 8] = [
+    let cases: [(&str, u8, u8, u8, bool, ColourMatrix, ColourRange); 15] = [
         (
             "colour_bt601_limited.264",
             6,
@@ -1334,6 +1341,69 @@ fn colour_descriptions_follow_the_stream() {
             ColourRange::Full,
         ),
         (
+            "colour_hevc_bt601_limited.265",
+            6,
+            6,
+            6,
+            false,
+            ColourMatrix::Bt601,
+            ColourRange::Limited,
+        ),
+        (
+            "colour_hevc_bt601_full.265",
+            5,
+            6,
+            5,
+            true,
+            ColourMatrix::Bt601,
+            ColourRange::Full,
+        ),
+        (
+            "colour_hevc_bt709_limited.265",
+            1,
+            1,
+            1,
+            false,
+            ColourMatrix::Bt709,
+            ColourRange::Limited,
+        ),
+        (
+            "colour_hevc_bt709_full.265",
+            1,
+            1,
+            1,
+            true,
+            ColourMatrix::Bt709,
+            ColourRange::Full,
+        ),
+        (
+            "colour_hevc_bt2020_limited.265",
+            9,
+            14,
+            9,
+            false,
+            ColourMatrix::Bt2020,
+            ColourRange::Limited,
+        ),
+        (
+            "colour_hevc_bt2020_full.265",
+            9,
+            14,
+            9,
+            true,
+            ColourMatrix::Bt2020,
+            ColourRange::Full,
+        ),
+        (
+            "colour_av1_bt709_full.ivf",
+            1,
+            1,
+            1,
+            true,
+            ColourMatrix::Bt709,
+            ColourRange::Full,
+        ),
+        (
             "colour_colr_bt709_full.mp4",
             1,
             1,
@@ -1366,6 +1436,37 @@ fn colour_descriptions_follow_the_stream() {
         let space = c.description().conversion_space(176, 144);
         assert_eq!((space.matrix, space.range), (matrix, range), "{name}");
     }
+    // The HEVC VUI's timing: x265 states 30 fps (the SPS's frame rate was not read before).
+    let es = std::fs::read(fixture("colour_hevc_bt709_full.265")).unwrap();
+    let sps = split_annexb(&es)
+        .find(|n| super::annexb::is_sps(Codec::Hevc, n))
+        .unwrap();
+    let info = super::parse_hevc_sps(sps).unwrap();
+    assert_eq!(
+        (info.width, info.height, info.frame_rate),
+        (176, 144, Some((30, 1)))
+    );
+    // AV1 always states its range (color_config's color_range); libaom writes no colour
+    // description. av1.webm has no Colour element: both come from the sequence header (in
+    // av1C's configOBUs).
+    for name in ["av1.ivf", "av1.webm"] {
+        assert_eq!(
+            open(fixture(name)).unwrap().info().colour,
+            Some(ColourInfo {
+                full_range: Some(false),
+                ..ColourInfo::default()
+            }),
+            "{name}"
+        );
+    }
+    // A sequence header in a temporal unit and in av1C alike; garbage and truncated ones give
+    // no colour.
+    let tagged = std::fs::read(fixture("colour_av1_bt709_full.ivf")).unwrap();
+    let tu = &tagged[32 + 12..];
+    let c = super::ivf::av1_colour(tu).unwrap();
+    assert_eq!((c.matrix, c.full_range), (Some(1), Some(true)));
+    assert_eq!(super::ivf::av1_colour(&tu[..4]), None);
+    assert_eq!(super::ivf::av1_colour(&[0xff; 16]), None);
     // Untagged streams say nothing (the caller's or the size-based default applies).
     for name in ["h264.264", "h264_bframes.mp4"] {
         assert_eq!(open(fixture(name)).unwrap().info().colour, None, "{name}");

@@ -95,7 +95,8 @@ pub struct VideoInfo {
     pub rotation_degrees: i32,
     /// Ticks per second of the timestamps.
     pub timescale: u32,
-    /// The stream's colour description (SPS VUI, VP9 header, MP4 `colr`, Matroska `Colour`),
+    /// The stream's colour description (H.264/HEVC SPS VUI, AV1 sequence header, VP9 header,
+    /// MP4 `colr`, Matroska `Colour`; the bitstream first, then the container),
     /// `None` when neither bitstream nor container states one. `colour.description()
     /// .conversion_space(w, h)` gives the conversion for RGB and tensor outputs.
     pub colour: Option<demux::ColourInfo>,

@@ -90,7 +90,8 @@ impl Decoder {
             decoder: std::ptr::null_mut(),
             active: None,
             caps: vec![c8],
-            queue: PendingQueue::with_capacity(32),
+            // Two entries a picture with Bob deinterlacing.
+            queue: PendingQueue::with_capacity(64),
             error: None,
             error_message: None,
             stats: DecoderStats::default(),
@@ -100,6 +101,8 @@ impl Decoder {
             mapped_access: Access::new(),
             out_pool: None,
             spill_pools: Vec::new(),
+            frame_rate: None,
+            last_display: None,
         });
         let state = NonNull::from(Box::leak(session));
         let mut d = Decoder {
@@ -247,6 +250,7 @@ impl Decoder {
         {
             let s = self.state_mut();
             s.queue.clear();
+            s.last_display = None;
             s.error = None;
             s.error_message = None;
         }

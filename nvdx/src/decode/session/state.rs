@@ -17,8 +17,8 @@ use crate::context::Context;
 use crate::cuvid;
 use crate::decode::{
     capabilities, choose_output_format, chroma_from_cuda, cuda_chroma, cuda_codec,
-    deinterlace_mode, even_display_area, surface_format, DecodeStatus, DecoderCaps, DecoderConfig,
-    Pending, PendingQueue, PendingSource, Rect,
+    deinterlace_mode, even_display_area, nominal_frame_ticks, surface_format, DecodeStatus,
+    DecoderCaps, DecoderConfig, Deinterlace, Field, Pending, PendingQueue, PendingSource, Rect,
 };
 use crate::error::{Error, Result};
 use crate::frame::{Frame, FrameMeta, FramePool, FrameView, PixelFormat};
@@ -116,6 +116,9 @@ pub struct DecoderStats {
     pub created: u32,
     /// Pictures copied out early because the parser was about to reuse their surface.
     pub spilled: u64,
+    /// Second fields output as frames of their own ([`Deinterlace::Bob`]: frames output are
+    /// `displayed + second_fields`).
+    pub second_fields: u64,
 }
 
 /// The displayed area an SPS declares: its top-left corner and size, in luma samples.
@@ -170,6 +173,12 @@ pub(crate) struct Session {
     pub(super) mapped_access: Access,
     pub(super) out_pool: Option<FramePool>,
     pub(super) spill_pools: Vec<FramePool>,
+    /// The sequence's nominal frame rate (numerator, denominator), when the parser states one:
+    /// the frame duration that places a second field ([`crate::decode::Deinterlace::Bob`]).
+    pub(super) frame_rate: Option<(u32, u32)>,
+    /// The timestamp of the last picture displayed, and the distance to the one before it (0:
+    /// not known yet): the frame duration when the sequence states no rate.
+    pub(super) last_display: Option<(i64, i64)>,
 }
 
 impl ParserCallbacks for Session {
@@ -184,7 +193,8 @@ impl ParserCallbacks for Session {
             ));
         }
         let idx = pic.CurrPicIdx;
-        if let Some(pos) = self
+        // Every entry of the surface (both fields of a bobbed picture).
+        while let Some(pos) = self
             .queue
             .iter()
             .position(|p| matches!(p.source, PendingSource::Surface { index } if index == idx))
@@ -204,24 +214,47 @@ impl ParserCallbacks for Session {
                 "picture displayed before any sequence".into(),
             ));
         };
-        self.queue.push_back(Pending {
+        let progressive = d.progressive_frame != 0;
+        // Bob: an interlaced picture of an interlaced sequence (the decoder bobs only those,
+        // see `deinterlace_mode`) with both its fields is two frames.
+        let fields = !progressive
+            && !a.progressive
+            && d.repeat_first_field >= 0
+            && self.config.deinterlace == Deinterlace::Bob;
+        let frame_ticks = self.frame_ticks(d.timestamp);
+        let mut p = Pending {
             source: PendingSource::Surface {
                 index: d.picture_index,
             },
             meta: FrameMeta {
                 pts: d.timestamp,
                 timescale: self.config.timescale,
-                index: Some(self.stats.displayed),
+                index: Some(self.stats.displayed + self.stats.second_fields),
             },
             format: a.format,
             width: a.target.0 - a.x_shift,
             height: a.target.1,
             x_shift: a.x_shift,
-            progressive: d.progressive_frame != 0,
+            progressive,
             top_field_first: d.top_field_first != 0,
             repeat_first_field: d.repeat_first_field,
-        });
+            field: if fields { Field::First } else { Field::Frame },
+        };
         self.stats.displayed += 1;
+        if fields {
+            // The queue's capacity covers two entries a picture: no allocation per frame.
+            self.queue.push_back(Pending {
+                source: PendingSource::Surface {
+                    index: d.picture_index,
+                },
+                ..p
+            });
+            p.field = Field::Second;
+            p.meta.pts = d.timestamp.saturating_add(frame_ticks / 2);
+            p.meta.index = p.meta.index.map(|i| i + 1);
+            self.stats.second_fields += 1;
+        }
+        self.queue.push_back(p);
         Ok(())
     }
 
@@ -322,6 +355,8 @@ impl Session {
             .config
             .resize
             .unwrap_or((display.width(), display.height()));
+        self.frame_rate = Some((f.frame_rate.numerator, f.frame_rate.denominator))
+            .filter(|&(n, d)| n > 0 && d > 0);
         let min_surfaces = u32::from(f.min_num_decode_surfaces).max(1);
         let surfaces = (min_surfaces + self.config.extra_decode_surfaces).min(32);
         let max_size = (
@@ -415,6 +450,19 @@ impl Session {
         Ok(c_int::try_from(surfaces).unwrap_or(32))
     }
 
+    /// The duration of the picture displayed at `pts`, in [`DecoderConfig::timescale`] ticks:
+    /// from the sequence's frame rate when both are known, else the distance between the last
+    /// two pictures displayed (0 before there were two).
+    pub(super) fn frame_ticks(&mut self, pts: i64) -> i64 {
+        let measured = match self.last_display {
+            Some((last, _)) if pts > last => pts - last,
+            Some((_, d)) => d,
+            None => 0,
+        };
+        self.last_display = Some((pts, measured));
+        nominal_frame_ticks(self.frame_rate, self.config.timescale).unwrap_or(measured)
+    }
+
     pub(super) fn destroy_decoder(&mut self) {
         if self.decoder.is_null() {
             return;
@@ -483,11 +531,18 @@ impl Session {
             Ok(st) => DecodeStatus::from_raw(st.decodeStatus),
             Err(_) => DecodeStatus::Unknown,
         };
+        // A picture output whole: as NVIDIA's NvDecoder sample maps it. A bobbed field: its
+        // own mapping, `second_field` 0 then 1 (as NVIDIA's cudaDecodeGL sample).
+        let (second_field, unpaired) = match p.field {
+            Field::Frame => (p.repeat_first_field + 1, p.repeat_first_field < 0),
+            Field::First => (0, false),
+            Field::Second => (1, false),
+        };
         let mut vpp = CUVIDPROCPARAMS {
             progressive_frame: c_int::from(p.progressive),
-            second_field: p.repeat_first_field + 1,
+            second_field,
             top_field_first: c_int::from(p.top_field_first),
-            unpaired_field: c_int::from(p.repeat_first_field < 0),
+            unpaired_field: c_int::from(unpaired),
             output_stream: stream.raw(),
             ..Default::default()
         };
@@ -618,6 +673,7 @@ impl Session {
             progressive: self.queue[pos].progressive,
             top_field_first: self.queue[pos].top_field_first,
             repeat_first_field: self.queue[pos].repeat_first_field,
+            field: self.queue[pos].field,
         };
         let r = self.copy_out(&tmp, index, &mut frame, &stream);
         self.own_stream = Some(stream);
