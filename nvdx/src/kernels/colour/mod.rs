@@ -71,7 +71,8 @@ pub use launch::{
 };
 pub use params::{Affine, TensorParams};
 pub use plan::{
-    plan_resize_yuv420, plan_rgb_to_yuv420, plan_yuv420_to_rgb, plan_yuv420_to_tensor, RgbToYuvPlan,
+    plan_resize_yuv420, plan_rgb_to_yuv420, plan_yuv420_to_rgb, plan_yuv420_to_tensor,
+    MemoryAccess, RgbToYuvPlan,
 };
 pub use tensor::{decode_elements, RawTensor, Tensor, TensorDtype};
 
@@ -136,7 +137,9 @@ mod tests {
         let mut names: Vec<String> = vec!["rgb24_to_nv12_naive".into()];
         for s in ["rgb24", "bgr24", "rgba", "bgra"] {
             names.push(format!("{s}_to_nv12"));
+            names.push(format!("{s}_to_nv12_v16"));
             names.push(format!("nv12_to_{s}"));
+            names.push(format!("nv12_to_{s}_v16"));
             names.push(format!("p016_to_{s}"));
         }
         names.push("rgb48_to_p016".into());
