@@ -81,13 +81,22 @@ pub use crate::colour::{ColourMatrix, ColourRange, ColourSpace};
 
 #[cfg(doc)]
 use crate::error::Error;
-use crate::kernels::ModuleImage;
+use crate::kernels::{Aligned, Cubin, ModuleImage};
 
-/// The embedded PTX of `nvdx/kernels/colour.cu` (NUL-terminated).
+/// The embedded PTX of `nvdx/kernels/colour.cu` (NUL-terminated), with its sm_90 cubin (loaded
+/// instead on compute capability 9.0).
 pub static COLOUR_MODULE: ModuleImage = ModuleImage {
     name: "colour",
     image: concat!(include_str!("../../../kernels/ptx/colour.ptx"), "\0").as_bytes(),
+    cubins: &[Cubin {
+        compute_capability: (9, 0),
+        image: &COLOUR_SM90.0,
+    }],
 };
+
+/// `nvdx/kernels/cubin/colour.sm_90.cubin`: the PTX above assembled for sm_90 by ptxas 12.1.
+static COLOUR_SM90: &Aligned<[u8]> =
+    &Aligned(*include_bytes!("../../../kernels/cubin/colour.sm_90.cubin"));
 
 /// Most frames one tensor launch converts (`NVDX_MAX_BATCH` in the CUDA source); larger batches
 /// take several launches.
@@ -129,6 +138,33 @@ mod tests {
         let sm: u32 = t.strip_prefix("sm_").unwrap().parse().unwrap();
         assert!(sm <= 70, "target {t} excludes Volta");
         assert_eq!(header_field(".address_size"), "64");
+    }
+
+    /// The cubin is an ELF image for sm_90 (e_flags' low byte) assembled from compute_70 PTX
+    /// (the virtual architecture in bits 16..24), and holds every kernel of the PTX.
+    #[test]
+    fn embedded_cubin_is_sm90_elf_of_the_ptx() {
+        let cubin = COLOUR_MODULE.cubin_for((9, 0)).unwrap();
+        assert!(cubin.starts_with(b"\x7fELF\x02"), "not a 64-bit ELF");
+        assert_eq!(cubin.as_ptr() as usize % 16, 0);
+        let flags = u32::from_le_bytes(cubin[0x30..0x34].try_into().unwrap());
+        assert_eq!(flags & 0xff, 90, "e_flags {flags:#x}");
+        assert_eq!((flags >> 16) & 0xff, 70, "e_flags {flags:#x}");
+        assert_eq!(COLOUR_MODULE.cubin_for((8, 0)), None);
+        let text = std::str::from_utf8(COLOUR_MODULE.image).unwrap();
+        let entries: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix(".visible .entry "))
+            .map(|l| l.split('(').next().unwrap())
+            .collect();
+        assert!(entries.len() > 30, "{entries:?}");
+        for e in entries {
+            let sym = format!(".text.{e}\0");
+            assert!(
+                cubin.windows(sym.len()).any(|w| w == sym.as_bytes()),
+                "kernel {e} missing from the cubin"
+            );
+        }
     }
 
     #[test]
