@@ -1,8 +1,8 @@
 // nvdx colour-conversion, resize and tensor kernels.
 //
 // Compiled by `cargo xtask kernels` to `ptx/colour.ptx` (virtual architecture compute_70,
-// PTX ISA of the compiler, 8.1 for CUDA 12.1) and embedded in the nvdx crate by
-// `nvdx/src/kernels/colour.rs`. The file includes no header, so that NVRTC and nvcc both compile
+// PTX ISA of the compiler, 8.1 for CUDA 12.1), which ptxas assembles to `cubin/colour.sm_90.cubin`;
+// both are embedded in the nvdx crate by `nvdx/src/kernels/colour/mod.rs`. The file includes no header, so that NVRTC and nvcc both compile
 // it without a CUDA toolkit's include tree.
 //
 // The arithmetic that every kernel performs is defined in Rust, in `nvdx/src/kernels/reference.rs`

@@ -27,7 +27,16 @@
 //! load on **NVIDIA drivers >= 530 (CUDA 12.1) on Volta (sm_70) and every later GPU**; the driver
 //! JIT-compiles them once per process and caches the result on disk. An older driver fails the
 //! first conversion with `CUDA_ERROR_UNSUPPORTED_PTX_VERSION` (an [`Error::Cuda`]). A unit test
-//! asserts the embedded header.
+//! asserts the embedded header. On compute capability 9.0 (Hopper) the same PTX assembled for
+//! sm_90 by ptxas 12.1 is embedded as a cubin and loaded instead (no JIT); if the driver rejects
+//! it, the PTX is loaded.
+//!
+//! # Memory access
+//! 8-bit RGB <-> NV12 conversions whose plane addresses and pitches are all multiples of 16
+//! (every device [`crate::Frame`]) run kernels that move 16 pixels of two rows per thread with
+//! 16-byte loads and stores; other layouts (raw images, DLPack views, crops) and the 16-bit
+//! formats take kernels with 4-byte or sample-sized accesses ([`MemoryAccess`], chosen per
+//! launch). Every path computes the same bytes.
 //!
 //! # Example
 //! RGB from an application feeding an encoder frame, and decoded NV12 feeding a model:
