@@ -1,8 +1,8 @@
 // nvdx colour-conversion, resize and tensor kernels.
 //
 // Compiled by `cargo xtask kernels` to `ptx/colour.ptx` (virtual architecture compute_70,
-// PTX ISA of the compiler, 8.1 for CUDA 12.1) and embedded in the nvdx crate by
-// `nvdx/src/kernels/colour.rs`. The file includes no header, so that NVRTC and nvcc both compile
+// PTX ISA of the compiler, 8.1 for CUDA 12.1), which ptxas assembles to `cubin/colour.sm_90.cubin`;
+// both are embedded in the nvdx crate by `nvdx/src/kernels/colour/mod.rs`. The file includes no header, so that NVRTC and nvcc both compile
 // it without a CUDA toolkit's include tree.
 //
 // The arithmetic that every kernel performs is defined in Rust, in `nvdx/src/kernels/reference.rs`
@@ -329,6 +329,349 @@ YUV420_TO_RGB(p016_to_rgb24, u16, 3, 0, 2)
 YUV420_TO_RGB(p016_to_bgr24, u16, 3, 2, 0)
 YUV420_TO_RGB(p016_to_rgba, u16, 4, 0, 2)
 YUV420_TO_RGB(p016_to_bgra, u16, 4, 2, 0)
+
+// ---------------------------------------------------------------------------------------------
+// Vectorised 8-bit kernels (`*_v16`): RGB24/BGR24/RGBA/BGRA <-> NV12. The host launches them
+// only when every plane address and pitch is a multiple of 16 (frames: DEVICE_PITCH_ALIGN =
+// 512); other layouts take the kernels above. One thread owns a run of 16 pixels of two rows,
+// i.e. 8 chroma pairs of one chroma row: every run of packed RGB is 48 or 64 bytes (3 or 4
+// 16-byte words), every luma row of a run and every chroma row 16 bytes, so all full runs move
+// their data with 16-byte loads and stores. The last run of a row, when the width is not a
+// multiple of 16, takes a per-pixel path with byte accesses.
+//
+// The arithmetic is that of the kernels above, operation for operation (the same fmaf chains on
+// the same f32 values), but the integer <-> float conversions avoid the conversion unit (16
+// results per clock and SM on sm_70..sm_90, which otherwise limits these kernels):
+// - a byte b becomes the f32 b exactly as (bits 0x4B000000 | b) - 2^23, one byte permute and
+//   one add;
+// - a clamped value v in [0, 255] is rounded to nearest-even exactly like cvt.rni by the add
+//   v + 1.5 * 2^23, whose low byte then holds the integer;
+// - the bilinear chroma upsampling (9a + 3b + 3c + d) / 16, exact in f32 for 8-bit samples
+//   however it is evaluated, is computed with integers on (U, V) pairs held as two 16-bit lanes
+//   of one word (at most 16 * 255 per lane), and becomes f32 as (bits 0x49000000 | lane) - 2^19
+//   (the mantissa's unit at 2^19 is 1/16).
+// ---------------------------------------------------------------------------------------------
+
+struct alignas(16) W4 {
+    u32 w[4];
+};
+
+// The f32 value of byte k (0..3) of w, exactly; `magic` holds 0x4B000000 (the bits of 2^23).
+template <int K>
+static __device__ __forceinline__ float byte_f(u32 w, u32 magic) {
+    return __fsub_rn(__uint_as_float(__byte_perm(w, magic, 0x7440 | K)), 8388608.0f);
+}
+
+// round_clamp(v, 255.0f) in one instruction: cvt.rni.sat rounds to nearest even and saturates
+// to [0, 255] (NaN to 0), and rounding commutes with clamping to integer bounds.
+static __device__ __forceinline__ u32 round_clamp_u8(float v) {
+    u32 r;
+    asm("cvt.rni.sat.u8.f32 %0, %1;" : "=r"(r) : "f"(v));
+    return r;
+}
+
+// The low bytes of a, b, c, d as one little-endian word.
+static __device__ __forceinline__ u32 pack_low_bytes(u32 a, u32 b, u32 c, u32 d) {
+    return __byte_perm(__byte_perm(a, b, 0x0040), __byte_perm(c, d, 0x0040), 0x5410);
+}
+
+#define BYTE_F(words, e) byte_f_dyn((words)[(e) / 4], (e) % 4, magic)
+static __device__ __forceinline__ float byte_f_dyn(u32 w, int k, u32 magic) {
+    // k is a compile-time constant after unrolling; the switch folds away.
+    switch (k) {
+        case 0: return byte_f<0>(w, magic);
+        case 1: return byte_f<1>(w, magic);
+        case 2: return byte_f<2>(w, magic);
+        default: return byte_f<3>(w, magic);
+    }
+}
+
+static __device__ __forceinline__ float luma_of(const RgbToYuv& k, float r, float g, float b) {
+    return fmaf(k.m[0][0], r, fmaf(k.m[0][1], g, fmaf(k.m[0][2], b, k.off[0])));
+}
+
+// RGB -> NV12, one 2x2 block with byte accesses (the tail of a row). `s0`/`s1` point at the
+// block's first pixel in the two source rows, `y0`/`y1` at its luma samples, `uv` at its pair.
+template <int C, int RI, int BI>
+static __device__ __forceinline__ void rgb_to_nv12_block(const u8* s0, const u8* s1, u8* y0,
+                                                         u8* y1, u8* uv, const RgbToYuv& k) {
+    float r[2][2], g[2][2], b[2][2];
+    const u8* s[2] = {s0, s1};
+    u8* yrow[2] = {y0, y1};
+#pragma unroll
+    for (int dy = 0; dy < 2; ++dy) {
+#pragma unroll
+        for (int i = 0; i < 2; ++i) {
+            r[dy][i] = (float)s[dy][i * C + RI];
+            g[dy][i] = (float)s[dy][i * C + 1];
+            b[dy][i] = (float)s[dy][i * C + BI];
+            yrow[dy][i] = (u8)round_clamp_u8(luma_of(k, r[dy][i], g[dy][i], b[dy][i]));
+        }
+    }
+    const float ra = 0.25f * (r[0][0] + r[0][1] + r[1][0] + r[1][1]);
+    const float ga = 0.25f * (g[0][0] + g[0][1] + g[1][0] + g[1][1]);
+    const float ba = 0.25f * (b[0][0] + b[0][1] + b[1][0] + b[1][1]);
+    uv[0] = (u8)round_clamp_u8(
+        fmaf(k.m[1][0], ra, fmaf(k.m[1][1], ga, fmaf(k.m[1][2], ba, k.off[1]))));
+    uv[1] = (u8)round_clamp_u8(
+        fmaf(k.m[2][0], ra, fmaf(k.m[2][1], ga, fmaf(k.m[2][2], ba, k.off[2]))));
+}
+
+template <int C, int RI, int BI>
+static __device__ __forceinline__ void rgb_to_nv12_v16(const u8* __restrict__ src, u32 src_pitch,
+                                                       u8* __restrict__ dst_y, u32 y_pitch,
+                                                       u8* __restrict__ dst_uv, u32 uv_pitch,
+                                                       int width, int height,
+                                                       const RgbToYuv& k) {
+    const int run = blockIdx.x * blockDim.x + threadIdx.x;
+    const int cy = blockIdx.y * blockDim.y + threadIdx.y;
+    const int px = run * 16, py = cy * 2;
+    if (px >= width || py >= height) return;
+    const u8* s0 = src + (size_t)py * src_pitch + (size_t)px * C;
+    const u8* s1 = s0 + src_pitch;
+    u8* y0 = dst_y + (size_t)py * y_pitch + px;
+    u8* y1 = y0 + y_pitch;
+    u8* uv = dst_uv + (size_t)cy * uv_pitch + px;
+    if (px + 16 > width) {
+#pragma unroll 1
+        for (int x = 0; x < width - px; x += 2)
+            rgb_to_nv12_block<C, RI, BI>(s0 + x * C, s1 + x * C, y0 + x, y1 + x, uv + x, k);
+        return;
+    }
+
+    const u32 magic = 0x4B000000u;
+    // 16 pixels x C bytes per row: C 16-byte words.
+    u32 w[2][4 * C];
+#pragma unroll
+    for (int q = 0; q < C; ++q) {
+        const W4 a = reinterpret_cast<const W4*>(s0)[q];
+        const W4 b = reinterpret_cast<const W4*>(s1)[q];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            w[0][4 * q + i] = a.w[i];
+            w[1][4 * q + i] = b.w[i];
+        }
+    }
+
+    W4 yo[2], co;
+    // Four groups of 4 pixels x 2 rows: 8 luma samples and 2 chroma pairs each.
+#pragma unroll
+    for (int gi = 0; gi < 4; ++gi) {
+        float r[2][4], g[2][4], b[2][4];
+        u32 yb[2][4];
+#pragma unroll
+        for (int dy = 0; dy < 2; ++dy) {
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                const int e = (4 * gi + i) * C;
+                r[dy][i] = BYTE_F(w[dy], e + RI);
+                g[dy][i] = BYTE_F(w[dy], e + 1);
+                b[dy][i] = BYTE_F(w[dy], e + BI);
+                yb[dy][i] = round_clamp_u8(luma_of(k, r[dy][i], g[dy][i], b[dy][i]));
+            }
+            yo[dy].w[gi] = pack_low_bytes(yb[dy][0], yb[dy][1], yb[dy][2], yb[dy][3]);
+        }
+        u32 cb[4];
+#pragma unroll
+        for (int c = 0; c < 2; ++c) {
+            const float ra =
+                0.25f * (r[0][2 * c] + r[0][2 * c + 1] + r[1][2 * c] + r[1][2 * c + 1]);
+            const float ga =
+                0.25f * (g[0][2 * c] + g[0][2 * c + 1] + g[1][2 * c] + g[1][2 * c + 1]);
+            const float ba =
+                0.25f * (b[0][2 * c] + b[0][2 * c + 1] + b[1][2 * c] + b[1][2 * c + 1]);
+            cb[2 * c] = round_clamp_u8(
+                fmaf(k.m[1][0], ra, fmaf(k.m[1][1], ga, fmaf(k.m[1][2], ba, k.off[1]))));
+            cb[2 * c + 1] = round_clamp_u8(
+                fmaf(k.m[2][0], ra, fmaf(k.m[2][1], ga, fmaf(k.m[2][2], ba, k.off[2]))));
+        }
+        co.w[gi] = pack_low_bytes(cb[0], cb[1], cb[2], cb[3]);
+    }
+    *reinterpret_cast<W4*>(y0) = yo[0];
+    *reinterpret_cast<W4*>(y1) = yo[1];
+    *reinterpret_cast<W4*>(uv) = co;
+}
+
+#define RGB_TO_NV12_V16(name, C, RI, BI)                                                         \
+    extern "C" __global__ void __launch_bounds__(256)                                            \
+        name(const u8* __restrict__ src, u32 src_pitch, u8* __restrict__ dst_y, u32 y_pitch,   \
+             u8* __restrict__ dst_uv, u32 uv_pitch, int width, int height, RgbToYuv k,          \
+             int vec) {                                                                          \
+        (void)vec;                                                                               \
+        rgb_to_nv12_v16<C, RI, BI>(src, src_pitch, dst_y, y_pitch, dst_uv, uv_pitch, width,     \
+                                   height, k);                                                   \
+    }
+
+RGB_TO_NV12_V16(rgb24_to_nv12_v16, 3, 0, 2)
+RGB_TO_NV12_V16(bgr24_to_nv12_v16, 3, 2, 0)
+RGB_TO_NV12_V16(rgba_to_nv12_v16, 4, 0, 2)
+RGB_TO_NV12_V16(bgra_to_nv12_v16, 4, 2, 0)
+
+// (U, V) of a chroma pair as two 16-bit lanes: half h (0, 1) of word w.
+template <int H>
+static __device__ __forceinline__ u32 pair_lanes(u32 w) {
+    return __byte_perm(w, 0u, H == 0 ? 0x4140 : 0x4342);
+}
+
+// Lane 0 (U) / lane 1 (V) of a word of 16 * upsampled chroma, as the f32 upsampled value.
+static __device__ __forceinline__ float lane_u(u32 s) {
+    return __fsub_rn(__uint_as_float(__byte_perm(s, 0x49000000u, 0x7410)), 524288.0f);
+}
+static __device__ __forceinline__ float lane_v(u32 s) {
+    return __fsub_rn(__uint_as_float(__byte_perm(s, 0x49000000u, 0x7432)), 524288.0f);
+}
+
+// NV12 -> RGB, the pixels x0 .. x1 - 1 of luma rows py, py + 1 with byte accesses (the tail of
+// a row); the arithmetic of yuv420_to_rgb.
+template <int C, int RI, int BI>
+static __device__ __forceinline__ void nv12_to_rgb_tail(const u8* __restrict__ src_y,
+                                                        u32 y_pitch, const u8* __restrict__ src_uv,
+                                                        u32 uv_pitch, u8* __restrict__ dst,
+                                                        u32 dst_pitch, int x0, int x1, int py,
+                                                        int cw, int ch, const YuvToRgb& k) {
+    const int cy = py / 2;
+    const u8* crow[3];
+#pragma unroll
+    for (int j = 0; j < 3; ++j)
+        crow[j] = src_uv + (size_t)min(max(cy + j - 1, 0), ch - 1) * uv_pitch;
+#pragma unroll 1
+    for (int x = x0; x < x1; ++x) {
+        const int c0 = x / 2;
+        const int c1 = min(max((x % 2 == 0) ? c0 - 1 : c0 + 1, 0), cw - 1);
+#pragma unroll
+        for (int dy = 0; dy < 2; ++dy) {
+            const int yrow = dy == 0 ? 0 : 2;
+            const float u = 0.75f * (0.75f * (float)crow[1][2 * c0] + 0.25f * (float)crow[1][2 * c1]) +
+                            0.25f * (0.75f * (float)crow[yrow][2 * c0] +
+                                     0.25f * (float)crow[yrow][2 * c1]);
+            const float v =
+                0.75f * (0.75f * (float)crow[1][2 * c0 + 1] + 0.25f * (float)crow[1][2 * c1 + 1]) +
+                0.25f * (0.75f * (float)crow[yrow][2 * c0 + 1] +
+                         0.25f * (float)crow[yrow][2 * c1 + 1]);
+            const float y = (float)src_y[(size_t)(py + dy) * y_pitch + x];
+            u8* d = dst + (size_t)(py + dy) * dst_pitch + (size_t)x * C;
+            u32 out[3];
+#pragma unroll
+            for (int c = 0; c < 3; ++c)
+                out[c] = round_clamp_u8(
+                    fmaf(k.m[c][0], y, fmaf(k.m[c][1], u, fmaf(k.m[c][2], v, k.off[c]))));
+            d[RI] = (u8)out[0];
+            d[1] = (u8)out[1];
+            d[BI] = (u8)out[2];
+            if (C == 4) d[3] = 255;
+        }
+    }
+}
+
+template <int C, int RI, int BI>
+static __device__ __forceinline__ void nv12_to_rgb_v16(const u8* __restrict__ src_y, u32 y_pitch,
+                                                       const u8* __restrict__ src_uv,
+                                                       u32 uv_pitch, u8* __restrict__ dst,
+                                                       u32 dst_pitch, int width, int height,
+                                                       const YuvToRgb& k) {
+    const int run = blockIdx.x * blockDim.x + threadIdx.x;
+    const int cy = blockIdx.y * blockDim.y + threadIdx.y;
+    const int px = run * 16, py = cy * 2;
+    if (px >= width || py >= height) return;
+    const int cw = width / 2, ch = height / 2;
+    if (px + 16 > width) {
+        nv12_to_rgb_tail<C, RI, BI>(src_y, y_pitch, src_uv, uv_pitch, dst, dst_pitch, px, width,
+                                    py, cw, ch, k);
+        return;
+    }
+    const int cx = run * 8;  // first chroma pair of the run
+    const u32 magic = 0x4B000000u;
+
+    // Chroma rows cy - 1, cy, cy + 1 (clamped): pairs cx - 1 .. cx + 8 (clamped) as (U, V)
+    // 16-bit lanes. e[j][0] is the left neighbour, e[j][1 + p] pair cx + p, e[j][9] the right.
+    u32 e[3][10];
+#pragma unroll
+    for (int j = 0; j < 3; ++j) {
+        const u8* row = src_uv + (size_t)min(max(cy + j - 1, 0), ch - 1) * uv_pitch;
+        const W4 c = reinterpret_cast<const W4*>(row)[run];
+        const u32 l = *reinterpret_cast<const u16*>(row + 2 * max(cx - 1, 0));
+        const u32 r = *reinterpret_cast<const u16*>(row + 2 * min(cx + 8, cw - 1));
+        e[j][0] = pair_lanes<0>(l);
+#pragma unroll
+        for (int p = 0; p < 4; ++p) {
+            e[j][1 + 2 * p] = pair_lanes<0>(c.w[p]);
+            e[j][2 + 2 * p] = pair_lanes<1>(c.w[p]);
+        }
+        e[j][9] = pair_lanes<0>(r);
+    }
+
+#pragma unroll
+    for (int dy = 0; dy < 2; ++dy) {
+        // 4 * the vertically interpolated chroma of this luma row: 3 * row cy + its neighbour.
+        u32 vt[10];
+#pragma unroll
+        for (int q = 0; q < 10; ++q) vt[q] = e[1][q] * 3u + e[dy == 0 ? 0 : 2][q];
+        const W4 lw = reinterpret_cast<const W4*>(src_y + (size_t)(py + dy) * y_pitch)[run];
+        u32 out[4 * C];  // 16 pixels x C bytes
+#pragma unroll
+        for (int gi = 0; gi < 4; ++gi) {
+            u32 bits[4][3];
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                const int x = 4 * gi + i;  // pixel in the run; chroma pair x / 2
+                const int q = 1 + x / 2;
+                const u32 s = vt[q] * 3u + vt[(x % 2 == 0) ? q - 1 : q + 1];
+                const float u = lane_u(s), v = lane_v(s);
+                const float y = byte_f_dyn(lw.w[gi], i, magic);
+#pragma unroll
+                for (int c = 0; c < 3; ++c)
+                    bits[i][c] = round_clamp_u8(
+                        fmaf(k.m[c][0], y, fmaf(k.m[c][1], u, fmaf(k.m[c][2], v, k.off[c]))));
+            }
+            if (C == 4) {
+#pragma unroll
+                for (int i = 0; i < 4; ++i) {
+                    const u32 rb = bits[i][RI == 0 ? 0 : 2], gb = bits[i][1],
+                              bb = bits[i][RI == 0 ? 2 : 0];
+                    // bytes: channel 0 (R or B), G, channel 2, alpha 255
+                    const u32 lo = __byte_perm(rb, gb, 0x0040);
+                    out[4 * gi + i] = __byte_perm(lo, bb, 0x4410) | 0xff000000u;
+                }
+            } else {
+                // 12 bytes: pixel i channel c at byte 3 i + c of the group.
+                u32 ch3[12];
+#pragma unroll
+                for (int i = 0; i < 4; ++i) {
+                    ch3[3 * i + RI] = bits[i][0];
+                    ch3[3 * i + 1] = bits[i][1];
+                    ch3[3 * i + BI] = bits[i][2];
+                }
+#pragma unroll
+                for (int wi = 0; wi < 3; ++wi)
+                    out[3 * gi + wi] = pack_low_bytes(ch3[4 * wi], ch3[4 * wi + 1],
+                                                      ch3[4 * wi + 2], ch3[4 * wi + 3]);
+            }
+        }
+        W4* d = reinterpret_cast<W4*>(dst + (size_t)(py + dy) * dst_pitch + (size_t)px * C);
+#pragma unroll
+        for (int q = 0; q < C; ++q) {
+            W4 o;
+#pragma unroll
+            for (int i = 0; i < 4; ++i) o.w[i] = out[4 * q + i];
+            d[q] = o;
+        }
+    }
+}
+
+#define NV12_TO_RGB_V16(name, C, RI, BI)                                                         \
+    extern "C" __global__ void __launch_bounds__(256)                                            \
+        name(const u8* __restrict__ src_y, u32 y_pitch, const u8* __restrict__ src_uv,          \
+             u32 uv_pitch, u8* __restrict__ dst, u32 dst_pitch, int width, int height,          \
+             YuvToRgb k, int vec) {                                                              \
+        (void)vec;                                                                               \
+        nv12_to_rgb_v16<C, RI, BI>(src_y, y_pitch, src_uv, uv_pitch, dst, dst_pitch, width,     \
+                                   height, k);                                                   \
+    }
+
+NV12_TO_RGB_V16(nv12_to_rgb24_v16, 3, 0, 2)
+NV12_TO_RGB_V16(nv12_to_bgr24_v16, 3, 2, 0)
+NV12_TO_RGB_V16(nv12_to_rgba_v16, 4, 0, 2)
+NV12_TO_RGB_V16(nv12_to_bgra_v16, 4, 2, 0)
 
 // ---------------------------------------------------------------------------------------------
 // Bilinear sampling positions, with integers: output index x of dn outputs over sn inputs, with

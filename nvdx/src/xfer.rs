@@ -43,7 +43,7 @@ use crate::cu;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::frame::{Frame, FramePool, FrameView, PooledFrame};
-use crate::kernels::{Function, LaunchConfig, ModuleImage};
+use crate::kernels::{Aligned, Cubin, Function, LaunchConfig, ModuleImage};
 use crate::memory::{copy_2d_tracked, HostBuffer};
 use crate::stream::{Event, Stream};
 use std::sync::Arc;
@@ -228,11 +228,18 @@ pub fn plan_path(
     }
 }
 
-/// The SM copy kernels (`nvdx/kernels/xfer.cu`).
+/// The SM copy kernels (`nvdx/kernels/xfer.cu`), with their sm_90 cubin.
 pub static XFER_MODULE: ModuleImage = ModuleImage {
     name: "xfer",
     image: concat!(include_str!("../kernels/ptx/xfer.ptx"), "\0").as_bytes(),
+    cubins: &[Cubin {
+        compute_capability: (9, 0),
+        image: &XFER_SM90.0,
+    }],
 };
+
+/// `nvdx/kernels/cubin/xfer.sm_90.cubin` (ptxas 12.1 of the PTX above).
+static XFER_SM90: &Aligned<[u8]> = &Aligned(*include_bytes!("../kernels/cubin/xfer.sm_90.cubin"));
 
 /// Frames per launch of the batched copy kernel (the largest pool).
 const MAX_BATCH: usize = 16;

@@ -682,3 +682,154 @@ fn invalid_arguments_are_rejected() {
         &slot[..4]
     );
 }
+
+/// A frame whose pitch is the row rounded up to 16 bytes plus `extra` (a multiple of 16 keeps
+/// the 16-byte path with a pitch other than the driver's 512-byte rounding).
+fn frame_pitch16(ctx: &nvdx::Context, f: PixelFormat, w: u32, h: u32, extra: usize) -> Frame {
+    let pitch = f.row_bytes(w).div_ceil(16) * 16 + extra;
+    FrameLayout::new(f, w, h, pitch)
+        .and_then(|l| Frame::with_layout(ctx, l, MemoryKind::Device))
+        .unwrap_or_else(|e| panic!("allocating {f:?} {w}x{h} pitch {pitch}: {e}"))
+}
+
+/// The three access paths (16-byte kernels, 4-byte and byte paths of the 4x2-block kernels)
+/// give the same bytes for the same input, both directions, every 8-bit packed format.
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn access_paths_agree_bit_for_bit() {
+    use colour::{plan_rgb_to_yuv420, plan_yuv420_to_rgb, MemoryAccess};
+    let (ctx, mut rng) = (ctx(), rng());
+    let stream = Stream::new(&ctx).unwrap_or_else(|e| panic!("{e}"));
+    let space = ColourSpace::BT709_LIMITED;
+    for f in [
+        PixelFormat::Rgb24,
+        PixelFormat::Bgr24,
+        PixelFormat::Rgba,
+        PixelFormat::Bgra,
+    ] {
+        for (w, h) in [(1918u32, 1078u32), (3840, 16), (66, 38), (16, 2), (2, 2)] {
+            let layout = PackedRgb::of(f).unwrap_or_else(|e| panic!("{e}"));
+            let rgb: Vec<u8> = random_samples(&mut rng, (w * h) as usize * layout.channels);
+            let n = (w * h) as usize;
+            let yuv = Yuv420::<u8> {
+                width: w as usize,
+                height: h as usize,
+                y: random_samples(&mut rng, n),
+                uv: random_samples(&mut rng, n / 2),
+            };
+            let mut outs_yuv = Vec::new();
+            let mut outs_rgb = Vec::new();
+            // pad: 0 = 512-byte pitch, None = 16-byte pitch + 16, 68 / 2 as in PADS.
+            for pad in [Some(0), None, Some(68), Some(2)] {
+                let make = |fmt| match pad {
+                    Some(p) => frame(&ctx, fmt, w, h, p),
+                    None => frame_pitch16(&ctx, fmt, w, h, 16),
+                };
+                let mut src = make(f);
+                upload(&mut src, &rgb);
+                let mut dst = make(PixelFormat::Nv12);
+                dst.memset_async(POISON, &stream)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let p = plan_rgb_to_yuv420(&RawImage::of(&src), &RawImage::of(&dst))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                if pad.is_none_or(|p| p == 0) {
+                    assert_eq!(p.access, MemoryAccess::Vec16, "{f:?} {w}x{h} pad {pad:?}");
+                }
+                colour::rgb_to_yuv420(&src, &mut dst, space, &stream)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let mut ysrc = make(PixelFormat::Nv12);
+                upload(&mut ysrc, &yuv.to_tight_bytes());
+                let mut rdst = make(f);
+                rdst.memset_async(POISON, &stream)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let q = plan_yuv420_to_rgb(&RawImage::of(&ysrc), &RawImage::of(&rdst))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                colour::yuv420_to_rgb(&ysrc, &mut rdst, space, &stream)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                sync(&stream);
+                let what = format!("{f:?} {w}x{h} pad {pad:?} ({:?}/{:?})", p.access, q.access);
+                outs_yuv.push((what.clone(), download_checked(&what, &dst)));
+                outs_rgb.push((what.clone(), download_checked(&what, &rdst)));
+            }
+            for outs in [&outs_yuv, &outs_rgb] {
+                for (what, o) in &outs[1..] {
+                    if let Some(i) = o.iter().zip(&outs[0].1).position(|(a, b)| a != b) {
+                        panic!(
+                            "{what} differs from {} at byte {i}: {} vs {}",
+                            outs[0].0, o[i], outs[0].1[i]
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// On compute capability 9.0 the colour kernels run from the embedded sm_90 cubin; elsewhere
+/// from the PTX. Either way, the PTX JIT-compiled here gives the same bytes as the module in
+/// use, for the 16-byte kernels.
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn cubin_and_ptx_agree() {
+    use nvdx::kernels::{LaunchConfig, Module, ModuleImage};
+    use std::ffi::c_void;
+    let (ctx, mut rng) = (ctx(), rng());
+    let stream = Stream::new(&ctx).unwrap_or_else(|e| panic!("{e}"));
+    let cc = ctx
+        .device()
+        .compute_capability()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cached = ctx
+        .module(&colour::COLOUR_MODULE)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        cached.is_native(),
+        cc == (9, 0),
+        "compute capability {cc:?}"
+    );
+    static PTX_ONLY: ModuleImage = ModuleImage {
+        name: "colour-ptx-only",
+        image: colour::COLOUR_MODULE.image,
+        cubins: &[],
+    };
+    let ptx = Module::load(&ctx, &PTX_ONLY).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!ptx.is_native());
+
+    let (w, h) = (1918u32, 1078u32);
+    let rgb: Vec<u8> = random_samples(&mut rng, (w * h * 3) as usize);
+    let mut src = frame(&ctx, PixelFormat::Rgb24, w, h, 0);
+    upload(&mut src, &rgb);
+    let s = RawImage::of(&src);
+    let mut outs = Vec::new();
+    for m in [&cached, &ptx] {
+        let dst = frame(&ctx, PixelFormat::Nv12, w, h, 0);
+        let d = RawImage::of(&dst);
+        let plan = colour::plan_rgb_to_yuv420(&s, &d).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plan.kernel, c"rgb24_to_nv12_v16");
+        let f = m.function(plan.kernel).unwrap_or_else(|e| panic!("{e}"));
+        let mut k = colour::Affine::rgb_to_yuv(ColourSpace::BT601_FULL, 8);
+        let (mut sp, mut sptr) = (s.pitch as u32, s.ptr);
+        let (mut yp, mut yptr) = (d.pitch as u32, d.ptr);
+        let (mut cp, mut cptr) = (d.chroma_pitch as u32, d.chroma_ptr);
+        let (mut wi, mut hi, mut vec) = (w as i32, h as i32, 1i32);
+        let mut params: [*mut c_void; 10] = [
+            (&mut sptr) as *mut _ as *mut c_void,
+            (&mut sp) as *mut _ as *mut c_void,
+            (&mut yptr) as *mut _ as *mut c_void,
+            (&mut yp) as *mut _ as *mut c_void,
+            (&mut cptr) as *mut _ as *mut c_void,
+            (&mut cp) as *mut _ as *mut c_void,
+            (&mut wi) as *mut _ as *mut c_void,
+            (&mut hi) as *mut _ as *mut c_void,
+            (&mut k) as *mut _ as *mut c_void,
+            (&mut vec) as *mut _ as *mut c_void,
+        ];
+        let cfg: LaunchConfig = plan.config;
+        // SAFETY: the parameters match rgb24_to_nv12_v16(const u8*, u32, u8*, u32, u8*, u32,
+        // int, int, RgbToYuv, int); both frames are live until the synchronize below.
+        unsafe { f.launch(cfg, &stream, &mut params) }.unwrap_or_else(|e| panic!("{e}"));
+        sync(&stream);
+        outs.push(dst.to_host_vec().unwrap_or_else(|e| panic!("{e}")));
+    }
+    assert!(outs[0] == outs[1], "cubin and PTX differ");
+}

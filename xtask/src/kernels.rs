@@ -16,10 +16,15 @@
 //!   `pip install nvidia-cuda-nvcc-cu12==12.1.105 nvidia-cuda-runtime-cu12==12.1.105` for `ptxas`,
 //!   then `NVRTC=.../site-packages/nvidia/cuda_nvrtc/lib/libnvrtc.so.12 cargo xtask kernels`.
 //!
-//! When a `ptxas` is found (`PTXAS`, next to `nvcc`, next to NVRTC's pip package, or on `PATH`)
-//! each PTX is also assembled for sm_70 and sm_90 as a check and its register use printed.
+//! Each PTX is then assembled by `ptxas` (`PTXAS`, next to `nvcc`, next to NVRTC's pip package
+//! `nvidia-cuda-nvcc-cu12==12.1.105`, or on `PATH`) for sm_90 into the committed native image
+//! `nvdx/kernels/cubin/NAME.sm_90.cubin`, which nvdx loads instead of JIT-compiling the PTX on a
+//! GPU of compute capability 9.0 (Hopper); it is also assembled for sm_70 as a check. Register
+//! use and spills of every kernel are printed.
 //!
-//! `--check` compiles into memory and fails if a committed PTX file differs from the source.
+//! `--check` compiles into memory and fails if a committed PTX file differs from the source, or a
+//! committed cubin from what ptxas makes of the committed PTX (the cubins are reproducible with
+//! the pinned ptxas 12.1; another version may produce other bytes).
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::path::{Path, PathBuf};
@@ -27,6 +32,9 @@ use std::process::Command;
 
 /// The virtual architecture of the embedded PTX.
 const ARCH: &str = "compute_70";
+
+/// The GPU architecture of the embedded native images (`cubin/NAME.sm_90.cubin`).
+const CUBIN_SM: &str = "sm_90";
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let check = match args {
@@ -48,7 +56,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     let compiler = Compiler::find()?;
     eprintln!("kernels: compiling with {}", compiler.describe());
+    let ptxas = compiler.ptxas().ok_or(
+        "no ptxas to build the sm_90 cubins: set PTXAS, or `pip install \
+         nvidia-cuda-nvcc-cu12==12.1.105` (site-packages/nvidia/cuda_nvcc/bin/ptxas)",
+    )?;
+    eprintln!("kernels: assembling with {}", ptxas.display());
+    let cubin_dir = src_dir.join("cubin");
     std::fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    std::fs::create_dir_all(&cubin_dir).map_err(|e| format!("{}: {e}", cubin_dir.display()))?;
     let mut stale = Vec::new();
     for src in &sources {
         let stem = src
@@ -58,21 +73,30 @@ pub fn run(args: &[String]) -> Result<(), String> {
         let ptx = normalise(&compiler.compile(src)?);
         let (version, target) = header(&ptx)?;
         let out = out_dir.join(format!("{stem}.ptx"));
+        let cubin_out = cubin_dir.join(format!("{stem}.{CUBIN_SM}.cubin"));
         eprintln!("kernels: {stem}: .version {version}, .target {target}");
         if check {
             let old = std::fs::read_to_string(&out).unwrap_or_default();
             if old != ptx {
                 stale.push(out.display().to_string());
             }
+            // The cubin must be what ptxas makes of the committed PTX (checked above).
+            let cubin = assemble(&ptxas, &out, CUBIN_SM, false)?;
+            if std::fs::read(&cubin_out).ok().as_deref() != Some(&cubin[..]) {
+                stale.push(cubin_out.display().to_string());
+            }
             continue;
         }
         std::fs::write(&out, &ptx).map_err(|e| format!("{}: {e}", out.display()))?;
         eprintln!("kernels: wrote {}", out.display());
-        if let Some(ptxas) = compiler.ptxas() {
-            for sm in ["sm_70", "sm_90"] {
-                assemble_check(&ptxas, &out, sm)?;
-            }
-        }
+        assemble(&ptxas, &out, "sm_70", true)?;
+        let cubin = assemble(&ptxas, &out, CUBIN_SM, true)?;
+        std::fs::write(&cubin_out, &cubin).map_err(|e| format!("{}: {e}", cubin_out.display()))?;
+        eprintln!(
+            "kernels: wrote {} ({} bytes)",
+            cubin_out.display(),
+            cubin.len()
+        );
     }
     if !stale.is_empty() {
         return Err(format!(
@@ -103,7 +127,9 @@ fn header(ptx: &str) -> Result<(String, String), String> {
     Ok((field(".version")?, field(".target")?))
 }
 
-fn assemble_check(ptxas: &Path, ptx: &Path, sm: &str) -> Result<(), String> {
+/// Assembles `ptx` for `sm` and returns the cubin; with `report`, prints each kernel's register
+/// use and spills.
+fn assemble(ptxas: &Path, ptx: &Path, sm: &str, report: bool) -> Result<Vec<u8>, String> {
     let out = std::env::temp_dir().join(format!("nvdx-kernels-{}-{sm}.cubin", std::process::id()));
     let o = Command::new(ptxas)
         .arg(format!("-arch={sm}"))
@@ -113,20 +139,26 @@ fn assemble_check(ptxas: &Path, ptx: &Path, sm: &str) -> Result<(), String> {
         .arg(&out)
         .output()
         .map_err(|e| format!("{}: {e}", ptxas.display()))?;
+    let cubin = std::fs::read(&out);
     let _ = std::fs::remove_file(&out);
     let log = String::from_utf8_lossy(&o.stderr);
     if !o.status.success() {
         return Err(format!("ptxas -arch={sm} failed:\n{log}"));
     }
-    let mut entry = String::new();
-    for line in log.lines() {
-        if let Some(rest) = line.split("Compiling entry function '").nth(1) {
-            entry = rest.split('\'').next().unwrap_or("").to_string();
-        } else if let Some(rest) = line.split("Used ").nth(1) {
-            eprintln!("kernels: ptxas {sm} {entry}: {rest}");
+    if report {
+        let mut entry = String::new();
+        let mut spills = String::new();
+        for line in log.lines() {
+            if let Some(rest) = line.split("Compiling entry function '").nth(1) {
+                entry = rest.split('\'').next().unwrap_or("").to_string();
+            } else if line.contains("spill stores") {
+                spills = line.trim().to_string();
+            } else if let Some(rest) = line.split("Used ").nth(1) {
+                eprintln!("kernels: ptxas {sm} {entry}: {rest}; {spills}");
+            }
         }
     }
-    Ok(())
+    cubin.map_err(|e| format!("ptxas -arch={sm} wrote no cubin: {e}"))
 }
 
 enum Compiler {

@@ -18,14 +18,44 @@ use crate::stream::Stream;
 pub mod colour;
 pub mod reference;
 
-/// An embedded module image: a name (the cache key) and NUL-terminated PTX (or a cubin).
+/// An embedded module image: a name (the cache key), NUL-terminated PTX (or a cubin), and
+/// optionally native images for particular GPUs.
 #[derive(Debug)]
 pub struct ModuleImage {
     /// Unique name, e.g. `"colour"`.
     pub name: &'static str,
     /// The image bytes; PTX must end with a NUL byte.
     pub image: &'static [u8],
+    /// Cubins tried first on a GPU of their compute capability (no JIT compilation); `image` is
+    /// loaded on every other GPU, and wherever a cubin fails to load.
+    pub cubins: &'static [Cubin],
 }
+
+/// A native image (ELF cubin) of a [`ModuleImage`] for one compute capability.
+#[derive(Debug)]
+pub struct Cubin {
+    /// The compute capability `(major, minor)` it was assembled for, e.g. `(9, 0)`.
+    pub compute_capability: (u32, u32),
+    /// The ELF image.
+    pub image: &'static [u8],
+}
+
+impl ModuleImage {
+    /// The cubin to try first on a GPU of compute capability `cc`: one built for exactly that
+    /// capability (a cubin for sm_XY runs on sm_XZ with Z >= Y too, but the PTX JIT then
+    /// compiles for the newer GPU, so nvdx prefers it there).
+    pub fn cubin_for(&self, cc: (u32, u32)) -> Option<&'static [u8]> {
+        self.cubins
+            .iter()
+            .find(|c| c.compute_capability == cc)
+            .map(|c| c.image)
+    }
+}
+
+/// Bytes with 16-byte alignment, for embedding ELF images (`include_bytes!` gives none):
+/// `static X: &Aligned<[u8]> = &Aligned(*include_bytes!("..."));`, then `&X.0`.
+#[repr(C, align(16))]
+pub struct Aligned<T: ?Sized>(pub T);
 
 /// A module image loaded into a context; unloaded on drop. Holds the raw context handle but no
 /// retain (a [`crate::Context`] owns the cache that holds it, so holding a `Context` here would
@@ -33,6 +63,8 @@ pub struct ModuleImage {
 pub(crate) struct LoadedModule {
     raw: CUmodule,
     ctx_raw: nvdx_sys::cuda::CUcontext,
+    /// Whether `raw` came from one of the image's cubins (else from its PTX or main image).
+    native: bool,
 }
 
 // SAFETY: module handles are usable from any thread with the context bound; immutable.
@@ -41,8 +73,28 @@ unsafe impl Send for LoadedModule {}
 unsafe impl Sync for LoadedModule {}
 
 impl LoadedModule {
-    /// Loads `image` into `ctx` (JIT-compiling PTX for the GPU).
+    /// Loads `image` into `ctx`: its cubin for the GPU's compute capability where it has one
+    /// and the driver accepts it, else the main image (JIT-compiling PTX for the GPU).
     pub(crate) fn load(ctx: &Context, image: &ModuleImage) -> Result<LoadedModule> {
+        if let Some(cubin) = ctx
+            .device()
+            .compute_capability()
+            .ok()
+            .and_then(|cc| image.cubin_for(cc))
+        {
+            if cubin.starts_with(b"\x7fELF") {
+                let _g = ctx.bind()?;
+                // SAFETY: a complete ELF image that lives for the call; the context is current.
+                // A failure (e.g. a driver that rejects it) falls back to the portable image.
+                if let Ok(raw) = unsafe { cu::module_load_data(cubin) } {
+                    return Ok(LoadedModule {
+                        raw,
+                        ctx_raw: ctx.raw(),
+                        native: true,
+                    });
+                }
+            }
+        }
         if image.image.is_empty() {
             return Err(Error::InvalidArgument(format!(
                 "module image `{}` is empty",
@@ -71,6 +123,7 @@ impl LoadedModule {
         Ok(LoadedModule {
             raw,
             ctx_raw: ctx.raw(),
+            native: false,
         })
     }
 }
@@ -120,6 +173,12 @@ impl Module {
             loaded,
             ctx: ctx.clone(),
         }
+    }
+
+    /// Whether the module was loaded from one of its image's cubins (native code for this GPU)
+    /// rather than from the portable image (PTX, JIT-compiled by the driver).
+    pub fn is_native(&self) -> bool {
+        self.loaded.native
     }
 
     /// Looks up a kernel by its (`extern "C"`) name.
@@ -250,6 +309,25 @@ impl Function {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    static TEST_CUBIN: &Aligned<[u8]> = &Aligned(*b"\x7fELF-test");
+    static TEST_IMAGE: ModuleImage = ModuleImage {
+        name: "test",
+        image: b"PTX\0",
+        cubins: &[Cubin {
+            compute_capability: (9, 0),
+            image: &TEST_CUBIN.0,
+        }],
+    };
+
+    #[test]
+    fn cubin_only_for_its_exact_compute_capability() {
+        assert_eq!(TEST_IMAGE.cubin_for((9, 0)), Some(&TEST_CUBIN.0[..]));
+        for cc in [(7, 0), (8, 0), (8, 9), (9, 1), (10, 0), (12, 0)] {
+            assert_eq!(TEST_IMAGE.cubin_for(cc), None, "{cc:?}");
+        }
+        assert_eq!(TEST_CUBIN.0.as_ptr() as usize % 16, 0);
+    }
 
     #[test]
     fn launch_config_rounds_up() {

@@ -60,7 +60,7 @@ pub unsafe fn rgb_to_yuv420_raw(
     let (mut y, mut yp) = (dst.ptr, dst.pitch as u32);
     let (mut uv, mut uvp) = (dst.chroma_ptr, dst.chroma_pitch as u32);
     let (mut w, mut h) = (src.width as i32, src.height as i32);
-    let mut vec = i32::from(plan.vec4);
+    let mut vec = plan.vec_arg();
     let mut params = [
         arg!(s),
         arg!(sp),
@@ -74,8 +74,9 @@ pub unsafe fn rgb_to_yuv420_raw(
         arg!(vec),
     ];
     // SAFETY: the parameters match `rgb_to_yuv420<..>(const u8*, u32, u8*, u32, u8*, u32, int,
-    // int, RgbToYuv, int)` in order and type (Affine is repr(C) like RgbToYuv); the planes were
-    // validated to hold width x height samples at their pitches and the caller guarantees they
+    // int, RgbToYuv, int)` in order and type, as do those of the `*_v16` kernels (Affine is
+    // repr(C) like RgbToYuv); the planes were validated to hold width x height samples at their
+    // pitches, with the alignment the plan's access path needs, and the caller guarantees they
     // are live and unaliased until the stream has run the kernel.
     unsafe { f.launch(plan.config, stream, &mut params) }
 }
@@ -98,7 +99,7 @@ pub unsafe fn yuv420_to_rgb_raw(
     let (mut uv, mut uvp) = (src.chroma_ptr, src.chroma_pitch as u32);
     let (mut d, mut dp) = (dst.ptr, dst.pitch as u32);
     let (mut w, mut h) = (src.width as i32, src.height as i32);
-    let mut vec = i32::from(plan.vec4);
+    let mut vec = plan.vec_arg();
     let mut params = [
         arg!(y),
         arg!(yp),
@@ -112,7 +113,8 @@ pub unsafe fn yuv420_to_rgb_raw(
         arg!(vec),
     ];
     // SAFETY: parameters match `yuv420_to_rgb<..>(const u8*, u32, const u8*, u32, u8*, u32, int,
-    // int, YuvToRgb, int)`; validated geometry; the caller guarantees liveness and no aliasing.
+    // int, YuvToRgb, int)` and the `*_v16` kernels alike; validated geometry and alignment; the
+    // caller guarantees liveness and no aliasing.
     unsafe { f.launch(plan.config, stream, &mut params) }
 }
 

@@ -27,7 +27,16 @@
 //! load on **NVIDIA drivers >= 530 (CUDA 12.1) on Volta (sm_70) and every later GPU**; the driver
 //! JIT-compiles them once per process and caches the result on disk. An older driver fails the
 //! first conversion with `CUDA_ERROR_UNSUPPORTED_PTX_VERSION` (an [`Error::Cuda`]). A unit test
-//! asserts the embedded header.
+//! asserts the embedded header. On compute capability 9.0 (Hopper) the same PTX assembled for
+//! sm_90 by ptxas 12.1 is embedded as a cubin and loaded instead (no JIT); if the driver rejects
+//! it, the PTX is loaded.
+//!
+//! # Memory access
+//! 8-bit RGB <-> NV12 conversions whose plane addresses and pitches are all multiples of 16
+//! (every device [`crate::Frame`]) run kernels that move 16 pixels of two rows per thread with
+//! 16-byte loads and stores; other layouts (raw images, DLPack views, crops) and the 16-bit
+//! formats take kernels with 4-byte or sample-sized accesses ([`MemoryAccess`], chosen per
+//! launch). Every path computes the same bytes.
 //!
 //! # Example
 //! RGB from an application feeding an encoder frame, and decoded NV12 feeding a model:
@@ -71,7 +80,8 @@ pub use launch::{
 };
 pub use params::{Affine, TensorParams};
 pub use plan::{
-    plan_resize_yuv420, plan_rgb_to_yuv420, plan_yuv420_to_rgb, plan_yuv420_to_tensor, RgbToYuvPlan,
+    plan_resize_yuv420, plan_rgb_to_yuv420, plan_yuv420_to_rgb, plan_yuv420_to_tensor,
+    MemoryAccess, RgbToYuvPlan,
 };
 pub use tensor::{decode_elements, RawTensor, Tensor, TensorDtype};
 
@@ -80,13 +90,22 @@ pub use crate::colour::{ColourMatrix, ColourRange, ColourSpace};
 
 #[cfg(doc)]
 use crate::error::Error;
-use crate::kernels::ModuleImage;
+use crate::kernels::{Aligned, Cubin, ModuleImage};
 
-/// The embedded PTX of `nvdx/kernels/colour.cu` (NUL-terminated).
+/// The embedded PTX of `nvdx/kernels/colour.cu` (NUL-terminated), with its sm_90 cubin (loaded
+/// instead on compute capability 9.0).
 pub static COLOUR_MODULE: ModuleImage = ModuleImage {
     name: "colour",
     image: concat!(include_str!("../../../kernels/ptx/colour.ptx"), "\0").as_bytes(),
+    cubins: &[Cubin {
+        compute_capability: (9, 0),
+        image: &COLOUR_SM90.0,
+    }],
 };
+
+/// `nvdx/kernels/cubin/colour.sm_90.cubin`: the PTX above assembled for sm_90 by ptxas 12.1.
+static COLOUR_SM90: &Aligned<[u8]> =
+    &Aligned(*include_bytes!("../../../kernels/cubin/colour.sm_90.cubin"));
 
 /// Most frames one tensor launch converts (`NVDX_MAX_BATCH` in the CUDA source); larger batches
 /// take several launches.
@@ -130,13 +149,42 @@ mod tests {
         assert_eq!(header_field(".address_size"), "64");
     }
 
+    /// The cubin is an ELF image for sm_90 (e_flags' low byte) assembled from compute_70 PTX
+    /// (the virtual architecture in bits 16..24), and holds every kernel of the PTX.
+    #[test]
+    fn embedded_cubin_is_sm90_elf_of_the_ptx() {
+        let cubin = COLOUR_MODULE.cubin_for((9, 0)).unwrap();
+        assert!(cubin.starts_with(b"\x7fELF\x02"), "not a 64-bit ELF");
+        assert_eq!(cubin.as_ptr() as usize % 16, 0);
+        let flags = u32::from_le_bytes(cubin[0x30..0x34].try_into().unwrap());
+        assert_eq!(flags & 0xff, 90, "e_flags {flags:#x}");
+        assert_eq!((flags >> 16) & 0xff, 70, "e_flags {flags:#x}");
+        assert_eq!(COLOUR_MODULE.cubin_for((8, 0)), None);
+        let text = std::str::from_utf8(COLOUR_MODULE.image).unwrap();
+        let entries: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix(".visible .entry "))
+            .map(|l| l.split('(').next().unwrap())
+            .collect();
+        assert!(entries.len() > 30, "{entries:?}");
+        for e in entries {
+            let sym = format!(".text.{e}\0");
+            assert!(
+                cubin.windows(sym.len()).any(|w| w == sym.as_bytes()),
+                "kernel {e} missing from the cubin"
+            );
+        }
+    }
+
     #[test]
     fn every_kernel_is_in_the_ptx() {
         let text = std::str::from_utf8(COLOUR_MODULE.image).unwrap();
         let mut names: Vec<String> = vec!["rgb24_to_nv12_naive".into()];
         for s in ["rgb24", "bgr24", "rgba", "bgra"] {
             names.push(format!("{s}_to_nv12"));
+            names.push(format!("{s}_to_nv12_v16"));
             names.push(format!("nv12_to_{s}"));
+            names.push(format!("nv12_to_{s}_v16"));
             names.push(format!("p016_to_{s}"));
         }
         names.push("rgb48_to_p016".into());

@@ -83,8 +83,46 @@ fn same_size(src: &RawImage, dst: &RawImage) -> Result<()> {
     Ok(())
 }
 
-fn is_vec4(vals: &[u64]) -> bool {
-    vals.iter().all(|v| v % 4 == 0)
+/// How a packed RGB <-> 4:2:0 conversion kernel accesses memory; chosen on the host for each
+/// launch from the alignment of the plane addresses and pitches (see [`MemoryAccess::select`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryAccess {
+    /// The `*_v16` kernels: one thread per run of 16 pixels of two rows, every plane read and
+    /// written with 16-byte accesses (a row's last run, when the width is not a multiple of 16,
+    /// with byte accesses). 8-bit formats whose plane addresses and pitches are all multiples
+    /// of 16, which every [`crate::Frame`] of device memory satisfies
+    /// ([`crate::frame::DEVICE_PITCH_ALIGN`] = 512).
+    Vec16,
+    /// One thread per 4x2 pixel block; the packed plane (and, RGB -> 4:2:0, the luma and chroma
+    /// planes) read or written with 4-byte accesses: their addresses and pitches are multiples
+    /// of 4.
+    Vec4,
+    /// One thread per 4x2 pixel block, sample-sized accesses: any other layout.
+    Scalar,
+}
+
+impl MemoryAccess {
+    /// The widest access that `bits`-per-sample planes allow: [`Vec16`](Self::Vec16) when
+    /// `bits` is 8 and every value of `vec16` (all plane addresses and pitches of the launch)
+    /// is a multiple of 16, else [`Vec4`](Self::Vec4) when every value of `vec4` (the ones the
+    /// 4-byte path accesses by words) is a multiple of 4, else [`Scalar`](Self::Scalar).
+    pub fn select(bits: u32, vec16: &[u64], vec4: &[u64]) -> MemoryAccess {
+        if bits == 8 && vec16.iter().all(|v| v % 16 == 0) {
+            MemoryAccess::Vec16
+        } else if vec4.iter().all(|v| v % 4 == 0) {
+            MemoryAccess::Vec4
+        } else {
+            MemoryAccess::Scalar
+        }
+    }
+
+    /// Pixels per thread along a row.
+    pub fn run_pixels(self) -> u32 {
+        match self {
+            MemoryAccess::Vec16 => 16,
+            MemoryAccess::Vec4 | MemoryAccess::Scalar => 4,
+        }
+    }
 }
 
 /// What [`rgb_to_yuv420`](super::rgb_to_yuv420) launches, once validated.
@@ -94,20 +132,48 @@ pub struct RgbToYuvPlan {
     pub kernel: &'static CStr,
     /// Bits per sample.
     pub bits: u32,
-    /// Whether the 32-bit load/store path is allowed.
-    pub vec4: bool,
+    /// The memory access path (it also picks `kernel`).
+    pub access: MemoryAccess,
     /// Launch geometry.
     pub config: LaunchConfig,
 }
 
+impl RgbToYuvPlan {
+    fn new(
+        kernels: (&'static CStr, Option<&'static CStr>),
+        bits: u32,
+        access: MemoryAccess,
+        (width, height): (u32, u32),
+    ) -> RgbToYuvPlan {
+        let (kernel, access) = match (access, kernels.1) {
+            (MemoryAccess::Vec16, Some(v16)) => (v16, MemoryAccess::Vec16),
+            // No 16-byte kernel for this pair (16-bit formats): the 4-byte path, which Vec16's
+            // alignment implies.
+            (MemoryAccess::Vec16, None) => (kernels.0, MemoryAccess::Vec4),
+            (a, _) => (kernels.0, a),
+        };
+        RgbToYuvPlan {
+            kernel,
+            bits,
+            access,
+            config: LaunchConfig::for_2d(width.div_ceil(access.run_pixels()), height / 2, BLOCK),
+        }
+    }
+
+    /// The kernel's `vec` argument (read by the 4x2-block kernels only).
+    pub(super) fn vec_arg(&self) -> i32 {
+        i32::from(self.access != MemoryAccess::Scalar)
+    }
+}
+
 /// Validates an RGB -> 4:2:0 conversion without touching the GPU.
 pub fn plan_rgb_to_yuv420(src: &RawImage, dst: &RawImage) -> Result<RgbToYuvPlan> {
-    let kernel = match (src.format, dst.format) {
-        (PixelFormat::Rgb24, PixelFormat::Nv12) => c"rgb24_to_nv12",
-        (PixelFormat::Bgr24, PixelFormat::Nv12) => c"bgr24_to_nv12",
-        (PixelFormat::Rgba, PixelFormat::Nv12) => c"rgba_to_nv12",
-        (PixelFormat::Bgra, PixelFormat::Nv12) => c"bgra_to_nv12",
-        (PixelFormat::Rgb48, PixelFormat::P016) => c"rgb48_to_p016",
+    let kernels = match (src.format, dst.format) {
+        (PixelFormat::Rgb24, PixelFormat::Nv12) => (c"rgb24_to_nv12", Some(c"rgb24_to_nv12_v16")),
+        (PixelFormat::Bgr24, PixelFormat::Nv12) => (c"bgr24_to_nv12", Some(c"bgr24_to_nv12_v16")),
+        (PixelFormat::Rgba, PixelFormat::Nv12) => (c"rgba_to_nv12", Some(c"rgba_to_nv12_v16")),
+        (PixelFormat::Bgra, PixelFormat::Nv12) => (c"bgra_to_nv12", Some(c"bgra_to_nv12_v16")),
+        (PixelFormat::Rgb48, PixelFormat::P016) => (c"rgb48_to_p016", None),
         (s, d) => {
             return Err(bad(format!(
                 "no conversion from {s:?} to {d:?}: RGB24/BGR24/RGBA/BGRA convert to Nv12, Rgb48 to P016"
@@ -124,33 +190,34 @@ pub fn plan_rgb_to_yuv420(src: &RawImage, dst: &RawImage) -> Result<RgbToYuvPlan
     }
     same_size(src, dst)?;
     let bits = yuv420_bits("destination", dst.format)?;
-    let vec4 = is_vec4(&[
+    let planes = [
         src.ptr,
         src.pitch as u64,
         dst.ptr,
         dst.pitch as u64,
         dst.chroma_ptr,
         dst.chroma_pitch as u64,
-    ]);
-    Ok(RgbToYuvPlan {
-        kernel,
+    ];
+    let access = MemoryAccess::select(bits, &planes, &planes);
+    Ok(RgbToYuvPlan::new(
+        kernels,
         bits,
-        vec4,
-        config: LaunchConfig::for_2d(src.width.div_ceil(4), src.height / 2, BLOCK),
-    })
+        access,
+        (src.width, src.height),
+    ))
 }
 
 /// Validates a 4:2:0 -> RGB conversion without touching the GPU; same plan type.
 pub fn plan_yuv420_to_rgb(src: &RawImage, dst: &RawImage) -> Result<RgbToYuvPlan> {
-    let kernel = match (src.format, dst.format) {
-        (PixelFormat::Nv12, PixelFormat::Rgb24) => c"nv12_to_rgb24",
-        (PixelFormat::Nv12, PixelFormat::Bgr24) => c"nv12_to_bgr24",
-        (PixelFormat::Nv12, PixelFormat::Rgba) => c"nv12_to_rgba",
-        (PixelFormat::Nv12, PixelFormat::Bgra) => c"nv12_to_bgra",
-        (PixelFormat::P016, PixelFormat::Rgb24) => c"p016_to_rgb24",
-        (PixelFormat::P016, PixelFormat::Bgr24) => c"p016_to_bgr24",
-        (PixelFormat::P016, PixelFormat::Rgba) => c"p016_to_rgba",
-        (PixelFormat::P016, PixelFormat::Bgra) => c"p016_to_bgra",
+    let kernels = match (src.format, dst.format) {
+        (PixelFormat::Nv12, PixelFormat::Rgb24) => (c"nv12_to_rgb24", Some(c"nv12_to_rgb24_v16")),
+        (PixelFormat::Nv12, PixelFormat::Bgr24) => (c"nv12_to_bgr24", Some(c"nv12_to_bgr24_v16")),
+        (PixelFormat::Nv12, PixelFormat::Rgba) => (c"nv12_to_rgba", Some(c"nv12_to_rgba_v16")),
+        (PixelFormat::Nv12, PixelFormat::Bgra) => (c"nv12_to_bgra", Some(c"nv12_to_bgra_v16")),
+        (PixelFormat::P016, PixelFormat::Rgb24) => (c"p016_to_rgb24", None),
+        (PixelFormat::P016, PixelFormat::Bgr24) => (c"p016_to_bgr24", None),
+        (PixelFormat::P016, PixelFormat::Rgba) => (c"p016_to_rgba", None),
+        (PixelFormat::P016, PixelFormat::Bgra) => (c"p016_to_bgra", None),
         (s, d) => {
             return Err(bad(format!(
                 "no conversion from {s:?} to {d:?}: Nv12 and P016 convert to Rgb24, Bgr24, Rgba or Bgra"
@@ -161,13 +228,25 @@ pub fn plan_yuv420_to_rgb(src: &RawImage, dst: &RawImage) -> Result<RgbToYuvPlan
     check_image("destination", dst)?;
     same_size(src, dst)?;
     let bits = yuv420_bits("source", src.format)?;
-    let vec4 = is_vec4(&[dst.ptr, dst.pitch as u64]);
-    Ok(RgbToYuvPlan {
-        kernel,
+    let access = MemoryAccess::select(
         bits,
-        vec4,
-        config: LaunchConfig::for_2d(src.width.div_ceil(4), src.height / 2, BLOCK),
-    })
+        &[
+            src.ptr,
+            src.pitch as u64,
+            src.chroma_ptr,
+            src.chroma_pitch as u64,
+            dst.ptr,
+            dst.pitch as u64,
+        ],
+        // The 4x2-block kernel reads the source sample by sample.
+        &[dst.ptr, dst.pitch as u64],
+    );
+    Ok(RgbToYuvPlan::new(
+        kernels,
+        bits,
+        access,
+        (src.width, src.height),
+    ))
 }
 
 fn check_resample_src(what: &str, src: &RawImage) -> Result<u32> {
@@ -293,9 +372,10 @@ mod tests {
             &img(PixelFormat::Nv12, 1918, 1078),
         )
         .unwrap();
-        assert_eq!(p.kernel, c"rgb24_to_nv12");
-        assert!(p.vec4);
-        assert_eq!(p.config.grid, (15, 68, 1));
+        assert_eq!(p.kernel, c"rgb24_to_nv12_v16");
+        assert_eq!(p.access, MemoryAccess::Vec16);
+        // 120 runs of 16 pixels (the last one 14) in blocks of 32; 539 row pairs in blocks of 8.
+        assert_eq!(p.config.grid, (4, 68, 1));
         let p = plan_rgb_to_yuv420(
             &img(PixelFormat::Rgb48, 2, 2),
             &img(PixelFormat::P016, 2, 2),
@@ -349,7 +429,12 @@ mod tests {
         );
         s.pitch = 193;
         let p = plan_rgb_to_yuv420(&s, &img(PixelFormat::Nv12, 64, 2)).unwrap();
-        assert!(!p.vec4, "odd pitch must take the byte path");
+        assert_eq!(
+            p.access,
+            MemoryAccess::Scalar,
+            "odd pitch must take the byte path"
+        );
+        assert_eq!((p.kernel, p.vec_arg()), (c"rgb24_to_nv12", 0));
         s.ptr = 0;
         is_invalid(
             plan_rgb_to_yuv420(&s, &img(PixelFormat::Nv12, 64, 2)),
@@ -368,6 +453,128 @@ mod tests {
             ),
             "empty",
         );
+    }
+
+    #[test]
+    fn access_path_follows_alignment() {
+        use MemoryAccess::*;
+        assert_eq!(
+            MemoryAccess::select(8, &[0x1000, 512, 0x2000, 3840], &[0x1000]),
+            Vec16
+        );
+        assert_eq!(
+            MemoryAccess::select(8, &[0x1000, 512, 0x2004], &[0x1000, 512, 0x2004]),
+            Vec4
+        );
+        assert_eq!(
+            MemoryAccess::select(8, &[0x1000, 5760 + 8], &[0x1000, 5768]),
+            Vec4
+        );
+        assert_eq!(
+            MemoryAccess::select(8, &[0x1000, 5762], &[0x1000, 5762]),
+            Scalar
+        );
+        // Only the vec4 list matters for the 4-byte path (4:2:0 -> RGB reads its source by samples).
+        assert_eq!(
+            MemoryAccess::select(8, &[0x1001, 512], &[0x1000, 512]),
+            Vec4
+        );
+        assert_eq!(
+            MemoryAccess::select(16, &[0x1000, 512], &[0x1000, 512]),
+            Vec4
+        );
+        assert_eq!(Vec16.run_pixels(), 16);
+        assert_eq!(Vec4.run_pixels(), 4);
+    }
+
+    /// Which kernel each layout of a 4K conversion launches, both directions.
+    #[test]
+    fn conversions_pick_the_path_per_launch() {
+        let (w, h) = (3840, 2160);
+        let rgb = img(PixelFormat::Rgb24, w, h);
+        let nv12 = img(PixelFormat::Nv12, w, h);
+        let p = plan_rgb_to_yuv420(&rgb, &nv12).unwrap();
+        assert_eq!(
+            (p.kernel, p.access),
+            (c"rgb24_to_nv12_v16", MemoryAccess::Vec16)
+        );
+        // 240 runs per row in blocks of 32 threads, 1080 row pairs in blocks of 8.
+        assert_eq!((p.config.grid, p.config.block), ((8, 135, 1), (32, 8, 1)));
+        let p = plan_yuv420_to_rgb(&nv12, &rgb).unwrap();
+        assert_eq!(
+            (p.kernel, p.access),
+            (c"nv12_to_rgb24_v16", MemoryAccess::Vec16)
+        );
+        assert_eq!(p.config.grid, (8, 135, 1));
+        for (f, v16) in [
+            (PixelFormat::Bgr24, c"bgr24_to_nv12_v16"),
+            (PixelFormat::Rgba, c"rgba_to_nv12_v16"),
+            (PixelFormat::Bgra, c"bgra_to_nv12_v16"),
+        ] {
+            let p = plan_rgb_to_yuv420(&img(f, 66, 38), &img(PixelFormat::Nv12, 66, 38)).unwrap();
+            assert_eq!((p.kernel, p.access), (v16, MemoryAccess::Vec16));
+            assert_eq!(p.config.grid, (1, 3, 1));
+        }
+        for (f, v16) in [
+            (PixelFormat::Bgr24, c"nv12_to_bgr24_v16"),
+            (PixelFormat::Rgba, c"nv12_to_rgba_v16"),
+            (PixelFormat::Bgra, c"nv12_to_bgra_v16"),
+        ] {
+            let p = plan_yuv420_to_rgb(&img(PixelFormat::Nv12, 2, 2), &img(f, 2, 2)).unwrap();
+            assert_eq!((p.kernel, p.access), (v16, MemoryAccess::Vec16));
+        }
+
+        // A raw RGB image with a pitch that is a multiple of 4 but not 16: the 4x2-block kernel.
+        let mut r = rgb;
+        r.pitch = 3 * 3840 + 4;
+        let p = plan_rgb_to_yuv420(&r, &nv12).unwrap();
+        assert_eq!(
+            (p.kernel, p.access, p.vec_arg()),
+            (c"rgb24_to_nv12", MemoryAccess::Vec4, 1)
+        );
+        assert_eq!(p.config.grid, (30, 135, 1));
+        let p = plan_yuv420_to_rgb(&nv12, &r).unwrap();
+        assert_eq!((p.kernel, p.access), (c"nv12_to_rgb24", MemoryAccess::Vec4));
+        // An odd pitch: bytes.
+        r.pitch = 3 * 3840 + 1;
+        let p = plan_rgb_to_yuv420(&r, &nv12).unwrap();
+        assert_eq!(
+            (p.kernel, p.access, p.vec_arg()),
+            (c"rgb24_to_nv12", MemoryAccess::Scalar, 0)
+        );
+        // A source address 8 bytes off (a crop of a larger image).
+        let mut r = rgb;
+        r.ptr += 8;
+        let p = plan_rgb_to_yuv420(&r, &nv12).unwrap();
+        assert_eq!((p.kernel, p.access), (c"rgb24_to_nv12", MemoryAccess::Vec4));
+        // A chroma plane 4 bytes off: both directions leave the 16-byte path; NV12 -> RGB still
+        // writes words (the 4x2-block kernel reads its source by samples).
+        let mut n = nv12;
+        n.chroma_ptr += 4;
+        let p = plan_rgb_to_yuv420(&rgb, &n).unwrap();
+        assert_eq!((p.kernel, p.access), (c"rgb24_to_nv12", MemoryAccess::Vec4));
+        let p = plan_yuv420_to_rgb(&n, &rgb).unwrap();
+        assert_eq!((p.kernel, p.access), (c"nv12_to_rgb24", MemoryAccess::Vec4));
+        n.chroma_pitch += 2;
+        let p = plan_yuv420_to_rgb(&n, &rgb).unwrap();
+        assert_eq!((p.kernel, p.access), (c"nv12_to_rgb24", MemoryAccess::Vec4));
+        let p = plan_rgb_to_yuv420(&rgb, &n).unwrap();
+        assert_eq!(
+            (p.kernel, p.access),
+            (c"rgb24_to_nv12", MemoryAccess::Scalar)
+        );
+
+        // 16-bit formats have no 16-byte kernel: aligned planes take the 4-byte path.
+        let p = plan_rgb_to_yuv420(
+            &img(PixelFormat::Rgb48, w, h),
+            &img(PixelFormat::P016, w, h),
+        )
+        .unwrap();
+        assert_eq!((p.kernel, p.access), (c"rgb48_to_p016", MemoryAccess::Vec4));
+        assert_eq!(p.config.grid, (30, 135, 1));
+        let p = plan_yuv420_to_rgb(&img(PixelFormat::P016, w, h), &img(PixelFormat::Rgba, w, h))
+            .unwrap();
+        assert_eq!((p.kernel, p.access), (c"p016_to_rgba", MemoryAccess::Vec4));
     }
 
     #[test]
