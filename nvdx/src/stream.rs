@@ -23,6 +23,11 @@ use crate::error::{Error, Result};
 /// on it has not been captured by an event yet (nvdx records those events lazily, when another
 /// stream, the host or a free needs them): the driver's stream is destroyed when the last of
 /// them lets go.
+///
+/// Because those events (and stream-ordered frees of memory last used on the stream) are
+/// enqueued when needed, possibly from another thread, do not capture a CUDA graph on an owned
+/// `Stream` through [`Stream::raw`]; capture on a stream of your own and hand nvdx a borrowed
+/// view of it only outside the capture.
 pub struct Stream {
     inner: Arc<StreamInner>,
 }
