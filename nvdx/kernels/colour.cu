@@ -695,7 +695,14 @@ static __device__ __forceinline__ Tap tap(int x, int sn, int dn, int half, int c
         t.f = 0.0f;
         return t;
     }
-    const int i0 = num / den;
+    // floor(num / den) without an integer division (about 25 instructions on the GPU): a float
+    // quotient is within one of it (num < 2^26, den < 2^15), then one exact integer fix-up.
+    int i0 = __float2int_rz(__fdividef((float)num, (float)den));
+    if (i0 * den > num) {
+        --i0;
+    } else if ((i0 + 1) * den <= num) {
+        ++i0;
+    }
     if (i0 >= count - 1) {
         t.i0 = count - 1;
         t.i1 = count - 1;
