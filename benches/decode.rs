@@ -1,14 +1,21 @@
 //! Decode throughput: one session, and N sessions in threads, frames copied into pool frames
 //! (GPU-resident output, no host download), with process CPU time per frame.
 //!
-//! `NVDX_MEDIA_DIR=/path/to/media cargo bench --bench decode`; the peer figures (PyNvVideoCodec)
+//! Single-session runs also print where a frame's CPU time goes, stage by stage, from the
+//! decoder's [`nvdx::decode::StageTimes`]: wall time always, thread CPU time with
+//! `--features profile`. Multi-session runs print NVDEC utilisation beside the frame rate,
+//! sampled with `nvidia-smi` (left out when nvidia-smi is missing).
+//!
+//! `NVDX_MEDIA_DIR=/path/to/media cargo bench --bench decode [--features profile]`; the peer figures (PyNvVideoCodec)
 //! come from `NVDX_PEER_RESULTS` (the JSON `shared/peers/decode_peers.py` writes) when set, else
 //! from the figures recorded in `shared/peers/RESULTS.md`.
 
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
-use nvdx::decode::{DecoderConfig, FileDecoder};
+use nvdx::decode::{DecoderConfig, FileDecoder, StageTime, StageTimes};
 use nvdx::{Context, PrimaryContextFlags};
 
 const FILES: &[(&str, &str, &str)] = &[
@@ -20,7 +27,7 @@ const FILES: &[(&str, &str, &str)] = &[
         "H.264 720p GOP 60",
     ),
 ];
-const SESSIONS: &[usize] = &[4, 7, 14];
+const SESSIONS: &[usize] = &[4, 7, 14, 21, 28];
 
 /// Process CPU time (user + system) in seconds, from `getrusage` (microsecond resolution).
 fn cpu_seconds() -> f64 {
@@ -36,7 +43,34 @@ fn cpu_seconds() -> f64 {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
+/// The calling thread's CPU time in seconds.
+fn thread_cpu_seconds() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-parameter; the call has no other effect.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// What one decode of a file leaves besides its frame count.
+#[derive(Default)]
+struct Detail {
+    timing: StageTimes,
+    demux: Duration,
+    /// CPU time of the decoding thread.
+    thread_cpu: f64,
+}
+
 fn decode_all(ctx: &Context, path: &Path) -> nvdx::Result<usize> {
+    decode_detailed(ctx, path).map(|(n, _)| n)
+}
+
+fn decode_detailed(ctx: &Context, path: &Path) -> nvdx::Result<(usize, Detail)> {
+    let c0 = thread_cpu_seconds();
     let mut d = FileDecoder::open(ctx, path, DecoderConfig::default())?;
     // NVDX_DECODE_AHEAD=N overrides how far the consumer stays behind the decoder.
     if let Some(n) = std::env::var("NVDX_DECODE_AHEAD")
@@ -51,30 +85,227 @@ fn decode_all(ctx: &Context, path: &Path) -> nvdx::Result<usize> {
         n += 1;
     }
     d.stream().synchronize()?;
-    Ok(n)
+    let detail = Detail {
+        timing: d.decoder().stats().timing,
+        demux: d.timings().0,
+        thread_cpu: thread_cpu_seconds() - c0,
+    };
+    Ok((n, detail))
 }
 
-struct Run {
+struct Run<T> {
     frames: usize,
     secs: f64,
     cpu: f64,
+    detail: T,
 }
 
-fn best_of(reps: usize, mut f: impl FnMut() -> nvdx::Result<usize>) -> nvdx::Result<Run> {
-    let mut best: Option<Run> = None;
+fn best_of<T>(
+    reps: usize,
+    mut f: impl FnMut() -> nvdx::Result<(usize, T)>,
+) -> nvdx::Result<Run<T>> {
+    let mut best: Option<Run<T>> = None;
     for _ in 0..reps {
         let (c0, t0) = (cpu_seconds(), Instant::now());
-        let frames = f()?;
+        let (frames, detail) = f()?;
         let run = Run {
             frames,
             secs: t0.elapsed().as_secs_f64(),
             cpu: cpu_seconds() - c0,
+            detail,
         };
         if best.as_ref().is_none_or(|b| run.secs < b.secs) {
             best = Some(run);
         }
     }
     best.ok_or_else(|| nvdx::Error::InvalidState("no runs".into()))
+}
+
+/// Samples NVDEC utilisation (`nvidia-smi --query-gpu=utilization.decoder`, percent) every
+/// 100 ms in a background thread while it lives.
+struct NvdecSampler {
+    child: Child,
+    reader: std::thread::JoinHandle<Vec<f64>>,
+}
+
+impl NvdecSampler {
+    /// `None` (silently) when nvidia-smi cannot be started. `gpu` is the UUID to query.
+    fn start(gpu: Option<&str>) -> Option<NvdecSampler> {
+        let mut cmd = Command::new("nvidia-smi");
+        cmd.args([
+            "--query-gpu=utilization.decoder",
+            "--format=csv,noheader,nounits",
+            "-lms",
+            "100",
+        ]);
+        if let Some(id) = gpu {
+            cmd.arg(format!("--id={id}"));
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let out = child.stdout.take()?;
+        let reader = std::thread::spawn(move || {
+            std::io::BufReader::new(out)
+                .lines()
+                .map_while(|l| l.ok())
+                .filter_map(|l| l.trim().parse::<f64>().ok())
+                .collect()
+        });
+        Some(NvdecSampler { child, reader })
+    }
+
+    /// Stops sampling; mean and peak utilisation in percent, if any sample came.
+    fn stop(mut self) -> Option<(f64, f64)> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let samples = self.reader.join().ok()?;
+        if samples.is_empty() {
+            return None;
+        }
+        let mean = samples.iter().sum::<f64>() / samples.len() as f64;
+        let peak = samples.iter().copied().fold(0.0, f64::max);
+        Some((mean, peak))
+    }
+}
+
+/// One line of the per-frame breakdown: microseconds per frame of wall time and, with the
+/// `profile` feature, thread CPU time.
+fn stage_row(
+    name: &str,
+    wall_ns: f64,
+    cpu_ns: Option<f64>,
+    calls: Option<f64>,
+    frames: f64,
+) -> String {
+    let us = |ns: f64| format!("{:.2}", ns / 1000.0 / frames);
+    format!(
+        "| {name} | {} | {} | {} |",
+        cpu_ns.map(us).unwrap_or_else(|| "-".into()),
+        us(wall_ns),
+        calls
+            .map(|c| format!("{:.2}", c / frames))
+            .unwrap_or_else(|| "-".into())
+    )
+}
+
+/// The per-frame breakdown of one single-session run.
+fn breakdown(label: &str, r: &Run<Detail>) -> Vec<String> {
+    let t = &r.detail.timing;
+    let frames = r.frames.max(1) as f64;
+    let cpu = StageTimes::THREAD_CPU;
+    let w = |s: &StageTime| s.wall_ns as f64;
+    let c = |s: &StageTime| cpu.then_some(s.cpu_ns as f64);
+    let diff = |a: &StageTime, parts: &[&StageTime]| {
+        let wall = w(a) - parts.iter().map(|p| w(p)).sum::<f64>();
+        let cpu_ns = c(a).map(|x| x - parts.iter().map(|p| p.cpu_ns as f64).sum::<f64>());
+        (wall, cpu_ns)
+    };
+    let mut rows = vec![
+        format!(
+            "\n### {label}, 1 session: where a frame's time goes (µs per frame{})\n",
+            if cpu {
+                "; thread CPU from CLOCK_THREAD_CPUTIME_ID"
+            } else {
+                "; wall time only, build with --features profile for thread CPU time"
+            }
+        ),
+        "| stage | CPU µs/frame | wall µs/frame | calls/frame |".into(),
+        "| --- | --- | --- | --- |".into(),
+    ];
+    let (pw, pc) = diff(&t.parse, &[&t.callbacks]);
+    rows.push(stage_row(
+        "NVIDIA parser (cuvidParseVideoData without nvdx's callbacks)",
+        pw,
+        pc,
+        Some(t.parse.calls as f64),
+        frames,
+    ));
+    let (cw, cc) = diff(&t.callbacks, &[&t.decode_picture]);
+    rows.push(stage_row(
+        "nvdx parser callbacks (without cuvidDecodePicture)",
+        cw,
+        cc,
+        Some(t.callbacks.calls as f64),
+        frames,
+    ));
+    let stages: [(&str, &StageTime); 9] = [
+        ("cuvidDecodePicture", &t.decode_picture),
+        ("cuvidGetDecodeStatus", &t.decode_status),
+        ("cuvidMapVideoFrame64", &t.map),
+        ("cuvidUnmapVideoFrame64", &t.unmap),
+        ("copy enqueue (cuMemcpy2DAsync)", &t.copy),
+        (
+            "surface ordering (cuEventRecord, cuStreamWaitEvent)",
+            &t.events,
+        ),
+        ("frame access tracking around the copy", &t.tracking),
+        ("output pool acquire", &t.acquire),
+        ("context push/pop (each a call)", &t.ctx),
+    ];
+    for (name, s) in stages {
+        rows.push(stage_row(name, w(s), c(s), Some(s.calls as f64), frames));
+    }
+    let (bw, bc) = diff(
+        &t.api,
+        &[
+            &t.parse,
+            &t.decode_status,
+            &t.map,
+            &t.unmap,
+            &t.copy,
+            &t.events,
+            &t.tracking,
+            &t.acquire,
+            &t.ctx,
+        ],
+    );
+    rows.push(stage_row(
+        "nvdx bookkeeping (rest of push/flush/next_owned)",
+        bw,
+        bc,
+        None,
+        frames,
+    ));
+    rows.push(stage_row(
+        "all inside the decoder's calls",
+        w(&t.api),
+        c(&t.api),
+        Some(t.api.calls as f64),
+        frames,
+    ));
+    let demux_ns = r.detail.demux.as_nanos() as f64;
+    rows.push(stage_row("demuxer (wall)", demux_ns, None, None, frames));
+    // The rest: the decoding thread outside the decoder and demuxer (frame drops, which
+    // record the frame's last use; the loop), and the other threads of the process.
+    let inside = c(&t.api).unwrap_or(w(&t.api)) + demux_ns;
+    let thread_ns = r.detail.thread_cpu * 1e9;
+    let process_ns = r.cpu * 1e9;
+    rows.push(stage_row(
+        "unattributed, decoding thread (frame drop/return, loop)",
+        thread_ns - inside,
+        cpu.then_some(thread_ns - inside),
+        None,
+        frames,
+    ));
+    rows.push(stage_row(
+        "unattributed, other threads (driver)",
+        process_ns - thread_ns,
+        Some(process_ns - thread_ns),
+        None,
+        frames,
+    ));
+    rows.push(stage_row(
+        "process CPU (getrusage)",
+        process_ns,
+        Some(process_ns),
+        None,
+        frames,
+    ));
+    rows
 }
 
 fn sessions(ctx: &Context, path: &Path, n: usize) -> nvdx::Result<usize> {
@@ -208,8 +439,10 @@ fn main() {
         }
     };
     let gpu = ctx.device().name().unwrap_or_default();
+    let gpu_uuid = ctx.device().uuid_string().ok();
     let peers = Peers::load();
     let mut rows = Vec::new();
+    let mut breakdowns = Vec::new();
     for (key, file, label) in FILES {
         let path = dir.join(file);
         if !path.exists() {
@@ -221,13 +454,14 @@ fn main() {
             eprintln!("{label}: {e}");
             std::process::exit(1);
         }
-        match best_of(3, || decode_all(&ctx, &path)) {
+        match best_of(3, || decode_detailed(&ctx, &path)) {
             Ok(r) => {
+                breakdowns.extend(breakdown(label, &r));
                 let fps = r.frames as f64 / r.secs;
                 let cpu_ms = 1000.0 * r.cpu / r.frames.max(1) as f64;
                 let peer = peers.get(&format!("pnv_full_{key}"));
                 rows.push(format!(
-                    "| full decode, {label}, 1 session | {} frames | {fps:.0} fps | {cpu_ms:.3} ms ({:.2} CPU-s) | {} |",
+                    "| full decode, {label}, 1 session | {} frames | {fps:.0} fps | {cpu_ms:.3} ms ({:.2} CPU-s) | - | {} |",
                     r.frames,
                     r.cpu,
                     peer.map(|(f, c)| format!(
@@ -250,17 +484,23 @@ fn main() {
             continue;
         }
         for &n in SESSIONS {
-            match best_of(1, || sessions(&ctx, &path, n)) {
+            let sampler = NvdecSampler::start(gpu_uuid.as_deref());
+            let run = best_of(1, || sessions(&ctx, &path, n).map(|f| (f, ())));
+            let util = sampler.and_then(NvdecSampler::stop);
+            match run {
                 Ok(r) => {
                     let fps = r.frames as f64 / r.secs;
                     let cpu_ms = 1000.0 * r.cpu / r.frames.max(1) as f64;
                     let peer = peers.get(&format!("pnv_sessions{n}_{key}"));
+                    let util = util
+                        .map(|(mean, peak)| format!("{mean:.0}% (peak {peak:.0}%)"))
+                        .unwrap_or_else(|| "-".into());
                     rows.push(format!(
-                        "| {label}, {n} sessions in threads, aggregate | {} frames | {fps:.0} fps | {cpu_ms:.3} ms | {} |",
+                        "| {label}, {n} sessions in threads, aggregate | {} frames | {fps:.0} fps | {cpu_ms:.3} ms | {util} | {} |",
                         r.frames,
                         peer.map(|(f, _)| format!("{f:.0} fps")).unwrap_or_else(|| "-".into())
                     ));
-                    eprintln!("{label} x{n}: {fps:.0} fps aggregate");
+                    eprintln!("{label} x{n}: {fps:.0} fps aggregate, NVDEC {util}");
                 }
                 Err(e) => {
                     eprintln!("{label} x{n}: {e}");
@@ -270,11 +510,20 @@ fn main() {
         }
     }
     println!("\n## nvdx decode on {gpu} (context scheduling {sched})\n");
-    println!("| work | frames | nvdx | nvdx CPU per frame | peer |");
-    println!("| --- | --- | --- | --- | --- |");
+    println!("| work | frames | nvdx | nvdx CPU per frame | NVDEC utilisation | peer |");
+    println!("| --- | --- | --- | --- | --- | --- |");
     for r in rows {
         println!("{r}");
     }
+    for r in breakdowns {
+        println!("{r}");
+    }
+    println!(
+        "\nbreakdown: the stages nest (the parser contains the callbacks, which contain \
+         cuvidDecodePicture); the run includes opening the file and creating the decoder; \
+         the unattributed rows are thread CPU minus the time inside the decoder (CPU with \
+         --features profile, else wall) and the demuxer (wall), and process minus thread CPU"
+    );
     println!("\npeer: {}", peers.source);
     println!("targets: 1 session >= 495 fps H.264 1080p, >= 827 fps HEVC; all engines >= 3500 fps H.264, >= 4000 fps HEVC; CPU <= 0.1 ms/frame");
 }

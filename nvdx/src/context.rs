@@ -412,6 +412,35 @@ impl Drop for ContextGuard<'_> {
     }
 }
 
+/// A context pushed by its raw handle, popped on drop: for state that holds its [`Context`]
+/// and must stay mutable while the context is bound (the decoder session), where
+/// [`Context::bind`]'s borrow would get in the way or cost a clone of the handle (an atomic
+/// increment and decrement on a counter that every session of the GPU shares). Not `Send`.
+pub(crate) struct RawBinding {
+    _not_send: PhantomData<*const ()>,
+}
+
+impl RawBinding {
+    /// Pushes `raw` on this thread.
+    ///
+    /// # Safety
+    /// `raw` is a live context that stays retained until the binding drops.
+    pub(crate) unsafe fn push(raw: CUcontext) -> Result<RawBinding> {
+        // SAFETY: guaranteed by the caller.
+        unsafe { cu::ctx_push(raw) }?;
+        Ok(RawBinding {
+            _not_send: PhantomData,
+        })
+    }
+}
+
+impl Drop for RawBinding {
+    fn drop(&mut self) {
+        // This binding pushed exactly one context on this thread.
+        let _ = cu::ctx_pop();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -677,13 +677,17 @@ impl<T> Recycler<T> {
     }
 
     pub(crate) fn take_timeout(&self, timeout: Option<Duration>) -> Result<T> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // The deadline is computed on the first wait: a free item costs no clock read.
+        let mut deadline = None;
         let mut free = self.free.lock().map_err(|_| {
             Error::InvalidState("frame pool poisoned by a panic on another thread".into())
         })?;
         loop {
             if let Some(item) = free.pop_front() {
                 return Ok(item);
+            }
+            if deadline.is_none() {
+                deadline = timeout.map(|t| Instant::now() + t);
             }
             free = match deadline {
                 None => self

@@ -273,6 +273,33 @@ pub unsafe fn copy_2d_raw(
     if width_bytes == 0 || height == 0 {
         return Ok(());
     }
+    let _g = stream.context().bind()?;
+    // SAFETY: as the caller guarantees; the stream's context is current (bound above).
+    unsafe { copy_2d_raw_current(dst, dst_pitch, src, src_pitch, width_bytes, height, stream) }
+}
+
+/// [`copy_2d_raw`] where the caller has made the stream's context current already (the
+/// decoder's per-picture copy: no second push and pop).
+///
+/// # Safety
+/// As for [`copy_2d_raw`]; and `stream`'s context is current on this thread.
+pub(crate) unsafe fn copy_2d_raw_current(
+    dst: CUdeviceptr,
+    dst_pitch: usize,
+    src: CUdeviceptr,
+    src_pitch: usize,
+    width_bytes: usize,
+    height: usize,
+    stream: &Stream,
+) -> Result<()> {
+    if width_bytes > dst_pitch || width_bytes > src_pitch {
+        return Err(Error::InvalidArgument(format!(
+            "2D copy of {width_bytes}-byte rows does not fit pitches {src_pitch} (source) / {dst_pitch} (destination)"
+        )));
+    }
+    if width_bytes == 0 || height == 0 {
+        return Ok(());
+    }
     let p = CUDA_MEMCPY2D {
         srcMemoryType: CUmemorytype::CU_MEMORYTYPE_UNIFIED,
         srcDevice: src,
@@ -284,8 +311,8 @@ pub unsafe fn copy_2d_raw(
         Height: height,
         ..Default::default()
     };
-    let _g = stream.context().bind()?;
-    // SAFETY: the caller guarantees both ranges; `p` lives through the call.
+    // SAFETY: the caller guarantees both ranges and the current context; `p` lives through
+    // the call.
     unsafe { cu::memcpy_2d_async(&p, stream.raw()) }
 }
 

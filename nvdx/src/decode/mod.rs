@@ -46,7 +46,9 @@ use crate::error::{Error, Result};
 use crate::frame::{FrameMeta, PixelFormat, PooledFrame};
 
 pub use file::{decode_file, FileDecoder, DEFAULT_DECODE_AHEAD};
-pub use session::{DecodedFrame, Decoder, DecoderStats, MappedFrame, StreamFormat};
+pub use session::{
+    DecodedFrame, Decoder, DecoderStats, MappedFrame, StageTime, StageTimes, StreamFormat,
+};
 
 #[cfg(test)]
 mod tests;

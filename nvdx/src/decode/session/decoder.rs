@@ -4,6 +4,7 @@ use std::ffi::c_ulong;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
+use nvdx_sys::cuda::CUdeviceptr;
 use nvdx_sys::cuvid::{
     CUvideopacketflags, CUvideoparser, CUVIDPARSERPARAMS, CUVIDSOURCEDATAPACKET,
 };
@@ -11,11 +12,15 @@ use nvdx_sys::cuvid::{
 use super::callbacks::{decode_cb, display_cb, operating_point_cb, sei_cb, sequence_cb};
 use super::output::{DecodedFrame, MappedFrame};
 use super::state::{DecoderStats, Session, StreamFormat};
+use super::timing::Timer;
 use crate::access::Access;
 use crate::codec::{ChromaFormat, Codec};
 use crate::context::Context;
 use crate::cuvid;
-use crate::decode::{capabilities, cuda_codec, DecoderConfig, PendingQueue, PendingSource, Rect};
+use crate::decode::{
+    capabilities, cuda_codec, DecodeStatus, DecoderConfig, Pending, PendingQueue, PendingSource,
+    Rect,
+};
 use crate::error::{Error, Result};
 use crate::frame::{FrameLayout, FrameMeta, FrameView};
 use crate::stream::{Event, Stream};
@@ -196,11 +201,14 @@ impl Decoder {
             },
             timestamp: pts,
         };
-        let ctx = self.state().ctx.clone();
-        let _g = ctx.bind()?;
+        let g = self.state_mut().bind()?;
+        let t = Timer::start();
         // SAFETY: the parser is live; `pkt` points to `data`, valid for the call; the callbacks
         // reach the session through the raw pointer while no reference to it is held here.
         let r = unsafe { cuvid::parse_video_data(self.parser, &mut pkt) };
+        let s = self.state_mut();
+        t.stop(&mut s.timing().parse);
+        s.unbind(g);
         if let Some(e) = self.take_error() {
             return Err(e);
         }
@@ -214,6 +222,13 @@ impl Decoder {
     /// After a failure in a parser callback (unsupported stream, decode error) this and every
     /// later push return the error until [`Decoder::reset`].
     pub fn push(&mut self, data: &[u8], pts: Option<i64>) -> Result<()> {
+        let t = Timer::start();
+        let r = self.push_timed(data, pts);
+        t.stop(&mut self.state_mut().timing().api);
+        r
+    }
+
+    fn push_timed(&mut self, data: &[u8], pts: Option<i64>) -> Result<()> {
         let mut flags = 0;
         if pts.is_some() {
             flags |= CUvideopacketflags::CUVID_PKT_TIMESTAMP.0;
@@ -239,7 +254,10 @@ impl Decoder {
 
     /// End of stream: the parser decodes and displays every picture it still holds.
     pub fn flush(&mut self) -> Result<()> {
-        self.parse(&[], CUvideopacketflags::CUVID_PKT_ENDOFSTREAM.0, 0)
+        let t = Timer::start();
+        let r = self.parse(&[], CUvideopacketflags::CUVID_PKT_ENDOFSTREAM.0, 0);
+        t.stop(&mut self.state_mut().timing().api);
+        r
     }
 
     /// Drops every queued picture and the parser state, clears a stored error and marks the
@@ -323,56 +341,28 @@ impl Decoder {
     /// format and size, [`DecoderConfig::pool_size`] frames): one async 2D copy on `stream`.
     /// Waits up to [`DecoderConfig::pool_timeout`] for a free frame.
     pub fn next_owned(&mut self, stream: &Stream) -> Result<Option<DecodedFrame>> {
+        let t = Timer::start();
         let s = self.state_mut();
-        check_stream(&s.ctx, stream)?;
-        let Some(p) = s.queue.pop_front() else {
-            return Ok(None);
-        };
-        let ctx = s.ctx.clone();
-        let _g = ctx.bind()?;
-        match p.source {
-            PendingSource::Spilled { frame, status } => {
-                // The spill copy is the frame's tracked last write: its users wait for it.
-                let _ = stream;
-                Ok(Some(DecodedFrame { frame, status }))
-            }
-            PendingSource::Surface { index } => {
-                let pool = Session::pool(
-                    &mut s.out_pool,
-                    &ctx,
-                    p.format,
-                    p.width,
-                    p.height,
-                    s.config.pool_size,
-                )?;
-                let mut frame = match pool.acquire_timeout(s.config.pool_timeout) {
-                    Ok(f) => f,
-                    Err(e) => {
-                        s.queue.push_front(p);
-                        return Err(e);
-                    }
-                };
-                let status = s.copy_out(&p, index, &mut frame, stream)?;
-                Ok(Some(DecodedFrame { frame, status }))
-            }
-        }
+        let r = s.next_owned(stream);
+        t.stop(&mut s.timing().api);
+        r
     }
 
     /// Maps the next picture in place (zero-copy) on `stream`; it is unmapped when the
     /// returned frame drops. Pictures that had to be copied out early come back the same
     /// way, pointing into their copy.
     pub fn map_next<'a>(&'a mut self, stream: &'a Stream) -> Result<Option<MappedFrame<'a>>> {
+        let t = Timer::start();
         // SAFETY: `&'a mut self` makes this the only reference to the session for 'a.
         let s: &'a mut Session = unsafe { self.state.as_mut() };
         check_stream(&s.ctx, stream)?;
         let Some(p) = s.queue.pop_front() else {
             return Ok(None);
         };
-        let ctx = s.ctx.clone();
-        let _g = ctx.bind()?;
         match p.source {
             PendingSource::Spilled { frame, status } => {
                 let layout = *frame.layout();
+                t.stop(&mut s.timing().api);
                 Ok(Some(MappedFrame {
                     ptr: frame.device_ptr(),
                     offset: 0,
@@ -389,23 +379,11 @@ impl Decoder {
                 }))
             }
             PendingSource::Surface { index } => {
-                let (ptr, pitch, status) = s.map_surface(&p, index, stream)?;
-                let layout = match FrameLayout::new(p.format, p.width, p.height, pitch) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        let _ = s.unmap(ptr);
-                        return Err(e);
-                    }
-                };
-                if s.done.is_none() {
-                    s.done = Some(Event::new_sync_only(&s.ctx)?);
-                }
-                s.last_stream = stream.id();
-                // The mapping's post-processing ran on `stream`: it is the picture's write.
-                if let Err(e) = s.mapped_access.reset_written_on(stream.tracking_ref()) {
-                    let _ = s.unmap(ptr);
-                    return Err(e);
-                }
+                let g = s.bind()?;
+                let mapped = s.map_in_place(&p, index, stream);
+                s.unbind(g);
+                t.stop(&mut s.timing().api);
+                let (ptr, layout, status) = mapped?;
                 Ok(Some(MappedFrame {
                     ptr,
                     offset: p.shift_bytes(),
@@ -422,6 +400,79 @@ impl Decoder {
                 }))
             }
         }
+    }
+}
+
+impl Session {
+    /// [`Decoder::next_owned`].
+    fn next_owned(&mut self, stream: &Stream) -> Result<Option<DecodedFrame>> {
+        check_stream(&self.ctx, stream)?;
+        let Some(p) = self.queue.pop_front() else {
+            return Ok(None);
+        };
+        match p.source {
+            PendingSource::Spilled { frame, status } => {
+                // The spill copy is the frame's tracked last write: its users wait for it.
+                let _ = stream;
+                Ok(Some(DecodedFrame { frame, status }))
+            }
+            PendingSource::Surface { index } => {
+                let t = Timer::start();
+                let acquired = Session::pool(
+                    &mut self.out_pool,
+                    &self.ctx,
+                    p.format,
+                    p.width,
+                    p.height,
+                    self.config.pool_size,
+                )
+                .and_then(|pool| pool.acquire_timeout(self.config.pool_timeout));
+                t.stop(&mut self.stats.timing.acquire);
+                let mut frame = match acquired {
+                    Ok(f) => f,
+                    Err(e) => {
+                        self.queue.push_front(p);
+                        return Err(e);
+                    }
+                };
+                // One push and pop around the mapping, the copy and the unmap.
+                let g = self.bind()?;
+                let status = self.copy_out(&p, index, &mut frame, stream);
+                self.unbind(g);
+                Ok(Some(DecodedFrame {
+                    frame,
+                    status: status?,
+                }))
+            }
+        }
+    }
+
+    /// Maps decode surface `index` of `p` in place on `stream` for [`Decoder::map_next`]
+    /// (the context is current): pointer, layout and status. Unmaps again on failure.
+    fn map_in_place(
+        &mut self,
+        p: &Pending,
+        index: i32,
+        stream: &Stream,
+    ) -> Result<(CUdeviceptr, FrameLayout, DecodeStatus)> {
+        let (ptr, pitch, status) = self.map_surface(p, index, stream)?;
+        let layout = match FrameLayout::new(p.format, p.width, p.height, pitch) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = self.unmap(ptr);
+                return Err(e);
+            }
+        };
+        if self.done.is_none() {
+            self.done = Some(Event::new_sync_only(&self.ctx)?);
+        }
+        self.last_stream = stream.id();
+        // The mapping's post-processing ran on `stream`: it is the picture's write.
+        if let Err(e) = self.mapped_access.reset_written_on(stream.tracking_ref()) {
+            let _ = self.unmap(ptr);
+            return Err(e);
+        }
+        Ok((ptr, layout, status))
     }
 }
 

@@ -4,6 +4,7 @@ mod callbacks;
 mod decoder;
 mod output;
 mod state;
+mod timing;
 
 #[cfg(test)]
 pub(crate) use callbacks::testing;
@@ -14,3 +15,4 @@ pub use output::{DecodedFrame, MappedFrame};
 #[cfg(test)]
 pub(crate) use state::scan_sps_crop;
 pub use state::{DecoderStats, StreamFormat};
+pub use timing::{StageTime, StageTimes};

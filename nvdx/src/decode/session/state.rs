@@ -11,9 +11,10 @@ use nvdx_sys::cuvid::{
 };
 
 use super::callbacks::ParserCallbacks;
+use super::timing::{StageTimes, Timer};
 use crate::access::Access;
 use crate::codec::{ChromaFormat, Codec};
-use crate::context::Context;
+use crate::context::{Context, RawBinding};
 use crate::cuvid;
 use crate::decode::{
     capabilities, choose_output_format, chroma_from_cuda, cuda_chroma, cuda_codec,
@@ -22,7 +23,7 @@ use crate::decode::{
 };
 use crate::error::{Error, Result};
 use crate::frame::{Frame, FrameMeta, FramePool, FrameView, PixelFormat};
-use crate::memory::{copy_2d_raw, MemoryKind};
+use crate::memory::{copy_2d_raw_current, MemoryKind};
 use crate::stream::{Event, Stream};
 
 /// Pools of 16 frames each that pictures can be copied into when the parser is about to reuse
@@ -119,6 +120,8 @@ pub struct DecoderStats {
     /// Second fields output as frames of their own ([`Deinterlace::Bob`]: frames output are
     /// `displayed + second_fields`).
     pub second_fields: u64,
+    /// Where the session's time went, by stage (see [`StageTimes`]).
+    pub timing: StageTimes,
 }
 
 /// The displayed area an SPS declares: its top-left corner and size, in luma samples.
@@ -183,10 +186,49 @@ pub(crate) struct Session {
 
 impl ParserCallbacks for Session {
     fn on_sequence(&mut self, f: &CUVIDEOFORMAT) -> Result<c_int> {
-        self.sequence(f)
+        let t = Timer::start();
+        let r = self.sequence(f);
+        t.stop(&mut self.stats.timing.callbacks);
+        r
     }
 
     fn on_decode(&mut self, pic: &mut CUVIDPICPARAMS) -> Result<()> {
+        let t = Timer::start();
+        let r = self.decode(pic);
+        t.stop(&mut self.stats.timing.callbacks);
+        r
+    }
+
+    fn on_display(&mut self, info: Option<&CUVIDPARSERDISPINFO>) -> Result<()> {
+        let t = Timer::start();
+        let r = self.display(info);
+        t.stop(&mut self.stats.timing.callbacks);
+        r
+    }
+
+    fn on_operating_point(&mut self, info: &CUVIDOPERATINGPOINTINFO) -> Result<c_int> {
+        let _ = info;
+        // Operating point 0, output only the highest layer.
+        Ok(0)
+    }
+
+    fn on_sei(&mut self, info: &CUVIDSEIMESSAGEINFO) -> Result<()> {
+        self.stats.sei_messages += u64::from(info.sei_message_count);
+        Ok(())
+    }
+
+    fn failed(&self) -> bool {
+        self.error_message.is_some()
+    }
+
+    fn fail(&mut self, error: Error) {
+        self.error_message = Some(error.to_string());
+        self.error = Some(error);
+    }
+}
+
+impl Session {
+    fn decode(&mut self, pic: &mut CUVIDPICPARAMS) -> Result<()> {
         if self.decoder.is_null() {
             return Err(Error::Decode(
                 "picture data before any sequence header: no decoder".into(),
@@ -201,13 +243,16 @@ impl ParserCallbacks for Session {
         {
             self.spill(pos)?;
         }
+        let t = Timer::start();
         // SAFETY: the decoder is live; `pic` is the parser's valid picture description.
-        unsafe { cuvid::decode_picture(self.decoder, pic) }?;
+        let r = unsafe { cuvid::decode_picture(self.decoder, pic) };
+        t.stop(&mut self.stats.timing.decode_picture);
+        r?;
         self.stats.decoded += 1;
         Ok(())
     }
 
-    fn on_display(&mut self, info: Option<&CUVIDPARSERDISPINFO>) -> Result<()> {
+    fn display(&mut self, info: Option<&CUVIDPARSERDISPINFO>) -> Result<()> {
         let Some(d) = info else { return Ok(()) };
         let Some(a) = self.active else {
             return Err(Error::Decode(
@@ -258,28 +303,29 @@ impl ParserCallbacks for Session {
         Ok(())
     }
 
-    fn on_operating_point(&mut self, info: &CUVIDOPERATINGPOINTINFO) -> Result<c_int> {
-        let _ = info;
-        // Operating point 0, output only the highest layer.
-        Ok(0)
+    /// Makes the session's context current on this thread until the binding is given to
+    /// [`Session::unbind`] (or dropped), timing the push.
+    pub(super) fn bind(&mut self) -> Result<RawBinding> {
+        let t = Timer::start();
+        // SAFETY: `self.ctx` keeps the context retained for the session's life, and every
+        // binding is dropped within the call that made it (none is stored).
+        let g = unsafe { RawBinding::push(self.ctx.raw()) };
+        t.stop(&mut self.stats.timing.ctx);
+        g
     }
 
-    fn on_sei(&mut self, info: &CUVIDSEIMESSAGEINFO) -> Result<()> {
-        self.stats.sei_messages += u64::from(info.sei_message_count);
-        Ok(())
+    /// Pops a binding of [`Session::bind`], timing the pop.
+    pub(super) fn unbind(&mut self, g: RawBinding) {
+        let t = Timer::start();
+        drop(g);
+        t.stop(&mut self.stats.timing.ctx);
     }
 
-    fn failed(&self) -> bool {
-        self.error_message.is_some()
+    /// The timing counters.
+    pub(super) fn timing(&mut self) -> &mut StageTimes {
+        &mut self.stats.timing
     }
 
-    fn fail(&mut self, error: Error) {
-        self.error_message = Some(error.to_string());
-        self.error = Some(error);
-    }
-}
-
-impl Session {
     pub(super) fn caps_for(&mut self, chroma: ChromaFormat, bit_depth: u8) -> Result<DecoderCaps> {
         if let Some(c) = self
             .caps
@@ -494,7 +540,10 @@ impl Session {
     pub(super) fn order_after_last(&mut self, stream: &Stream) -> Result<()> {
         if self.last_stream != 0 && self.last_stream != stream.id() {
             if let Some(e) = &self.done {
-                stream.wait_event(e)?;
+                let t = Timer::start();
+                let r = stream.wait_event(e);
+                t.stop(&mut self.stats.timing.events);
+                r?;
             }
         }
         Ok(())
@@ -502,11 +551,14 @@ impl Session {
 
     /// Records that output surfaces were last used on `stream`.
     pub(super) fn mark_used(&mut self, stream: &Stream) -> Result<()> {
+        let t = Timer::start();
         if self.done.is_none() {
             self.done = Some(Event::new_sync_only(&self.ctx)?);
         }
         if let Some(e) = &self.done {
-            e.record(stream)?;
+            let r = e.record(stream);
+            t.stop(&mut self.stats.timing.events);
+            r?;
         }
         self.last_stream = stream.id();
         Ok(())
@@ -526,11 +578,13 @@ impl Session {
         }
         nvdx_sys::cuvid()?;
         self.order_after_last(stream)?;
+        let t = Timer::start();
         // SAFETY: the decoder is live (checked non-null above, owned by this session).
         let status = match unsafe { cuvid::get_decode_status(self.decoder, index) } {
             Ok(st) => DecodeStatus::from_raw(st.decodeStatus),
             Err(_) => DecodeStatus::Unknown,
         };
+        t.stop(&mut self.stats.timing.decode_status);
         // A picture output whole: as NVIDIA's NvDecoder sample maps it. A bobbed field: its
         // own mapping, `second_field` 0 then 1 (as NVIDIA's cudaDecodeGL sample).
         let (second_field, unpaired) = match p.field {
@@ -546,8 +600,11 @@ impl Session {
             output_stream: stream.raw(),
             ..Default::default()
         };
+        let t = Timer::start();
         // SAFETY: the decoder is live and the context current (callers bind it).
-        let (ptr, pitch) = unsafe { cuvid::map_video_frame(self.decoder, index, &mut vpp) }?;
+        let mapped = unsafe { cuvid::map_video_frame(self.decoder, index, &mut vpp) };
+        t.stop(&mut self.stats.timing.map);
+        let (ptr, pitch) = mapped?;
         let pitch = pitch as usize;
         if pitch < p.format.row_bytes(p.width) + p.shift_bytes() as usize {
             // SAFETY: `ptr` was just mapped from this decoder, and is not used after this.
@@ -560,12 +617,16 @@ impl Session {
         Ok((ptr, pitch, status))
     }
 
-    pub(super) fn unmap(&self, ptr: CUdeviceptr) -> Result<()> {
+    pub(super) fn unmap(&mut self, ptr: CUdeviceptr) -> Result<()> {
+        let t = Timer::start();
         // SAFETY: `ptr` was mapped from this live decoder and is unmapped once.
-        unsafe { cuvid::unmap_video_frame(self.decoder, ptr) }
+        let r = unsafe { cuvid::unmap_video_frame(self.decoder, ptr) };
+        t.stop(&mut self.stats.timing.unmap);
+        r
     }
 
-    /// Copies a mapped surface into `dst` on `stream`, then unmaps it.
+    /// Copies a mapped surface into `dst` on `stream`, then unmaps it. The session's context
+    /// is current (callers bind it).
     pub(super) fn copy_out(
         &mut self,
         p: &Pending,
@@ -576,18 +637,23 @@ impl Session {
         let (ptr, pitch, status) = self.map_surface(p, index, stream)?;
         let (row_bytes, rows) = (dst.layout().row_bytes(), dst.rows());
         let (dst_ptr, dst_pitch) = (dst.device_ptr(), dst.pitch());
-        let copied = {
+        let copied = (|| {
             // Ordered after every pending use of the pool frame (on any stream) and recorded
             // as its last write.
-            let _write = dst.write_on(stream)?;
+            let t = Timer::start();
+            let write = dst.write_on(stream);
+            t.stop(&mut self.stats.timing.tracking);
+            let write = write?;
+            let t = Timer::start();
             // SAFETY: the mapped surface holds `rows` rows of `row_bytes` at `pitch` (the
             // target size is the frame size, chroma follows luma at pitch * height, as in nvdx
-            // frames); `dst` has the same format and size and is borrowed by `_write` until
+            // frames); `dst` has the same format and size and is borrowed by `write` until
             // the copy is recorded; the surface is reused only after `done` (recorded below).
             // The picture starts `shift_bytes` into each row (see `Active::x_shift`); the
-            // pitch check in `map_surface` covers row_bytes + shift.
-            unsafe {
-                copy_2d_raw(
+            // pitch check in `map_surface` covers row_bytes + shift. The context is current
+            // (the callers bind it).
+            let r = unsafe {
+                copy_2d_raw_current(
                     dst_ptr,
                     dst_pitch,
                     ptr + p.shift_bytes(),
@@ -596,8 +662,13 @@ impl Session {
                     rows,
                     stream,
                 )
-            }
-        };
+            };
+            t.stop(&mut self.stats.timing.copy);
+            let t = Timer::start();
+            drop(write);
+            t.stop(&mut self.stats.timing.tracking);
+            r
+        })();
         let marked = self.mark_used(stream);
         let unmapped = self.unmap(ptr);
         copied?;
@@ -607,22 +678,24 @@ impl Session {
         Ok(status)
     }
 
-    pub(super) fn pool(
-        slot: &mut Option<FramePool>,
+    /// The output pool for frames of `format` and `w` x `h`, made anew when the stream's
+    /// format changed; borrowed, so that taking a frame clones no handle.
+    pub(super) fn pool<'s>(
+        slot: &'s mut Option<FramePool>,
         ctx: &Context,
         format: PixelFormat,
         w: u32,
         h: u32,
         size: usize,
-    ) -> Result<FramePool> {
-        if let Some(p) = slot {
-            if p.format() == format && p.size() == (w, h) && p.capacity() == size {
-                return Ok(p.clone());
-            }
+    ) -> Result<&'s FramePool> {
+        let fits = slot
+            .as_ref()
+            .is_some_and(|p| p.format() == format && p.size() == (w, h) && p.capacity() == size);
+        if !fits {
+            *slot = Some(FramePool::new(ctx, format, w, h, size, MemoryKind::Device)?);
         }
-        let p = FramePool::new(ctx, format, w, h, size, MemoryKind::Device)?;
-        *slot = Some(p.clone());
-        Ok(p)
+        slot.as_ref()
+            .ok_or_else(|| Error::InvalidState("no output pool".into()))
     }
 
     /// Copies the pending picture at `pos` out of its surface into a frame of the spill pool.

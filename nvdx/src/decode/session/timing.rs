@@ -1,0 +1,139 @@
+//! Per-stage timing of a session's per-picture path ([`StageTimes`], part of
+//! [`super::DecoderStats`]).
+//!
+//! Always on: every stage reads the monotonic clock (`Instant`, a vDSO call of about 20 ns)
+//! at its start and end, a few tens of nanoseconds per driver call. With the cargo feature
+//! `profile`, each stage also reads the thread's CPU clock (`CLOCK_THREAD_CPUTIME_ID`, a
+//! system call of a few hundred nanoseconds), so that CPU time spent spinning or working can
+//! be told from time spent blocked.
+
+use std::time::Instant;
+
+/// Time spent in one stage: how often it ran, wall time, and (feature `profile`) the calling
+/// thread's CPU time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StageTime {
+    /// Times the stage ran.
+    pub calls: u64,
+    /// Wall-clock nanoseconds inside the stage.
+    pub wall_ns: u64,
+    /// Thread CPU nanoseconds inside the stage (0 without the `profile` feature).
+    pub cpu_ns: u64,
+}
+
+impl StageTime {
+    /// Nanoseconds of the clock the stage is best judged by: thread CPU time where it is
+    /// measured ([`StageTimes::THREAD_CPU`]), else wall time.
+    pub fn ns(&self) -> u64 {
+        if StageTimes::THREAD_CPU {
+            self.cpu_ns
+        } else {
+            self.wall_ns
+        }
+    }
+}
+
+/// Where a session's time goes, by stage. The driver stages nest: `parse` (the whole
+/// `cuvidParseVideoData`) contains `callbacks` (nvdx's parser callbacks), which contain
+/// `decode_picture`; `api` contains everything the session did inside its public calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StageTimes {
+    /// Inside [`super::Decoder::push`], [`super::Decoder::flush`],
+    /// [`super::Decoder::next_owned`] and [`super::Decoder::map_next`] (not the drop of a
+    /// [`super::MappedFrame`]).
+    pub api: StageTime,
+    /// `cuvidParseVideoData`, the callbacks it runs included.
+    pub parse: StageTime,
+    /// nvdx's parser callbacks (sequence, decode, display, SEI), `cuvidDecodePicture`
+    /// included.
+    pub callbacks: StageTime,
+    /// `cuvidDecodePicture`.
+    pub decode_picture: StageTime,
+    /// `cuvidGetDecodeStatus`.
+    pub decode_status: StageTime,
+    /// `cuvidMapVideoFrame64`.
+    pub map: StageTime,
+    /// `cuvidUnmapVideoFrame64` (those the session makes; not the drop of a mapped frame).
+    pub unmap: StageTime,
+    /// Enqueueing the copy out of the surface (`cuMemcpy2DAsync`).
+    pub copy: StageTime,
+    /// Ordering of the output surfaces: `cuStreamWaitEvent` for a change of stream and the
+    /// `cuEventRecord` after each copy.
+    pub events: StageTime,
+    /// The destination frame's access tracking around the copy (waits for its earlier uses,
+    /// recording of the write).
+    pub tracking: StageTime,
+    /// Taking a frame from the output pool.
+    pub acquire: StageTime,
+    /// Context push and pop (`cuCtxPushCurrent` / `cuCtxPopCurrent`), each counted as a call.
+    pub ctx: StageTime,
+}
+
+impl StageTimes {
+    /// Whether thread CPU time is measured (the `profile` feature).
+    pub const THREAD_CPU: bool = cfg!(feature = "profile");
+}
+
+/// A started measurement of one stage.
+pub(crate) struct Timer {
+    wall: Instant,
+    #[cfg(feature = "profile")]
+    cpu: u64,
+}
+
+impl Timer {
+    #[inline]
+    pub(crate) fn start() -> Timer {
+        Timer {
+            #[cfg(feature = "profile")]
+            cpu: thread_cpu_ns(),
+            wall: Instant::now(),
+        }
+    }
+
+    /// Adds the time since [`Timer::start`] to `into`, as one call.
+    #[inline]
+    pub(crate) fn stop(&self, into: &mut StageTime) {
+        let wall = self.wall.elapsed();
+        into.calls += 1;
+        into.wall_ns += u64::try_from(wall.as_nanos()).unwrap_or(u64::MAX);
+        #[cfg(feature = "profile")]
+        {
+            into.cpu_ns += thread_cpu_ns().saturating_sub(self.cpu);
+        }
+    }
+}
+
+/// The calling thread's CPU time in nanoseconds (0 if the clock cannot be read).
+#[cfg(feature = "profile")]
+pub(crate) fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-parameter; the call has no other effect.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return 0;
+    }
+    u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stage_counts_calls_and_time() {
+        let mut s = StageTime::default();
+        let t = Timer::start();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        t.stop(&mut s);
+        Timer::start().stop(&mut s);
+        assert_eq!(s.calls, 2);
+        assert!(s.wall_ns >= 2_000_000, "{s:?}");
+        if !StageTimes::THREAD_CPU {
+            assert_eq!(s.cpu_ns, 0);
+            assert_eq!(s.ns(), s.wall_ns);
+        }
+    }
+}
