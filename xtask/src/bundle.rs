@@ -49,7 +49,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "bench",
             vec!["bench", "--workspace", "--exclude", "xtask", "--no-run"],
         ),
-        ("example", vec!["build", "--release", "--examples"]),
+        // `cudarc` so that examples/cudarc_kernel.rs is bundled (run.sh runs it as a check).
+        (
+            "example",
+            vec!["build", "--release", "--examples", "--features", "cudarc"],
+        ),
     ] {
         for (name, path) in build(&root, &cargo_args, kind)? {
             let file = format!("{kind}-{name}");
@@ -278,6 +282,12 @@ if [ -f "$double" ] && [ -x "$here/bin/test-gpu" ] && { [ -z "$only" ] || [ "$on
     if [ "$violations" -gt 0 ]; then bad+=("test-gpu-nvenc-double/pass$pass: $violations contract violations"); fi
   done
   rm -f "$log"
+fi
+# The cudarc interop example: a cudarc kernel sums each decoded frame's luma, checked against
+# the host's sum of the same frame (it exits non-zero on a mismatch).
+if [ -x "$here/bin/example-cudarc_kernel" ] && [ -z "$only" ]; then
+  echo "=== example-cudarc_kernel"
+  if "$here/bin/example-cudarc_kernel" "$NVDX_FIXTURES_DIR/sample.mp4" -n 8; then passed=$((passed + 1)); else failed=$((failed + 1)); bad+=("example-cudarc_kernel"); fi
 fi
 if [ "$bench" = 1 ]; then
   for b in "$here"/bin/bench-*; do
