@@ -967,6 +967,9 @@ fn finish(
                 if let Ok(h) = vp9_header(&peek) {
                     bit_depth = h.bit_depth.or(bit_depth);
                     chroma = h.chroma;
+                    // The keyframe header's color_space/color_range, as IVF reads them; the
+                    // Colour element fills what it leaves open.
+                    sps_colour = h.colour;
                     if let Some((w, hh)) = h.size {
                         if width == 0 || height == 0 {
                             (width, height) = (w, hh);

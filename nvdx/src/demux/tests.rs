@@ -1446,6 +1446,10 @@ fn colour_descriptions_follow_the_stream() {
         (info.width, info.height, info.frame_rate),
         (176, 144, Some((30, 1)))
     );
+    // VP9 in Matroska reads the keyframe header's colour as IVF does (the same stream).
+    let webm = open(fixture("vp9.webm")).unwrap().info().colour;
+    assert!(webm.is_some(), "vp9.webm: no colour from the VP9 header");
+    assert_eq!(webm, open(fixture("vp9.ivf")).unwrap().info().colour);
     // AV1 always states its range (color_config's color_range); libaom writes no colour
     // description. av1.webm has no Colour element: both come from the sequence header (in
     // av1C's configOBUs).
