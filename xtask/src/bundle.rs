@@ -79,6 +79,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     std::fs::write(out.join("run.sh"), run_script()).map_err(|e| e.to_string())?;
     set_executable(&out.join("run.sh"))?;
+    std::fs::write(out.join("sanitize.sh"), sanitize_script()).map_err(|e| e.to_string())?;
+    set_executable(&out.join("sanitize.sh"))?;
     println!("bundle in {}:", out.display());
     for (kind, file) in &names {
         println!("  {kind:8} bin/{file}");
@@ -223,6 +225,39 @@ fn set_executable(p: &Path) -> Result<(), String> {
     }
     let _ = p;
     Ok(())
+}
+
+/// `sanitize.sh`: compute-sanitizer's memcheck, racecheck and initcheck over the GPU tests of
+/// the lifetime model (the subsets issue 12 asks to be clean), one summary line per tool.
+fn sanitize_script() -> &'static str {
+    r#"#!/usr/bin/env bash
+# compute-sanitizer over the GPU suite's lifetime-relevant tests. Usage: sanitize.sh [TOOL...]
+# (default: memcheck racecheck initcheck). Needs compute-sanitizer on PATH (CUDA toolkit).
+set -u
+here="$(cd "$(dirname "$0")" && pwd)"
+export NVDX_FIXTURES_DIR="${NVDX_FIXTURES_DIR:-$here/fixtures}"
+export NVDX_CONTEXT_CYCLES="${NVDX_CONTEXT_CYCLES:-5}"
+tools=("$@"); [ ${#tools[@]} -eq 0 ] && tools=(memcheck racecheck initcheck)
+bad=0
+for tool in "${tools[@]}"; do
+  case "$tool" in
+    memcheck) filters=(core:: colour:: lifetime:: xfer:: decode::decode_fixtures decode::owned sample::) ;;
+    racecheck) filters=(colour:: xfer::) ;;
+    initcheck) filters=(colour:: lifetime::host core:: xfer::) ;;
+    *) echo "unknown tool $tool"; exit 2 ;;
+  esac
+  echo "=== compute-sanitizer --tool $tool: ${filters[*]}"
+  log="$(mktemp)"
+  compute-sanitizer --tool "$tool" --target-processes all --error-exitcode 99 \
+    "$here/bin/test-gpu" --include-ignored --test-threads=1 --skip leak --skip soak "${filters[@]}" > "$log" 2>&1
+  rc=$?
+  grep -E "^test result:|ERROR SUMMARY|RACECHECK SUMMARY|hazard" "$log" | tail -n 4
+  [ $rc -ne 0 ] && { bad=1; grep -E "^(---- |thread .*panicked|=========)" "$log" | head -n 20; }
+  rm -f "$log"
+done
+[ $bad -eq 0 ] && echo "SANITIZE: clean" || echo "SANITIZE: FAILED"
+exit $bad
+"#
 }
 
 fn run_script() -> &'static str {
