@@ -478,12 +478,16 @@ impl<T: MemorySealed + Send + Sync + 'static> Owner for Arc<T> {
     fn after_consumer(&self, raw: CUstream) {
         let mem = self.mem();
         let recorded = mem.ctx.bind().and_then(|_guard| {
-            mem.access.after_write(StreamRef {
+            let sref = StreamRef {
                 raw,
                 id: next_stream_id(),
                 ctx: mem.ctx,
                 keep: None,
-            })
+            };
+            // Uses nvdx queued elsewhere while the consumer held the export: the consumer's
+            // stream waits for them first, so the write recorded next covers them too.
+            mem.access.before_write(sref)?;
+            mem.access.after_write(sref)
         });
         if recorded.is_err() {
             // Not recorded: wait for the consumer's stream instead, so nothing overtakes it.
