@@ -6,8 +6,10 @@
 //! on its stream, so that a missing wait shows up as wrong bytes.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use nvdx::decode::{Decoder, DecoderConfig};
+use nvdx::dlpack::{export, ConsumerStream, DlView, FramePart};
 use nvdx::kernels::colour::{rgb_to_yuv420, yuv420_to_rgb, ColourSpace};
 use nvdx::{
     Codec, Context, DeviceBuffer, Frame, FramePool, FrameView, HostBuffer, MemoryKind, PixelFormat,
@@ -170,6 +172,43 @@ fn pool_frames_wait_for_kernels_on_a_foreign_stream() {
         assert!(
             out.to_host_vec().unwrap() == reference,
             "round {round}: a pool frame was rewritten under a kernel on a foreign stream"
+        );
+    }
+}
+
+/// A DLPack export held by a consumer does not hide reads nvdx queued meanwhile on its own
+/// streams: when the consumer's deleter runs, the next writer still waits for them.
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn a_dlpack_deleter_keeps_reads_queued_during_the_export_ordered() {
+    let ctx = ctx();
+    let (w, h) = (1920u32, 1080u32);
+    let slow = Stream::new(&ctx).unwrap();
+    let consumer = Stream::new(&ctx).unwrap();
+    let writer = Stream::new(&ctx).unwrap();
+    let mut big = DeviceBuffer::new(&ctx, GIB).unwrap();
+    let (src, rgb) = random_frame(&ctx, PixelFormat::Rgb24, w, h, 5);
+    let mut expect = Frame::new(&ctx, PixelFormat::Nv12, w, h, MemoryKind::Device).unwrap();
+    rgb_to_yuv420(&src, &mut expect, ColourSpace::BT709_LIMITED, &slow).unwrap();
+    let expect = expect.to_host_vec().unwrap();
+    let mut src = Arc::new(src);
+    for round in 0..6 {
+        Arc::get_mut(&mut src).unwrap().copy_from_host(&rgb).unwrap();
+        let view = DlView::of_frame(&*src, FramePart::Whole).unwrap();
+        // SAFETY: `consumer` is a live stream of the frame's context that outlives the export.
+        let on = unsafe { ConsumerStream::raw_handle(consumer.raw()) };
+        let exported = export(Arc::clone(&src), view, on).unwrap();
+        let mut out = Frame::new(&ctx, PixelFormat::Nv12, w, h, MemoryKind::Device).unwrap();
+        out.memset_async(0xEE, &slow).unwrap();
+        delay(&slow, &mut big, 4);
+        // nvdx reads the frame on its own stream while the consumer holds the export.
+        rgb_to_yuv420(&*src, &mut out, ColourSpace::BT709_LIMITED, &slow).unwrap();
+        drop(exported); // the deleter: the consumer queued nothing
+        let only = Arc::get_mut(&mut src).expect("the deleter released the frame");
+        only.memset_async(0x00, &writer).unwrap();
+        assert!(
+            out.to_host_vec().unwrap() == expect,
+            "round {round}: a write after the DLPack deleter overtook a read queued during the export"
         );
     }
 }
