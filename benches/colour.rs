@@ -6,6 +6,9 @@
 //! then runs the same launches under criterion (`iter_custom`, GPU time per launch).
 //!
 //! `cargo bench --bench colour` (skips with a message and exit 0 without a GPU/driver).
+//! `NVDX_COLOUR_CASES=4K,x8` keeps only the cases whose name contains one of the comma-separated
+//! parts (`4K` matches `3840x2160`), e.g. to profile one kernel under `ncu` with a filter that
+//! matches no criterion benchmark (`bench-colour --bench none`).
 
 use std::time::Duration;
 
@@ -194,6 +197,14 @@ fn cases(gpu: &Gpu) -> nvdx::Result<Vec<Case<'_>>> {
     v.push(tensor_case(gpu, 8, TensorDtype::F16)?);
     v.push(tensor_case(gpu, 1, TensorDtype::F32)?);
     v.push(resize_case(gpu)?);
+    if let Ok(keep) = std::env::var("NVDX_COLOUR_CASES") {
+        let parts: Vec<String> = keep
+            .split(',')
+            .map(|p| p.trim().replace("4K", "3840x2160"))
+            .filter(|p| !p.is_empty())
+            .collect();
+        v.retain(|c| parts.iter().any(|p| c.name.contains(p.as_str())));
+    }
     Ok(v)
 }
 
