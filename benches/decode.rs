@@ -63,6 +63,8 @@ struct Detail {
     demux: Duration,
     /// CPU time of the decoding thread.
     thread_cpu: f64,
+    /// Pictures copied out of their surface early (the parser was about to reuse it).
+    spilled: u64,
 }
 
 fn decode_all(ctx: &Context, path: &Path) -> nvdx::Result<usize> {
@@ -87,6 +89,7 @@ fn decode_detailed(ctx: &Context, path: &Path) -> nvdx::Result<(usize, Detail)> 
     d.stream().synchronize()?;
     let detail = Detail {
         timing: d.decoder().stats().timing,
+        spilled: d.decoder().stats().spilled,
         demux: d.timings().0,
         thread_cpu: thread_cpu_seconds() - c0,
     };
@@ -216,12 +219,19 @@ fn breakdown(label: &str, r: &Run<Detail>) -> Vec<String> {
         "| stage | CPU µs/frame | wall µs/frame | calls/frame |".into(),
         "| --- | --- | --- | --- |".into(),
     ];
-    let (pw, pc) = diff(&t.parse, &[&t.callbacks]);
+    let (pw, pc) = diff(&t.parse, &[&t.callbacks, &t.sequence]);
     rows.push(stage_row(
         "NVIDIA parser (cuvidParseVideoData without nvdx's callbacks)",
         pw,
         pc,
         Some(t.parse.calls as f64),
+        frames,
+    ));
+    rows.push(stage_row(
+        "sequence callback: decoder creation (once per stream)",
+        w(&t.sequence),
+        c(&t.sequence),
+        Some(t.sequence.calls as f64),
         frames,
     ));
     let (cw, cc) = diff(&t.callbacks, &[&t.decode_picture]);
@@ -304,6 +314,20 @@ fn breakdown(label: &str, r: &Run<Detail>) -> Vec<String> {
         Some(process_ns),
         None,
         frames,
+    ));
+    // Steady state: the process CPU less the decoder's creation (what a long stream costs per
+    // frame; the creation's own share shrinks with the clip's length).
+    let creation = c(&t.sequence).unwrap_or(w(&t.sequence));
+    rows.push(stage_row(
+        "process CPU without the decoder's creation",
+        process_ns - creation,
+        Some(process_ns - creation),
+        None,
+        frames,
+    ));
+    rows.push(format!(
+        "| pictures spilled (copied out early) | - | - | {:.2} |",
+        r.detail.spilled as f64 / frames
     ));
     rows
 }

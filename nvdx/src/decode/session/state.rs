@@ -188,7 +188,7 @@ impl ParserCallbacks for Session {
     fn on_sequence(&mut self, f: &CUVIDEOFORMAT) -> Result<c_int> {
         let t = Timer::start();
         let r = self.sequence(f);
-        t.stop(&mut self.stats.timing.callbacks);
+        t.stop(&mut self.stats.timing.sequence);
         r
     }
 

@@ -34,8 +34,9 @@ impl StageTime {
 }
 
 /// Where a session's time goes, by stage. The driver stages nest: `parse` (the whole
-/// `cuvidParseVideoData`) contains `callbacks` (nvdx's parser callbacks), which contain
-/// `decode_picture`; `api` contains everything the session did inside its public calls.
+/// `cuvidParseVideoData`) contains `sequence` and `callbacks` (nvdx's parser callbacks), and
+/// `callbacks` contains `decode_picture`; `api` contains everything the session did inside its
+/// public calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StageTimes {
     /// Inside [`super::Decoder::push`], [`super::Decoder::flush`],
@@ -44,8 +45,11 @@ pub struct StageTimes {
     pub api: StageTime,
     /// `cuvidParseVideoData`, the callbacks it runs included.
     pub parse: StageTime,
-    /// nvdx's parser callbacks (sequence, decode, display, SEI), `cuvidDecodePicture`
-    /// included.
+    /// The sequence callback: the decoder's creation (capability query, `cuvidCreateDecoder`)
+    /// or reconfiguration, once per sequence header that changes the format. A one-time cost
+    /// that a short clip divides among few frames (about 40 ms on an H200 for 1080p).
+    pub sequence: StageTime,
+    /// nvdx's per-picture parser callbacks (decode, display), `cuvidDecodePicture` included.
     pub callbacks: StageTime,
     /// `cuvidDecodePicture`.
     pub decode_picture: StageTime,
