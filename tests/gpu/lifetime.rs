@@ -193,7 +193,10 @@ fn a_dlpack_deleter_keeps_reads_queued_during_the_export_ordered() {
     let expect = expect.to_host_vec().unwrap();
     let mut src = Arc::new(src);
     for round in 0..6 {
-        Arc::get_mut(&mut src).unwrap().copy_from_host(&rgb).unwrap();
+        Arc::get_mut(&mut src)
+            .unwrap()
+            .copy_from_host(&rgb)
+            .unwrap();
         let view = DlView::of_frame(&*src, FramePart::Whole).unwrap();
         // SAFETY: `consumer` is a live stream of the frame's context that outlives the export.
         let on = unsafe { ConsumerStream::raw_handle(consumer.raw()) };
