@@ -294,13 +294,22 @@ fn breakdown(label: &str, r: &Run<Detail>) -> Vec<String> {
     let inside = c(&t.api).unwrap_or(w(&t.api)) + demux_ns;
     let thread_ns = r.detail.thread_cpu * 1e9;
     let process_ns = r.cpu * 1e9;
-    rows.push(stage_row(
-        "unattributed, decoding thread (frame drop/return, loop)",
-        thread_ns - inside,
-        cpu.then_some(thread_ns - inside),
-        None,
-        frames,
-    ));
+    // Without thread CPU per stage (no `profile` feature) the decoder's share is wall time,
+    // which includes waits: the difference would mix clocks, so it is not printed.
+    if cpu {
+        rows.push(stage_row(
+            "unattributed, decoding thread (frame drop/return, loop)",
+            thread_ns - inside,
+            Some(thread_ns - inside),
+            None,
+            frames,
+        ));
+    } else {
+        rows.push(
+            "| unattributed, decoding thread (frame drop/return, loop) | - | - (build with --features profile) | - |"
+                .into(),
+        );
+    }
     rows.push(stage_row(
         "unattributed, other threads (driver)",
         process_ns - thread_ns,
