@@ -706,6 +706,40 @@ fn decode_cycles_leak_check_in_fresh_process() {
     );
 }
 
+/// H.264 4:4:4 and 10-bit: NVDEC on Hopper has neither, and nvdx must say so clearly, naming
+/// the codec, the format and the GPU; a GPU whose capabilities include them decodes the clips.
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn h264_444_and_10bit_are_clear_errors_where_nvdec_lacks_them() {
+    let ctx = ctx();
+    let gpu = ctx.device().name().unwrap_or_default();
+    for (name, chroma, depth, what) in [
+        ("h264_444.264", ChromaFormat::Yuv444, 8u8, "4:4:4"),
+        ("h264_10bit.264", ChromaFormat::Yuv420, 10, "10-bit"),
+    ] {
+        let caps = capabilities(&ctx, Codec::H264, chroma, depth).expect("caps");
+        match decode_path(&ctx, &fixture(name), false) {
+            Ok(got) if caps.supported => {
+                assert_eq!(got.len(), 4, "{name}: {gpu} decodes it, 4 frames expected");
+                eprintln!("{name}: {gpu} decodes H.264 {what}: {} frames", got.len());
+            }
+            Ok(got) => panic!(
+                "{name}: capabilities say H.264 {what} is not decodable on {gpu}, yet {} frames \
+                 came out",
+                got.len()
+            ),
+            Err(Error::Unsupported(m)) if !caps.supported => {
+                eprintln!("{name}: {m}");
+                assert!(
+                    m.contains("H.264") && m.contains(what) && m.contains(&gpu),
+                    "{name}: the error must name the codec, the format and the GPU: {m}"
+                );
+            }
+            Err(e) => panic!("{name}: expected a clear Unsupported error on {gpu}, got {e:?}"),
+        }
+    }
+}
+
 #[test]
 #[ignore = "needs an NVIDIA GPU"]
 fn decode_av1_unsupported_on_hopper() {

@@ -514,6 +514,7 @@ impl Gen {
         self.crop_windows(&mut clips)?;
         self.mpeg2_mjpeg(&mut clips)?;
         self.interlaced(&mut clips)?;
+        self.h264_beyond_hopper(&mut clips)?;
 
         // Corrupt inputs.
         let whole = read(&d.join("h264_bframes.mp4"))?;
@@ -1073,6 +1074,50 @@ impl Gen {
                 bit_depth: 8,
                 notes:
                     "352x288 coded, cropped 26 left/right and 60 top/bottom: 300x168 at (26, 60)",
+                decodable: true,
+            });
+        }
+        Ok(())
+    }
+
+    /// H.264 that NVDEC on Hopper (H100/H200) cannot decode: High 4:4:4 Predictive (8-bit
+    /// 4:4:4) and High 10 (10-bit 4:2:0), 4 frames of 96x64 each, Annex B. On those GPUs the
+    /// decoder must refuse them with a clear `Unsupported` error; GPUs whose capabilities say
+    /// otherwise must decode them.
+    fn h264_beyond_hopper(&self, clips: &mut Vec<Clip>) -> Result<(), String> {
+        let d = &self.dir;
+        for (file, pix, profile, depth, notes) in [
+            (
+                "h264_444.264",
+                "yuv444p",
+                "high444",
+                8,
+                "Annex B H.264 High 4:4:4 Predictive, 8-bit 4:4:4, 4 frames (not decodable on Hopper)",
+            ),
+            (
+                "h264_10bit.264",
+                "yuv420p10le",
+                "high10",
+                10,
+                "Annex B H.264 High 10, 10-bit 4:2:0, 4 frames (not decodable on Hopper)",
+            ),
+        ] {
+            self.encode(
+                &d.join(file),
+                96,
+                64,
+                4,
+                &[
+                    "-c:v", "libx264", "-pix_fmt", pix, "-profile:v", profile, "-f", "h264",
+                ],
+            )?;
+            clips.push(Clip {
+                file,
+                codec: "h264",
+                width: 96,
+                height: 64,
+                bit_depth: depth,
+                notes,
                 decodable: true,
             });
         }
