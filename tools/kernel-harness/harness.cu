@@ -1,0 +1,270 @@
+// Kernel harness (a development tool, not part of nvdx): variants of the colour kernels timed with
+// CUDA events and compared byte for byte against the shipped kernels of nvdx/kernels/colour.cu,
+// which it includes. Build and run on a GPU host with `bash tools/kernel-harness/run.sh`.
+#include "colour.cu"
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+#include <functional>
+#include <cuda_runtime.h>
+
+#define V16_ARGS const u8* __restrict__ src_y, u32 y_pitch, const u8* __restrict__ src_uv, u32 uv_pitch, u8* __restrict__ dst, u32 dst_pitch, int width, int height, YuvToRgb k, int vec
+#define V16_PASS src_y, y_pitch, src_uv, uv_pitch, dst, dst_pitch, width, height, k
+extern "C" __global__ void __launch_bounds__(256, 6) rgb24_lb6(V16_ARGS) { nv12_to_rgb_v16<3, 0, 2>(V16_PASS); }
+extern "C" __global__ void __launch_bounds__(256, 8) rgb24_lb8(V16_ARGS) { nv12_to_rgb_v16<3, 0, 2>(V16_PASS); }
+extern "C" __global__ void __launch_bounds__(256, 6) rgba_lb6(V16_ARGS) { nv12_to_rgb_v16<4, 0, 2>(V16_PASS); }
+extern "C" __global__ void __launch_bounds__(256, 8) rgba_lb8(V16_ARGS) { nv12_to_rgb_v16<4, 0, 2>(V16_PASS); }
+
+
+// Rounding policies: 0 = cvt.rni.sat (shipped), 1 = clamp + magic add (bit-exact),
+// 2 = fma.sat on a matrix scaled to [0, 1], then one fma by 255 plus the magic (<= 1 LSB).
+static __device__ __forceinline__ float fma_sat(float a, float b, float c) {
+    float d; asm("fma.rn.sat.f32 %0, %1, %2, %3;" : "=f"(d) : "f"(a), "f"(b), "f"(c)); return d; }
+template <int R>
+static __device__ __forceinline__ u32 rc(const YuvToRgb& k, int c, float y, float u, float v) {
+    if (R == 0) return round_clamp_u8(fmaf(k.m[c][0], y, fmaf(k.m[c][1], u, fmaf(k.m[c][2], v, k.off[c]))));
+    if (R == 1) return __float_as_uint(__fadd_rn(fminf(fmaxf(fmaf(k.m[c][0], y, fmaf(k.m[c][1], u, fmaf(k.m[c][2], v, k.off[c]))), 0.0f), 255.0f), 8388608.0f));
+    const float s = fma_sat(k.m[c][0], y, fmaf(k.m[c][1], u, fmaf(k.m[c][2], v, k.off[c])));
+    return __float_as_uint(fmaf(s, 255.0f, 8388608.0f));
+}
+template <int C, int RI, int BI, int R, int S = 0>
+static __device__ __forceinline__ void xv16(const u8* __restrict__ src_y, u32 y_pitch,
+                                                       const u8* __restrict__ src_uv,
+                                                       u32 uv_pitch, u8* __restrict__ dst,
+                                                       u32 dst_pitch, int width, int height,
+                                                       const YuvToRgb& k) {
+    const int run = blockIdx.x * blockDim.x + threadIdx.x;
+    const int cy = blockIdx.y * blockDim.y + threadIdx.y;
+    const int px = run * 16, py = cy * 2;
+    // S: the warp stages its rows' output in shared memory and stores it with consecutive
+    // 16-byte accesses (instead of each thread's C 16-byte stores 16 C bytes apart), when all
+    // 32 runs of the warp are whole (they then share one row pair).
+    const bool staged = S && blockDim.x % 32 == 0 &&
+                        (blockIdx.x * blockDim.x + (threadIdx.x & ~31u) + 32) * 16 <= (unsigned)width;
+    if (px >= width || py >= height) return;
+    const int cw = width / 2, ch = height / 2;
+    if (px + 16 > width) {
+        nv12_to_rgb_tail<C, RI, BI>(src_y, y_pitch, src_uv, uv_pitch, dst, dst_pitch, px, width,
+                                    py, cw, ch, k);
+        return;
+    }
+    const int cx = run * 8;  // first chroma pair of the run
+    const u32 magic = 0x4B000000u;
+
+    // Chroma rows cy - 1, cy, cy + 1 (clamped): pairs cx - 1 .. cx + 8 (clamped) as (U, V)
+    // 16-bit lanes. e[j][0] is the left neighbour, e[j][1 + p] pair cx + p, e[j][9] the right.
+    u32 e[3][10];
+#pragma unroll
+    for (int j = 0; j < 3; ++j) {
+        const u8* row = src_uv + (size_t)min(max(cy + j - 1, 0), ch - 1) * uv_pitch;
+        const W4 c = reinterpret_cast<const W4*>(row)[run];
+        const u32 l = *reinterpret_cast<const u16*>(row + 2 * max(cx - 1, 0));
+        const u32 r = *reinterpret_cast<const u16*>(row + 2 * min(cx + 8, cw - 1));
+        e[j][0] = pair_lanes<0>(l);
+#pragma unroll
+        for (int p = 0; p < 4; ++p) {
+            e[j][1 + 2 * p] = pair_lanes<0>(c.w[p]);
+            e[j][2 + 2 * p] = pair_lanes<1>(c.w[p]);
+        }
+        e[j][9] = pair_lanes<0>(r);
+    }
+
+#pragma unroll
+    for (int dy = 0; dy < 2; ++dy) {
+        // 4 * the vertically interpolated chroma of this luma row: 3 * row cy + its neighbour.
+        u32 vt[10];
+#pragma unroll
+        for (int q = 0; q < 10; ++q) vt[q] = e[1][q] * 3u + e[dy == 0 ? 0 : 2][q];
+        const W4 lw = reinterpret_cast<const W4*>(src_y + (size_t)(py + dy) * y_pitch)[run];
+        u32 out[4 * C];  // 16 pixels x C bytes
+#pragma unroll
+        for (int gi = 0; gi < 4; ++gi) {
+            u32 bits[4][3];
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                const int x = 4 * gi + i;  // pixel in the run; chroma pair x / 2
+                const int q = 1 + x / 2;
+                const u32 s = vt[q] * 3u + vt[(x % 2 == 0) ? q - 1 : q + 1];
+                const float u = lane_u(s), v = lane_v(s);
+                const float y = byte_f_dyn(lw.w[gi], i, magic);
+#pragma unroll
+                for (int c = 0; c < 3; ++c)
+                    bits[i][c] = rc<R>(k, c, y, u, v);
+            }
+            if (C == 4) {
+#pragma unroll
+                for (int i = 0; i < 4; ++i) {
+                    const u32 rb = bits[i][RI == 0 ? 0 : 2], gb = bits[i][1],
+                              bb = bits[i][RI == 0 ? 2 : 0];
+                    // bytes: channel 0 (R or B), G, channel 2, alpha 255
+                    const u32 lo = __byte_perm(rb, gb, 0x0040);
+                    out[4 * gi + i] = __byte_perm(lo, bb, 0x4410) | 0xff000000u;
+                }
+            } else {
+                // 12 bytes: pixel i channel c at byte 3 i + c of the group.
+                u32 ch3[12];
+#pragma unroll
+                for (int i = 0; i < 4; ++i) {
+                    ch3[3 * i + RI] = bits[i][0];
+                    ch3[3 * i + 1] = bits[i][1];
+                    ch3[3 * i + BI] = bits[i][2];
+                }
+#pragma unroll
+                for (int wi = 0; wi < 3; ++wi)
+                    out[3 * gi + wi] = pack_low_bytes(ch3[4 * wi], ch3[4 * wi + 1],
+                                                      ch3[4 * wi + 2], ch3[4 * wi + 3]);
+            }
+        }
+        if (S && staged) {
+            __shared__ W4 stage[8][4 * 32];
+            W4* sw = stage[((threadIdx.y * blockDim.x + threadIdx.x) / 32) % 8];
+            const int lane = threadIdx.x & 31;
+#pragma unroll
+            for (int q = 0; q < C; ++q) {
+                W4 o;
+#pragma unroll
+                for (int i = 0; i < 4; ++i) o.w[i] = out[4 * q + i];
+                sw[lane * C + q] = o;
+            }
+            __syncwarp();
+            W4* g = reinterpret_cast<W4*>(dst + (size_t)(py + dy) * dst_pitch + (size_t)(px - lane * 16) * C);
+#pragma unroll
+            for (int q = 0; q < C; ++q) g[q * 32 + lane] = sw[q * 32 + lane];
+            __syncwarp();
+        } else {
+            W4* d = reinterpret_cast<W4*>(dst + (size_t)(py + dy) * dst_pitch + (size_t)px * C);
+#pragma unroll
+            for (int q = 0; q < C; ++q) {
+                W4 o;
+#pragma unroll
+                for (int i = 0; i < 4; ++i) o.w[i] = out[4 * q + i];
+                d[q] = o;
+            }
+        }
+    }
+}
+
+
+#define XV16(name, C, R) extern "C" __global__ void __launch_bounds__(256) name(V16_ARGS) { xv16<C, 0, 2, R>(V16_PASS); }
+XV16(rgb24_r1, 3, 1)
+XV16(rgb24_r2, 3, 2)
+XV16(rgba_r1, 4, 1)
+XV16(rgba_r2, 4, 2)
+#define XV16S(name, C) extern "C" __global__ void __launch_bounds__(256) name(V16_ARGS) { xv16<C, 0, 2, 0, 1>(V16_PASS); }
+XV16S(rgb24_staged, 3)
+XV16S(rgba_staged, 4)
+
+#define CK(x) do { cudaError_t e = (x); if (e != cudaSuccess) { printf("%s: %s\n", #x, cudaGetErrorString(e)); exit(1); } } while (0)
+static cudaStream_t gst;
+static float time_us(std::function<void()> f, int iters = 200) {
+    cudaEvent_t a, b; cudaEventCreate(&a); cudaEventCreate(&b);
+    f(); CK(cudaStreamSynchronize(gst));
+    float best = 1e30f;
+    for (int r = 0; r < 5; ++r) {
+        cudaEventRecord(a, gst);
+        for (int i = 0; i < iters; ++i) f();
+        cudaEventRecord(b, gst); CK(cudaEventSynchronize(b));
+        float ms; cudaEventElapsedTime(&ms, a, b); best = fminf(best, ms * 1000.f / iters);
+    }
+    CK(cudaGetLastError());
+    return best;
+}
+static std::vector<u8> down(void* p, size_t n) { std::vector<u8> v(n); CK(cudaMemcpy(v.data(), p, n, cudaMemcpyDeviceToHost)); return v; }
+
+int main() {
+    CK(cudaStreamCreateWithFlags(&gst, cudaStreamNonBlocking));
+    cudaDeviceProp prop; cudaGetDeviceProperties(&prop, 0); printf("device %s\n", prop.name);
+    const int W = 3840, H = 2160;
+    const size_t yp = W, uvp = W, ysz = (size_t)yp * H, uvsz = (size_t)uvp * H / 2;
+    std::vector<u8> host(ysz + uvsz); srand(7); for (auto& b : host) b = (u8)(rand() >> 7);
+    u8 *nv; CK(cudaMalloc(&nv, ysz + uvsz)); CK(cudaMemcpy(nv, host.data(), ysz + uvsz, cudaMemcpyHostToDevice));
+    u8* uv = nv + ysz;
+    // BT.709 limited, 8-bit
+    const double kr = 0.2126, kb = 0.0722, kg = 1 - kr - kb;
+    auto yuv2rgb = [&](double out_max) { YuvToRgb k; double a = out_max / 219.0, c = out_max / 224.0;
+        double m[3][3] = {{a, 0, 2 * (1 - kr) * c}, {a, -2 * kb * (1 - kb) / kg * c, -2 * kr * (1 - kr) / kg * c}, {a, 2 * (1 - kb) * c, 0}};
+        for (int i = 0; i < 3; ++i) { for (int j = 0; j < 3; ++j) k.m[i][j] = (float)m[i][j]; k.off[i] = (float)-(m[i][0] * 16 + m[i][1] * 128 + m[i][2] * 128); }
+        k.maxv = (float)out_max; return k; };
+    YuvToRgb k8 = yuv2rgb(255.0);
+    for (int C : {3, 4}) {
+        const size_t dp = (size_t)W * C; u8* out; CK(cudaMalloc(&out, dp * H));
+        u8* out2; CK(cudaMalloc(&out2, dp * H));
+        const char* base4x2 = C == 3 ? "nv12_to_rgb24" : "nv12_to_rgba";
+        auto run_v16 = [&](void (*kern)(V16_ARGS), u8* o, dim3 blk) {
+            dim3 grid((W / 16 + blk.x - 1) / blk.x, (H / 2 + blk.y - 1) / blk.y);
+            kern<<<grid, blk, 0, gst>>>(nv, yp, uv, uvp, o, dp, W, H, k8, 1); };
+        auto run_4x2 = [&](u8* o) { dim3 blk(32, 8); dim3 grid((W / 4 + 31) / 32, (H / 2 + 7) / 8);
+            if (C == 3) nv12_to_rgb24<<<grid, blk, 0, gst>>>(nv, yp, uv, uvp, o, dp, W, H, k8, 1);
+            else nv12_to_rgba<<<grid, blk, 0, gst>>>(nv, yp, uv, uvp, o, dp, W, H, k8, 1); };
+        auto v16 = C == 3 ? nv12_to_rgb24_v16 : nv12_to_rgba_v16;
+        auto lb6 = C == 3 ? rgb24_lb6 : rgba_lb6; auto lb8 = C == 3 ? rgb24_lb8 : rgba_lb8;
+        CK(cudaMemsetAsync(out, 0xEE, dp * H, gst)); run_v16(v16, out, dim3(32, 8)); auto ref = down(out, dp * H);
+        double floor_us = 0; { u8* a; u8* b2; size_t n = (ysz + uvsz + dp * H) / 2; CK(cudaMalloc(&a, n)); CK(cudaMalloc(&b2, n));
+            floor_us = time_us([&] { cudaMemcpyAsync(b2, a, n, cudaMemcpyDeviceToDevice, gst); }); cudaFree(a); cudaFree(b2); }
+        printf("C=%d 4K: copy floor %.2f us\n", C, floor_us);
+        printf("C=%d 4x2 (%s): %.2f us, same bytes as v16: %s\n", C, base4x2, time_us([&] { run_4x2(out2); }),
+               (cudaMemsetAsync(out2, 0x11, dp * H, gst), run_4x2(out2), down(out2, dp * H) == ref) ? "yes" : "NO");
+        (void)lb6; (void)lb8;
+        YuvToRgb k8s = k8; for (int i = 0; i < 3; ++i) { for (int j = 0; j < 3; ++j) k8s.m[i][j] = (float)(k8.m[i][j] / 255.0); k8s.off[i] = (float)(k8.off[i] / 255.0); } k8s.maxv = 1.0f;
+        auto r1 = C == 3 ? rgb24_r1 : rgba_r1; auto r2 = C == 3 ? rgb24_r2 : rgba_r2;
+        for (int pol = 1; pol <= 2; ++pol) {
+            YuvToRgb kk = pol == 2 ? k8s : k8; auto kern = pol == 2 ? r2 : r1;
+            dim3 blk(32, 8), grid((W / 16 + 31) / 32, (H / 2 + 7) / 8);
+            CK(cudaMemsetAsync(out2, 0x11, dp * H, gst)); kern<<<grid, blk, 0, gst>>>(nv, yp, uv, uvp, out2, dp, W, H, kk, 1);
+            auto got = down(out2, dp * H); size_t diff = 0; int maxd = 0;
+            for (size_t i = 0; i < got.size(); ++i) { int dd = abs((int)got[i] - (int)ref[i]); if (dd) { ++diff; if (dd > maxd) maxd = dd; } }
+            float t = time_us([&] { kern<<<grid, blk, 0, gst>>>(nv, yp, uv, uvp, out2, dp, W, H, kk, 1); });
+            printf("C=%d v16 rounding policy %d: %.2f us (%.0f%% of floor), bytes differing from shipped %zu of %zu, max diff %d\n", C, pol, t, 100 * floor_us / t, diff, got.size(), maxd);
+        }
+        {
+            auto ks = C == 3 ? rgb24_staged : rgba_staged;
+            for (dim3 blk : {dim3(32, 8), dim3(64, 4)}) {
+                dim3 grid((W / 16 + blk.x - 1) / blk.x, (H / 2 + blk.y - 1) / blk.y);
+                CK(cudaMemsetAsync(out2, 0x11, dp * H, gst)); ks<<<grid, blk, 0, gst>>>(nv, yp, uv, uvp, out2, dp, W, H, k8, 1);
+                bool same = down(out2, dp * H) == ref;
+                float t = time_us([&] { ks<<<grid, blk, 0, gst>>>(nv, yp, uv, uvp, out2, dp, W, H, k8, 1); });
+                printf("C=%d v16 staged stores block %ux%u: %.2f us (%.0f%% of floor) same: %s\n", C, blk.x, blk.y, t, 100 * floor_us / t, same ? "yes" : "NO");
+            }
+            // An odd width: the staged kernel's partial warps take the direct path.
+            const int W2 = W - 16 * 5;
+            dim3 blk(32, 8), grid((W2 / 16 + 31) / 32, (H / 2 + 7) / 8);
+            CK(cudaMemsetAsync(out, 0x22, dp * H, gst)); v16<<<grid, blk, 0, gst>>>(nv, yp, uv, uvp, out, dp, W2, H, k8, 1);
+            auto r2 = down(out, dp * H);
+            CK(cudaMemsetAsync(out2, 0x22, dp * H, gst)); ks<<<grid, blk, 0, gst>>>(nv, yp, uv, uvp, out2, dp, W2, H, k8, 1);
+            printf("C=%d v16 staged stores at width %d: same bytes as v16: %s\n", C, W2, down(out2, dp * H) == r2 ? "yes" : "NO");
+            CK(cudaMemsetAsync(out, 0xEE, dp * H, gst)); run_v16(v16, out, dim3(32, 8)); // restore ref layout
+        }
+        struct V { const char* name; void (*k)(V16_ARGS); } vs[] = {{"v16", v16}};
+        dim3 blks[] = {dim3(32, 8)};
+        for (auto& v : vs) for (auto b : blks) {
+            CK(cudaMemsetAsync(out2, 0x11, dp * H, gst)); run_v16(v.k, out2, b); bool same = down(out2, dp * H) == ref;
+            float t = time_us([&] { run_v16(v.k, out2, b); });
+            printf("C=%d %s block %ux%u: %.2f us (%.0f%% of floor) same: %s\n", C, v.name, b.x, b.y, t, 100 * floor_us / t, same ? "yes" : "NO");
+        }
+        cudaFree(out); cudaFree(out2);
+    }
+    // Tensor: 8 frames 1080p -> 448x448, f16 and f32
+    {
+        const int w = 1920, h = 1080, d = 448; const size_t fy = (size_t)w * h, fsz = fy * 3 / 2;
+        u8* frames; CK(cudaMalloc(&frames, fsz * 8));
+        std::vector<u8> hf(fsz * 8); for (auto& b : hf) b = (u8)(rand() >> 7);
+        CK(cudaMemcpy(frames, hf.data(), hf.size(), cudaMemcpyHostToDevice));
+        Yuv420Batch bt; memset(&bt, 0, sizeof bt);
+        for (int i = 0; i < 8; ++i) { bt.f[i].luma = (u64)(frames + i * fsz); bt.f[i].chroma = (u64)(frames + i * fsz + fy);
+            bt.f[i].luma_pitch = w; bt.f[i].chroma_pitch = w; bt.f[i].width = w; bt.f[i].height = h; }
+        YuvToRgb k1 = yuv2rgb(1.0); Norm nm; const float mean[3] = {0.485f, 0.456f, 0.406f}, sd[3] = {0.229f, 0.224f, 0.225f};
+        for (int c = 0; c < 3; ++c) { nm.scale[c] = 1.f / sd[c]; nm.bias[c] = -mean[c] / sd[c]; }
+        for (int es : {2, 4}) {
+            const size_t n = (size_t)8 * 3 * d * d * es; u8 *o1, *o2; CK(cudaMalloc(&o1, n)); CK(cudaMalloc(&o2, n));
+            dim3 blk(32, 8), grid((d + 31) / 32, (d + 7) / 8, 8);
+            auto base = [&](u8* o) { if (es == 2) nv12_to_planar_f16_batch<<<grid, blk, 0, gst>>>(bt, o, d, d, k1, nm); else nv12_to_planar_f32_batch<<<grid, blk, 0, gst>>>(bt, o, d, d, k1, nm); };
+            CK(cudaMemsetAsync(o1, 0xEE, n, gst)); base(o1);
+            printf("tensor x8 %s (shipped): %.2f us\n", es == 2 ? "f16" : "f32", time_us([&] { base(o1); }));
+            dim3 g1((d + 31) / 32, (d + 7) / 8, 1);
+            if (es == 2) printf("tensor x1 f16 (shipped): %.2f us\n", time_us([&] { nv12_to_planar_f16_batch<<<g1, blk, 0, gst>>>(bt, o1, d, d, k1, nm); }));
+            cudaFree(o1); cudaFree(o2);
+        }
+    }
+    printf("done\n");
+}
