@@ -377,7 +377,10 @@ impl Peers {
                     }
                 }
                 return Peers {
-                    source: format!("PyNvVideoCodec, measured in this run ({p})"),
+                    source: format!(
+                        "PyNvVideoCodec, from {p} (NVDX_PEER_RESULTS: the same run only if that \
+                         JSON was written beside this run)"
+                    ),
                     values,
                 };
             }

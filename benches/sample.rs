@@ -7,7 +7,8 @@
 //!
 //! `NVDX_MEDIA_DIR=/path/to/media cargo bench --bench sample` (`NVDX_SAMPLE_K=8,16` picks the
 //! frame counts); peers from `NVDX_PEER_RESULTS`
-//! (the JSON of `shared/peers/decode_peers.py`, labelled "same run") when set, else the
+//! (the JSON of `shared/peers/decode_peers.py`, labelled as coming from that file: it is the same
+//! run only when the caller ran the script beside the bench) when set, else the
 //! recorded figures. Without a GPU or media it prints why and exits 0.
 
 use std::path::{Path, PathBuf};
@@ -293,7 +294,7 @@ fn main() {
         }
     }
     let src = if peers.same_run {
-        "peers: same run (NVDX_PEER_RESULTS)"
+        "peers: from NVDX_PEER_RESULTS (the same run only if that JSON was written beside this run)"
     } else {
         "peers: recorded figures, not measured in this run"
     };
