@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The benches before (.gpudata/before, see prepare.sh) and after (the bundle), one after the
+# other, with the peers measured first in the same run when .gpupy is carried (then leave
+# .gpuconf behind). About 5 minutes with peers on an H200.
+source "$(dirname "$0")/common.sh"
+if ls "$R"/.gpupy/pynvvideocodec-*.whl >/dev/null 2>&1; then
+  RESULTS_DIR="$O" PYTHONPATH=$(site "$R"/.gpupy/pynvvideocodec-*.whl) timeout 200 python3 "$D/decode_peers.py" "$D/media" > "$O/peers.log" 2>&1
+  echo "peers rc=$? $(el)"; grep -E "sessions|sample 8" "$O/peers.log" | head -12
+  export NVDX_PEER_RESULTS="$O/decode_peers.json"
+fi
+for b in colour decode sample xfer; do
+  for w in before after; do
+    bin="$D/before/bench-$b"; [ $w = after ] && bin="$G/bin/bench-$b"
+    [ -x "$bin" ] || { echo "no $bin"; continue; }
+    args=(--bench); [ $b = colour ] && args=(--bench none)   # the table only, no criterion
+    t=90; [ $b = colour ] && t=40; [ $b = xfer ] && t=60
+    timeout $t "$bin" "${args[@]}" > "$O/bench-$b-$w.log" 2>&1; echo "bench $b $w rc=$? $(el)"
+  done
+done
+for w in before after; do echo "== colour $w"; grep -E "3840x2160|x8|720p" "$O/bench-colour-$w.log"; done
