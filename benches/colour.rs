@@ -2,7 +2,9 @@
 //! reference design where there is one (RGB24 -> NV12), and a device-to-device copy moving the
 //! same number of bytes (the floor), all with CUDA events around back-to-back launches on one
 //! stream. Prints one table line per case:
-//! `name | nvdx us | naive us | copy floor us | GB/s | floor/nvdx`
+//! `name | nvdx us | naive us | copy floor us | GB/s | floor/nvdx | nvdx host enqueue us` (the
+//! last: the host's time to enqueue one launch; where it reaches the GPU time, the launch is
+//! host-bound)
 //! then runs the same launches under criterion (`iter_custom`, GPU time per launch).
 //!
 //! `cargo bench --bench colour` (skips with a message and exit 0 without a GPU/driver).
@@ -44,24 +46,34 @@ impl Gpu {
 
     /// GPU time of `iters` back-to-back launches.
     fn time(&self, iters: u64, f: &mut Launch<'_>) -> nvdx::Result<Duration> {
+        self.time_with_host(iters, f).map(|(gpu, _)| gpu)
+    }
+
+    /// GPU time of `iters` back-to-back launches, and the host's time to enqueue them (when
+    /// the host is the slower, the GPU waits between launches and the GPU time is the host's).
+    fn time_with_host(&self, iters: u64, f: &mut Launch<'_>) -> nvdx::Result<(Duration, Duration)> {
         f()?; // warm (module load, JIT, caches)
         self.start.record(&self.stream)?;
+        let t0 = std::time::Instant::now();
         for _ in 0..iters {
             f()?;
         }
+        let host = t0.elapsed();
         self.end.record(&self.stream)?;
         self.end.synchronize()?;
-        Event::elapsed(&self.start, &self.end)
+        Ok((Event::elapsed(&self.start, &self.end)?, host))
     }
 
-    fn us_per_launch(&self, f: &mut Launch<'_>) -> nvdx::Result<f64> {
-        // Best of 3 rounds, to dodge clock ramp-up.
-        let mut best = f64::INFINITY;
+    /// Microseconds per launch on the GPU and on the host (best of 3 rounds each, to dodge
+    /// clock ramp-up).
+    fn us_per_launch(&self, f: &mut Launch<'_>) -> nvdx::Result<(f64, f64)> {
+        let (mut gpu, mut host) = (f64::INFINITY, f64::INFINITY);
         for _ in 0..3 {
-            let d = self.time(u64::from(TABLE_ITERS), f)?;
-            best = best.min(d.as_secs_f64() * 1e6 / f64::from(TABLE_ITERS));
+            let (g, h) = self.time_with_host(u64::from(TABLE_ITERS), f)?;
+            gpu = gpu.min(g.as_secs_f64() * 1e6 / f64::from(TABLE_ITERS));
+            host = host.min(h.as_secs_f64() * 1e6 / f64::from(TABLE_ITERS));
         }
-        Ok(best)
+        Ok((gpu, host))
     }
 
     fn frame(&self, f: PixelFormat, w: u32, h: u32) -> nvdx::Result<Frame> {
@@ -209,20 +221,23 @@ fn cases(gpu: &Gpu) -> nvdx::Result<Vec<Case<'_>>> {
 }
 
 fn table(gpu: &Gpu, cases: &mut [Case<'_>]) -> nvdx::Result<()> {
-    println!("name | nvdx us | naive us | copy floor us | GB/s | floor/nvdx");
-    println!("--- | --- | --- | --- | --- | ---");
+    println!(
+        "name | nvdx us | naive us | copy floor us | GB/s | floor/nvdx | nvdx host enqueue us"
+    );
+    println!("--- | --- | --- | --- | --- | --- | ---");
     for c in cases.iter_mut() {
         let frames = f64::from(c.frames);
-        let nv = gpu.us_per_launch(&mut c.nvdx)? / frames;
+        let (nv, host) = gpu.us_per_launch(&mut c.nvdx)?;
+        let (nv, host) = (nv / frames, host / frames);
         let naive = match c.naive.as_mut() {
-            Some(f) => format!("{:.1}", gpu.us_per_launch(f)? / frames),
+            Some(f) => format!("{:.1}", gpu.us_per_launch(f)?.0 / frames),
             None => "-".into(),
         };
-        let floor = gpu.us_per_launch(&mut c.floor)? / frames;
+        let floor = gpu.us_per_launch(&mut c.floor)?.0 / frames;
         let gbs = c.bytes / (nv * 1e-6) / 1e9;
         let per = if c.frames > 1 { " (per frame)" } else { "" };
         println!(
-            "{}{per} | {nv:.1} | {naive} | {floor:.1} | {gbs:.0} | {:.2}",
+            "{}{per} | {nv:.1} | {naive} | {floor:.1} | {gbs:.0} | {:.2} | {host:.1}",
             c.name,
             floor / nv
         );
