@@ -8,6 +8,8 @@
 #include <vector>
 #include <functional>
 #include <cuda_runtime.h>
+#include <cuda.h>
+#include <string>
 
 #define V16_ARGS const u8* __restrict__ src_y, u32 y_pitch, const u8* __restrict__ src_uv, u32 uv_pitch, u8* __restrict__ dst, u32 dst_pitch, int width, int height, YuvToRgb k, int vec
 #define V16_PASS src_y, y_pitch, src_uv, uv_pitch, dst, dst_pitch, width, height, k
@@ -242,7 +244,63 @@ static float time_us(std::function<void()> f, int iters = 200) {
 }
 static std::vector<u8> down(void* p, size_t n) { std::vector<u8> v(n); CK(cudaMemcpy(v.data(), p, n, cudaMemcpyDeviceToHost)); return v; }
 
-int main() {
+
+// The committed images as nvdx loads them: the sm_90 cubin (ptxas 12.1) against the driver's JIT
+// of the committed PTX, per kernel, same launches, same bytes expected.
+static std::string slurp(const std::string& path) {
+    FILE* f = fopen(path.c_str(), "rb");
+    if (!f) return std::string();
+    std::string s; char buf[65536]; size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
+    fclose(f);
+    return s;
+}
+#define CU(x) do { CUresult r = (x); if (r != CUDA_SUCCESS) { const char* m = nullptr; cuGetErrorName(r, &m); printf("%s: %s\n", #x, m ? m : "?"); return; } } while (0)
+static void cubin_vs_ptx(const std::string& root) {
+    std::string cubin = slurp(root + "/nvdx/kernels/cubin/colour.sm_90.cubin");
+    std::string ptx = slurp(root + "/nvdx/kernels/ptx/colour.ptx");
+    if (cubin.empty() || ptx.empty()) { printf("cubin/PTX not found under %s: skipped\n", root.c_str()); return; }
+    ptx.push_back('\0');
+    CUmodule mc, mp;
+    CU(cuModuleLoadData(&mc, cubin.data()));
+    CU(cuModuleLoadData(&mp, ptx.data()));
+    const int W = 3840, H = 2160;
+    const size_t ysz = (size_t)W * H, nvsz = ysz * 3 / 2, rgbsz = ysz * 4;
+    u8 *nv, *rgb, *o1, *o2;
+    CK(cudaMalloc(&nv, nvsz)); CK(cudaMalloc(&rgb, rgbsz)); CK(cudaMalloc(&o1, rgbsz)); CK(cudaMalloc(&o2, rgbsz));
+    CK(cudaMemset(nv, 0x50, nvsz)); CK(cudaMemset(rgb, 0x70, rgbsz));
+    YuvToRgb ky; memset(&ky, 0, sizeof ky); ky.m[0][0] = ky.m[1][0] = ky.m[2][0] = 1.164f; ky.m[0][2] = 1.793f; ky.m[1][1] = -0.213f; ky.m[1][2] = -0.533f; ky.m[2][1] = 2.112f; ky.off[0] = -248.1f; ky.off[1] = 76.9f; ky.off[2] = -289.0f; ky.maxv = 255.0f;
+    RgbToYuv kr; memset(&kr, 0, sizeof kr); kr.m[0][0] = 0.183f; kr.m[0][1] = 0.614f; kr.m[0][2] = 0.062f; kr.m[1][0] = -0.101f; kr.m[1][1] = -0.339f; kr.m[1][2] = 0.439f; kr.m[2][0] = 0.439f; kr.m[2][1] = -0.399f; kr.m[2][2] = -0.040f; kr.off[0] = 16; kr.off[1] = kr.off[2] = 128; kr.maxv = 255;
+    struct K { const char* name; int dir; int C; int run; };  // dir 0: NV12 -> packed, 1: packed -> NV12
+    const K ks[] = {{"nv12_to_rgb24_v16", 0, 3, 16}, {"nv12_to_rgba", 0, 4, 4}, {"nv12_to_rgba_v16", 0, 4, 16}, {"nv12_to_rgb24", 0, 3, 4},
+                    {"rgb24_to_nv12_v16", 1, 3, 16}, {"rgba_to_nv12_v16", 1, 4, 16}};
+    for (const K& k : ks) {
+        CUfunction fc, fp;
+        CU(cuModuleGetFunction(&fc, mc, k.name));
+        CU(cuModuleGetFunction(&fp, mp, k.name));
+        u32 yp = W, uvp = W, pp = (u32)(W * k.C); int w = W, h = H, vec = 1;
+        u8* y = nv; u8* uv = nv + ysz;
+        float t[2]; bool same = true; std::vector<u8> outs[2];
+        for (int which = 0; which < 2; ++which) {
+            CUfunction f = which == 0 ? fc : fp;
+            u8* out = which == 0 ? o1 : o2;
+            u8* ouv = out + ysz;
+            void* a0[] = {&y, &yp, &uv, &uvp, &out, &pp, &w, &h, &ky, &vec};
+            void* a1[] = {&rgb, &pp, &out, &yp, &ouv, &uvp, &w, &h, &kr, &vec};
+            void** args = k.dir == 0 ? a0 : a1;
+            const unsigned gx = (unsigned)((W / k.run + 31) / 32), gy = (unsigned)((H / 2 + 7) / 8);
+            auto launch = [&] { cuLaunchKernel(f, gx, gy, 1, 32, 8, 1, 0, (CUstream)gst, args, nullptr); };
+            CK(cudaMemsetAsync(out, 0x11, rgbsz, gst)); launch();
+            outs[which] = down(out, k.dir == 0 ? (size_t)pp * H : nvsz);
+            t[which] = time_us(launch);
+        }
+        same = outs[0] == outs[1];
+        printf("%s 4K: cubin %.2f us, PTX (driver JIT) %.2f us, same bytes: %s\n", k.name, t[0], t[1], same ? "yes" : "NO");
+    }
+    cudaFree(nv); cudaFree(rgb); cudaFree(o1); cudaFree(o2);
+}
+
+int main(int argc, char** argv) {
     CK(cudaStreamCreateWithFlags(&gst, cudaStreamNonBlocking));
     cudaDeviceProp prop; cudaGetDeviceProperties(&prop, 0); printf("device %s\n", prop.name);
     const int W = 3840, H = 2160;
@@ -343,5 +401,6 @@ int main() {
             cudaFree(o1); cudaFree(o2);
         }
     }
+    cubin_vs_ptx(argc > 1 ? argv[1] : ".");
     printf("done\n");
 }

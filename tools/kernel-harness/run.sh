@@ -8,9 +8,9 @@ out="${1:-${OUT:-/tmp}}"; mkdir -p "$out"
 NVCC=$(command -v nvcc || ls /usr/local/cuda*/bin/nvcc 2>/dev/null | head -1)
 [ -n "$NVCC" ] || { echo "no nvcc on this host"; exit 2; }
 bin=/tmp/nvdx-kernel-harness
-"$NVCC" -O3 -arch=sm_90 -std=c++17 -I"$root/nvdx/kernels" "$here/harness.cu" -o "$bin" > "$out/harness-nvcc.log" 2>&1 \
+"$NVCC" -O3 -arch=sm_90 -std=c++17 -I"$root/nvdx/kernels" "$here/harness.cu" -o "$bin" -lcuda > "$out/harness-nvcc.log" 2>&1 \
   || { echo "nvcc failed:"; tail -20 "$out/harness-nvcc.log"; exit 1; }
-"$bin" 2>&1 | tee "$out/harness.log"
+"$bin" "$root" 2>&1 | tee "$out/harness.log"
 cuobjdump="$(dirname "$NVCC")/cuobjdump"
 for f in nv12_to_rgb24_v16 rgb24_staged nv12_to_rgba rgba_staged nv12_to_planar_f16_batch; do
   "$cuobjdump" -sass -fun "$f" "$bin" > /tmp/nvdx-harness-sass.txt 2>&1
