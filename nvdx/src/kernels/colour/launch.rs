@@ -19,19 +19,46 @@ fn function(stream: &Stream, name: &'static CStr) -> Result<crate::kernels::Func
     stream.context().function(&COLOUR_MODULE, name)
 }
 
-/// The batched variant (`blockIdx.z` = frame) of a single-frame tensor kernel.
-fn batch_kernel(kernel: &CStr) -> Result<&'static CStr> {
-    Ok(match kernel.to_bytes() {
-        b"nv12_to_planar_f32" => c"nv12_to_planar_f32_batch",
-        b"nv12_to_planar_f16" => c"nv12_to_planar_f16_batch",
-        b"p016_to_planar_f32" => c"p016_to_planar_f32_batch",
-        b"p016_to_planar_f16" => c"p016_to_planar_f16_batch",
-        _ => {
-            return Err(Error::InvalidArgument(format!(
-                "kernel {kernel:?} has no batched variant"
-            )))
-        }
-    })
+/// The variant of a single-frame tensor kernel that runs: batched (`blockIdx.z` = frame) or
+/// not, and with two output pixels a thread (`_x2`, stored as one word of two elements) or one.
+fn tensor_kernel(kernel: &CStr, batch: bool, pairs: bool) -> Result<&'static CStr> {
+    const TABLE: [[&CStr; 4]; 4] = [
+        [
+            c"nv12_to_planar_f32",
+            c"nv12_to_planar_f32_batch",
+            c"nv12_to_planar_f32_x2",
+            c"nv12_to_planar_f32_batch_x2",
+        ],
+        [
+            c"nv12_to_planar_f16",
+            c"nv12_to_planar_f16_batch",
+            c"nv12_to_planar_f16_x2",
+            c"nv12_to_planar_f16_batch_x2",
+        ],
+        [
+            c"p016_to_planar_f32",
+            c"p016_to_planar_f32_batch",
+            c"p016_to_planar_f32_x2",
+            c"p016_to_planar_f32_batch_x2",
+        ],
+        [
+            c"p016_to_planar_f16",
+            c"p016_to_planar_f16_batch",
+            c"p016_to_planar_f16_x2",
+            c"p016_to_planar_f16_batch_x2",
+        ],
+    ];
+    let row = TABLE.iter().find(|r| r[0] == kernel).ok_or_else(|| {
+        Error::InvalidArgument(format!("kernel {kernel:?} is not a tensor kernel"))
+    })?;
+    Ok(row[usize::from(batch) + 2 * usize::from(pairs)])
+}
+
+/// Whether a tensor launch takes the two-pixels-a-thread kernels: an even width (so a pair
+/// never straddles rows, and every slot and plane starts at an even element) and an address
+/// aligned to two elements.
+pub(super) fn tensor_pairs(dst: &RawTensor) -> bool {
+    dst.width % 2 == 0 && dst.ptr % (2 * dst.dtype.size() as u64) == 0
 }
 
 macro_rules! arg {
@@ -136,17 +163,21 @@ pub unsafe fn yuv420_to_tensor_batch_raw(
     let mut k = Affine::yuv_to_rgb(params.space, bits, 1.0);
     let mut nm = norm(params);
     let (mut dw, mut dh) = (dst.width as i32, dst.height as i32);
+    let pairs = tensor_pairs(dst);
+    let threads_x = if pairs { dst.width / 2 } else { dst.width };
     if let [one] = srcs {
-        let f = function(stream, kernel)?;
+        let f = function(stream, tensor_kernel(kernel, false, pairs)?)?;
         let mut s = yuv420_src(one);
         let mut out = dst.ptr + (first_slot * dst.slot_bytes()) as u64;
         let mut p = [arg!(s), arg!(out), arg!(dw), arg!(dh), arg!(k), arg!(nm)];
-        let cfg = LaunchConfig::for_2d(dst.width, dst.height, BLOCK);
-        // SAFETY: parameters match `name(Yuv420Src, u8*, int, int, YuvToRgb, Norm)`; the slot
-        // was checked to lie inside the tensor; the caller guarantees liveness.
+        let cfg = LaunchConfig::for_2d(threads_x, dst.height, BLOCK);
+        // SAFETY: parameters match `name(Yuv420Src, u8*, int, int, YuvToRgb, Norm)` and its
+        // `_x2` variant; the slot was checked to lie inside the tensor; `_x2` only with an even
+        // width and a 2-element-aligned address (`tensor_pairs`), so its paired stores are
+        // aligned and stay in the slot; the caller guarantees liveness.
         return unsafe { f.launch(cfg, stream, &mut p) };
     }
-    let f = function(stream, batch_kernel(kernel)?)?;
+    let f = function(stream, tensor_kernel(kernel, true, pairs)?)?;
     for (chunk_index, chunk) in srcs.chunks(MAX_BATCH_PER_LAUNCH).enumerate() {
         let mut b = Yuv420Batch {
             f: [Yuv420Src::default(); MAX_BATCH_PER_LAUNCH],
@@ -157,11 +188,12 @@ pub unsafe fn yuv420_to_tensor_batch_raw(
         let slot = first_slot + chunk_index * MAX_BATCH_PER_LAUNCH;
         let mut out = dst.ptr + (slot * dst.slot_bytes()) as u64;
         let mut p = [arg!(b), arg!(out), arg!(dw), arg!(dh), arg!(k), arg!(nm)];
-        let mut cfg = LaunchConfig::for_2d(dst.width, dst.height, BLOCK);
+        let mut cfg = LaunchConfig::for_2d(threads_x, dst.height, BLOCK);
         cfg.grid.2 = chunk.len() as u32;
         // SAFETY: parameters match `name_batch(Yuv420Batch, u8*, int, int, YuvToRgb, Norm)`
-        // (Yuv420Batch is repr(C), 32 descriptors); blockIdx.z < chunk.len() only reads filled
-        // descriptors; slots slot..slot + chunk.len() were checked to lie in the tensor.
+        // and `name_batch_x2` (Yuv420Batch is repr(C), 32 descriptors); blockIdx.z <
+        // chunk.len() only reads filled descriptors; slots slot..slot + chunk.len() were checked
+        // to lie in the tensor; `_x2` as above.
         unsafe { f.launch(cfg, stream, &mut p)? };
     }
     Ok(())
@@ -255,7 +287,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_tensor_kernel_has_its_batched_variant_in_the_ptx() {
+    fn every_tensor_kernel_has_its_batched_and_paired_variants_in_the_ptx() {
         let text = std::str::from_utf8(COLOUR_MODULE.image).unwrap();
         for k in [
             c"nv12_to_planar_f32",
@@ -263,11 +295,40 @@ mod tests {
             c"p016_to_planar_f32",
             c"p016_to_planar_f16",
         ] {
-            let b = batch_kernel(k).unwrap();
-            assert_eq!(b.to_bytes(), [k.to_bytes(), b"_batch"].concat().as_slice());
-            let entry = format!(".entry {}(", b.to_str().unwrap());
-            assert!(text.contains(&entry), "{entry} missing from the PTX");
+            for (batch, pairs, suffix) in [
+                (false, false, ""),
+                (true, false, "_batch"),
+                (false, true, "_x2"),
+                (true, true, "_batch_x2"),
+            ] {
+                let v = tensor_kernel(k, batch, pairs).unwrap();
+                assert_eq!(
+                    v.to_bytes(),
+                    [k.to_bytes(), suffix.as_bytes()].concat().as_slice()
+                );
+                let entry = format!(".entry {}(", v.to_str().unwrap());
+                assert!(text.contains(&entry), "{entry} missing from the PTX");
+            }
         }
-        assert!(batch_kernel(c"nv12_resize").is_err());
+        assert!(tensor_kernel(c"nv12_resize", true, false).is_err());
+    }
+
+    #[test]
+    fn pairs_need_an_even_width_and_a_two_element_address() {
+        use super::super::TensorDtype;
+        let t = |ptr, width, dtype| RawTensor {
+            ptr,
+            batch: 2,
+            height: 7,
+            width,
+            dtype,
+        };
+        assert!(tensor_pairs(&t(0x1000, 448, TensorDtype::F16)));
+        assert!(tensor_pairs(&t(0x1004, 448, TensorDtype::F16)));
+        assert!(!tensor_pairs(&t(0x1002, 448, TensorDtype::F16)));
+        assert!(tensor_pairs(&t(0x1008, 448, TensorDtype::F32)));
+        assert!(!tensor_pairs(&t(0x1004, 448, TensorDtype::F32)));
+        assert!(!tensor_pairs(&t(0x1000, 447, TensorDtype::F16)));
+        assert!(!tensor_pairs(&t(0x1000, 1, TensorDtype::F32)));
     }
 }
