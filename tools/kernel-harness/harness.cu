@@ -310,14 +310,28 @@ static std::string slurp(const std::string& path) {
     return s;
 }
 #define CU(x) do { CUresult r = (x); if (r != CUDA_SUCCESS) { const char* m = nullptr; cuGetErrorName(r, &m); printf("%s: %s\n", #x, m ? m : "?"); return; } } while (0)
-static void cubin_vs_ptx(const std::string& root) {
+static void cubin_vs_ptx(const std::string& root, const std::vector<std::string>& extra) {
     std::string cubin = slurp(root + "/nvdx/kernels/cubin/colour.sm_90.cubin");
     std::string ptx = slurp(root + "/nvdx/kernels/ptx/colour.ptx");
     if (cubin.empty() || ptx.empty()) { printf("cubin/PTX not found under %s: skipped\n", root.c_str()); return; }
     ptx.push_back('\0');
-    CUmodule mc, mp;
-    CU(cuModuleLoadData(&mc, cubin.data()));
-    CU(cuModuleLoadData(&mp, ptx.data()));
+    // Images: the committed cubin (ptxas 12.1), the driver's JIT of the committed PTX, and (when
+    // run.sh could build it) the committed PTX through this host's ptxas.
+    // Further images (paths on the command line: cubins, or PTX, which the driver JITs) are
+    // timed beside them, named by their file names.
+    enum { MAXM = 8 };
+    CUmodule mods[MAXM]; int nmods = 2;
+    std::string mname[MAXM] = {"cubin", "PTX (driver JIT)"};
+    CU(cuModuleLoadData(&mods[0], cubin.data()));
+    CU(cuModuleLoadData(&mods[1], ptx.data()));
+    for (const std::string& path : extra) {
+        if (nmods == MAXM) break;
+        std::string img = slurp(path); if (img.empty()) continue;
+        if (img.compare(0, 4, "\x7f" "ELF") != 0) img.push_back('\0');
+        if (cuModuleLoadData(&mods[nmods], img.data()) != CUDA_SUCCESS) { printf("%s: failed to load\n", path.c_str()); continue; }
+        mname[nmods++] = path.substr(path.find_last_of('/') + 1);
+    }
+    CUmodule mc = mods[0];
     const int W = 3840, H = 2160;
     const size_t ysz = (size_t)W * H, nvsz = ysz * 3 / 2, rgbsz = ysz * 4;
     u8 *nv, *rgb, *o1, *o2;
@@ -330,14 +344,11 @@ static void cubin_vs_ptx(const std::string& root) {
     const K ks[] = {{"nv12_to_rgb24_v16", 0, 3, 16}, {"nv12_to_rgba", 0, 4, 4}, {"nv12_to_rgba_v16", 0, 4, 16}, {"nv12_to_rgb24", 0, 3, 4},
                     {"rgb24_to_nv12_v16", 1, 3, 16}, {"rgba_to_nv12_v16", 1, 4, 16}};
     for (const K& k : ks) {
-        CUfunction fc, fp;
-        CU(cuModuleGetFunction(&fc, mc, k.name));
-        CU(cuModuleGetFunction(&fp, mp, k.name));
         u32 yp = W, uvp = W, pp = (u32)(W * k.C); int w = W, h = H, vec = 1;
         u8* y = nv; u8* uv = nv + ysz;
-        float t[2]; bool same = true; std::vector<u8> outs[2];
-        for (int which = 0; which < 2; ++which) {
-            CUfunction f = which == 0 ? fc : fp;
+        float t[MAXM]; bool same = true; std::vector<u8> outs[MAXM];
+        for (int which = 0; which < nmods; ++which) {
+            CUfunction f; CU(cuModuleGetFunction(&f, mods[which], k.name));
             u8* out = which == 0 ? o1 : o2;
             u8* ouv = out + ysz;
             void* a0[] = {&y, &yp, &uv, &uvp, &out, &pp, &w, &h, &ky, &vec};
@@ -350,8 +361,64 @@ static void cubin_vs_ptx(const std::string& root) {
             outs[which] = down(out, k.dir == 0 ? (size_t)pp * H : nvsz);
             t[which] = time_us(launch);
         }
-        same = outs[0] == outs[1];
-        printf("%s 4K: cubin %.2f us, PTX (driver JIT) %.2f us, same bytes: %s\n", k.name, t[0], t[1], same ? "yes" : "NO");
+        for (int i = 1; i < nmods; ++i) same = same && outs[0] == outs[i];
+        printf("%s 4K:", k.name);
+        for (int i = 0; i < nmods; ++i) printf(" %s %.2f us,", mname[i].c_str(), t[i]);
+        printf(" same bytes: %s\n", same ? "yes" : "NO");
+    }
+    // The shipped tensor kernels as nvdx launches them: 8 frames 1080p -> 448x448 (grid z = frame).
+    {
+        const int fw = 1920, fh = 1080, d = 448; const size_t fy = (size_t)fw * fh, fsz = fy * 3 / 2;
+        u8* frames; CK(cudaMalloc(&frames, fsz * 8));
+        std::vector<u8> hf(fsz * 8); for (auto& b : hf) b = (u8)(rand() >> 7);
+        CK(cudaMemcpy(frames, hf.data(), hf.size(), cudaMemcpyHostToDevice));
+        Yuv420Batch bt; memset(&bt, 0, sizeof bt);
+        for (int i = 0; i < 8; ++i) { bt.f[i].luma = (u64)(frames + i * fsz); bt.f[i].chroma = (u64)(frames + i * fsz + fy);
+            bt.f[i].luma_pitch = fw; bt.f[i].chroma_pitch = fw; bt.f[i].width = fw; bt.f[i].height = fh; }
+        YuvToRgb k1 = ky; for (int i = 0; i < 3; ++i) { for (int j = 0; j < 3; ++j) k1.m[i][j] /= 255.0f; k1.off[i] /= 255.0f; } k1.maxv = 1.0f;
+        Norm nm; const float mean[3] = {0.485f, 0.456f, 0.406f}, sd[3] = {0.229f, 0.224f, 0.225f};
+        for (int c = 0; c < 3; ++c) { nm.scale[c] = 1.f / sd[c]; nm.bias[c] = -mean[c] / sd[c]; }
+        const size_t n = (size_t)8 * 3 * d * d * 4;
+        u8 *t1, *t2; CK(cudaMalloc(&t1, n)); CK(cudaMalloc(&t2, n));
+        int dw = d, dh = d;
+        const char* tk[] = {"nv12_to_planar_f16_batch_x2", "nv12_to_planar_f16_batch", "nv12_to_planar_f32_batch_x2"};
+        for (const char* name : tk) {
+            const bool x2 = strstr(name, "_x2") != nullptr, f16 = strstr(name, "f16") != nullptr;
+            const size_t bytes = (size_t)8 * 3 * d * d * (f16 ? 2 : 4);
+            const unsigned gx = (unsigned)(((x2 ? d / 2 : d) + 31) / 32), gy = (unsigned)((d + 7) / 8);
+            float t[MAXM]; std::vector<u8> outs[MAXM];
+            for (int which = 0; which < nmods; ++which) {
+                CUfunction f; CU(cuModuleGetFunction(&f, mods[which], name));
+                u8* out = which == 0 ? t1 : t2;
+                void* args[] = {&bt, &out, &dw, &dh, &k1, &nm};
+                CK(cudaMemsetAsync(out, 0x11, n, gst));
+                CU(cuLaunchKernel(f, gx, gy, 8, 32, 8, 1, 0, (CUstream)gst, args, nullptr));
+                outs[which] = down(out, bytes);
+                t[which] = time_us([&] { cuLaunchKernel(f, gx, gy, 8, 32, 8, 1, 0, (CUstream)gst, args, nullptr); });
+            }
+            bool same = true; for (int i = 1; i < nmods; ++i) same = same && outs[0] == outs[i];
+            // The same source as built into this harness by the host's nvcc (-arch=sm_90), and
+            // the harness's own two-pixel variant, same arguments.
+            {
+                dim3 grid(gx, gy, 8), blk(32, 8);
+                auto own = [&](u8* o) {
+                    if (!strcmp(name, "nv12_to_planar_f16_batch_x2")) nv12_to_planar_f16_batch_x2<<<grid, blk, 0, gst>>>(bt, o, d, d, k1, nm);
+                    else if (!strcmp(name, "nv12_to_planar_f16_batch")) nv12_to_planar_f16_batch<<<grid, blk, 0, gst>>>(bt, o, d, d, k1, nm);
+                    else nv12_to_planar_f32_batch_x2<<<grid, blk, 0, gst>>>(bt, o, d, d, k1, nm); };
+                CK(cudaMemsetAsync(t2, 0x11, n, gst)); own(t2);
+                printf("%s x8: harness nvcc build %.2f us (same bytes: %s)", name, time_us([&] { own(t2); }), down(t2, bytes) == outs[0] ? "yes" : "NO");
+                if (x2) {
+                    auto var = [&](u8* o) { if (f16) planar_f16_batch_x2<<<grid, blk, 0, gst>>>(bt, o, d, d, k1, nm); else planar_f32_batch_x2<<<grid, blk, 0, gst>>>(bt, o, d, d, k1, nm); };
+                    CK(cudaMemsetAsync(t2, 0x11, n, gst)); var(t2);
+                    printf(", harness variant %.2f us (same bytes: %s)", time_us([&] { var(t2); }), down(t2, bytes) == outs[0] ? "yes" : "NO");
+                }
+                printf("\n");
+            }
+            printf("%s x8:", name);
+            for (int i = 0; i < nmods; ++i) printf(" %s %.2f us,", mname[i].c_str(), t[i]);
+            printf(" same bytes: %s\n", same ? "yes" : "NO");
+        }
+        cudaFree(frames); cudaFree(t1); cudaFree(t2);
     }
     // The 4x2-block kernels against the 16-pixel runs at smaller sizes (committed cubin), where
     // the runs give fewer threads than the GPU has lanes (720p: 28,800 runs).
@@ -497,6 +564,6 @@ int main(int argc, char** argv) {
             cudaFree(o1); cudaFree(o2);
         }
     }
-    cubin_vs_ptx(argc > 1 ? argv[1] : ".");
+    cubin_vs_ptx(argc > 1 ? argv[1] : ".", std::vector<std::string>(argv + (argc > 2 ? 2 : argc), argv + argc));
     printf("done\n");
 }

@@ -10,7 +10,11 @@ NVCC=$(command -v nvcc || ls /usr/local/cuda*/bin/nvcc 2>/dev/null | head -1)
 bin=/tmp/nvdx-kernel-harness
 "$NVCC" -O3 -arch=sm_90 -std=c++17 -I"$root/nvdx/kernels" "$here/harness.cu" -o "$bin" -lcuda > "$out/harness-nvcc.log" 2>&1 \
   || { echo "nvcc failed:"; tail -20 "$out/harness-nvcc.log"; exit 1; }
-"$bin" "$root" 2>&1 | tee "$out/harness.log"
+# The committed PTX through this host's ptxas (is a newer ptxas's cubin faster than the committed one?).
+ptxas="$(dirname "$NVCC")/ptxas"; cub13=/tmp/nvdx-colour-hostptxas.cubin
+"$ptxas" --version | tail -1
+"$ptxas" -O3 -arch=sm_90 "$root/nvdx/kernels/ptx/colour.ptx" -o "$cub13" > "$out/harness-ptxas.log" 2>&1 || { echo "host ptxas failed"; cub13=; }
+"$bin" "$root" $cub13 ${NVDX_HARNESS_IMAGES:-} 2>&1 | tee "$out/harness.log"
 cuobjdump="$(dirname "$NVCC")/cuobjdump"
 for f in nv12_to_rgb24_v16 rgb24_staged nv12_to_rgba rgba_staged rgba_w4_k nv12_to_planar_f16_batch planar_f16_batch_x2; do
   "$cuobjdump" -sass -fun "$f" "$bin" > /tmp/nvdx-harness-sass.txt 2>&1
