@@ -9,12 +9,19 @@ if ls "$R"/.gpupy/pynvvideocodec-*.whl >/dev/null 2>&1; then
   export NVDX_PEER_RESULTS="$O/decode_peers.json"
 fi
 for b in colour decode sample xfer; do
-  for w in before after; do
-    bin="$D/before/bench-$b"; [ $w = after ] && bin="$G/bin/bench-$b"
+  ws="before after"; [ $b = colour ] && ws="before after before2 after2 before3 after3"   # colour alternates: small launches are host-bound and noisy
+  for w in $ws; do
+    bin="$D/before/bench-$b"; case $w in after*) bin="$G/bin/bench-$b";; esac
     [ -x "$bin" ] || { echo "no $bin"; continue; }
     args=(--bench); [ $b = colour ] && args=(--bench none)   # the table only, no criterion
     t=90; [ $b = colour ] && t=40; [ $b = xfer ] && t=60
     timeout $t "$bin" "${args[@]}" > "$O/bench-$b-$w.log" 2>&1; echo "bench $b $w rc=$? $(el)"
   done
 done
-for w in before after; do echo "== colour $w"; grep -E "3840x2160|x8|720p" "$O/bench-colour-$w.log"; done
+for w in before after before2 after2 before3 after3; do echo "== colour $w"; grep -E "3840x2160|x8|1280x720" "$O/bench-colour-$w.log"; done
+# Python sampling for VLMs: nvdx beside PyNvVideoCodec (with the same resize/normalise in torch), same run.
+if ls "$R"/.gpupy/pynvvideocodec-*.whl >/dev/null 2>&1 && [ -f "$R/nvdx-py/bench/sample_bench.py" ]; then
+  PYTHONPATH=$(site "$D"/wheels/nvdx-*.whl "$R"/.gpupy/pynvvideocodec-*.whl) timeout 200 python3 "$R/nvdx-py/bench/sample_bench.py" \
+    --media "$D/media" --frames 8 16 32 --threads 16 --per-thread 2 --reps 3 --methods nvdx_tensor pnv_rgb_448 --json "$O/sample-py.json" > "$O/sample-py.log" 2>&1
+  echo "python sample bench rc=$? $(el)"; grep -E "^\|" "$O/sample-py.log" | head -20
+fi
