@@ -3,6 +3,9 @@
 # other, with the peers measured first in the same run when .gpupy is carried (then leave
 # .gpuconf behind). About 5 minutes with peers on an H200.
 source "$(dirname "$0")/common.sh"
+# The logs go to a scratch folder, packed into one file of $OUT at the end (the device tool
+# returns at most 8 files).
+OUT_DIR="$O"; O=/tmp/bench-logs; rm -rf "$O"; mkdir -p "$O"
 if ls "$R"/.gpupy/pynvvideocodec-*.whl >/dev/null 2>&1; then
   RESULTS_DIR="$O" PYTHONPATH=$(site "$R"/.gpupy/pynvvideocodec-*.whl) timeout 200 python3 "$D/decode_peers.py" "$D/media" > "$O/peers.log" 2>&1
   echo "peers rc=$? $(el)"; grep -E "sessions|sample 8" "$O/peers.log" | head -12
@@ -25,3 +28,4 @@ if ls "$R"/.gpupy/pynvvideocodec-*.whl >/dev/null 2>&1 && [ -f "$R/nvdx-py/bench
     --media "$D/media" --frames 8 16 32 --threads 16 --per-thread 2 --reps 3 --methods nvdx_tensor pnv_rgb_448 --json "$O/sample-py.json" > "$O/sample-py.log" 2>&1
   echo "python sample bench rc=$? $(el)"; grep -E "^\|" "$O/sample-py.log" | head -20
 fi
+tar czf "$OUT_DIR/bench-logs.tgz" -C "$O" . && echo "logs: bench-logs.tgz in \$OUT"
