@@ -1,7 +1,7 @@
 //! Frame transfer bench: `cargo bench --bench xfer`.
 //!
 //! Measures, for each pair of GPUs (and GPU 0 to itself on a one-GPU host):
-//! - one 1080p NV12 frame back to back (per frame) and one frame including the wait;
+//! - one 1080p NV12 frame back to back (per frame, with the host's time per send beside it) and one frame including the wait;
 //! - a batch of 8 1080p frames as one operation;
 //! - a 256 MB buffer (a 2D "frame" of 16384 x 16384 bytes);
 //! - the staged path (pinned host, double-buffered) against the host link's own bandwidth
@@ -132,14 +132,18 @@ fn bench_pair(
     let iters = 200;
     let (start, end) = (Event::new(dst)?, Event::new(dst)?);
     start.record(x.dst_stream())?;
+    let host = Instant::now();
     for _ in 0..iters {
         drop(x.send(&frame, &s)?);
     }
+    let host = host.elapsed() / iters;
     end.record(x.dst_stream())?;
     end.synchronize()?;
     let per = Event::elapsed(&start, &end)? / iters;
+    // The host's time per send + drop beside the GPU's: where they meet, the row is host-bound.
     println!(
-        "| {label} | 1080p NV12 frame, back to back | {bytes} | {:.1} us | {:.0} |",
+        "| {label} | 1080p NV12 frame, back to back (host {:.1} us a send) | {bytes} | {:.1} us | {:.0} |",
+        host.as_secs_f64() * 1e6,
         per.as_secs_f64() * 1e6,
         gbps(bytes, per)
     );
