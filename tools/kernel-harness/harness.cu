@@ -30,6 +30,13 @@ static __device__ __forceinline__ u32 rc(const YuvToRgb& k, int c, float y, floa
     const float s = fma_sat(k.m[c][0], y, fmaf(k.m[c][1], u, fmaf(k.m[c][2], v, k.off[c])));
     return __float_as_uint(fmaf(s, 255.0f, 8388608.0f));
 }
+// Staging slot of 16-byte word e of a warp's row segment. S == 2 with C == 4 swizzles the low 3
+// bits by bits 3..5: the writes (word lane * 4 + q, fixed q) then hit 8 distinct 16-byte bank
+// groups per quarter warp instead of 2 (ncu at b6440fa: 60 % excess shared wavefronts in
+// nv12_to_rgba_v16), and the reads (word 32 q + lane) stay conflict-free. C == 3 is
+// conflict-free unswizzled (3 lane mod 8 is a permutation).
+template <int S, int C>
+static __device__ __forceinline__ int swz(int e) { return (S == 2 && C == 4) ? (e ^ ((e >> 3) & 7)) : e; }
 template <int C, int RI, int BI, int R, int S = 0>
 static __device__ __forceinline__ void xv16(const u8* __restrict__ src_y, u32 y_pitch,
                                                        const u8* __restrict__ src_uv,
@@ -127,12 +134,12 @@ static __device__ __forceinline__ void xv16(const u8* __restrict__ src_y, u32 y_
                 W4 o;
 #pragma unroll
                 for (int i = 0; i < 4; ++i) o.w[i] = out[4 * q + i];
-                sw[lane * C + q] = o;
+                sw[swz<S, C>(lane * C + q)] = o;
             }
             __syncwarp();
             W4* g = reinterpret_cast<W4*>(dst + (size_t)(py + dy) * dst_pitch + (size_t)(px - lane * 16) * C);
 #pragma unroll
-            for (int q = 0; q < C; ++q) g[q * 32 + lane] = sw[q * 32 + lane];
+            for (int q = 0; q < C; ++q) g[q * 32 + lane] = sw[swz<S, C>(q * 32 + lane)];
             __syncwarp();
         } else {
             W4* d = reinterpret_cast<W4*>(dst + (size_t)(py + dy) * dst_pitch + (size_t)px * C);
@@ -156,6 +163,7 @@ XV16(rgba_r2, 4, 2)
 #define XV16S(name, C) extern "C" __global__ void __launch_bounds__(256) name(V16_ARGS) { xv16<C, 0, 2, 0, 1>(V16_PASS); }
 XV16S(rgb24_staged, 3)
 XV16S(rgba_staged, 4)
+extern "C" __global__ void __launch_bounds__(256) rgba_staged_swz(V16_ARGS) { xv16<4, 0, 2, 0, 2>(V16_PASS); }
 
 
 // NV12 -> RGBA, one 4x2 block a thread (as the shipped `nv12_to_rgba`, 4x the threads of the
@@ -509,6 +517,17 @@ int main(int argc, char** argv) {
             auto r2 = down(out, dp * H);
             CK(cudaMemsetAsync(out2, 0x22, dp * H, gst)); ks<<<grid, blk, 0, gst>>>(nv, yp, uv, uvp, out2, dp, W2, H, k8, 1);
             printf("C=%d v16 staged stores at width %d: same bytes as v16: %s\n", C, W2, down(out2, dp * H) == r2 ? "yes" : "NO");
+            if (C == 4) {
+                // Swizzled staging (no shared-memory bank conflicts on the writes).
+                CK(cudaMemsetAsync(out2, 0x22, dp * H, gst)); rgba_staged_swz<<<grid, blk, 0, gst>>>(nv, yp, uv, uvp, out2, dp, W2, H, k8, 1);
+                printf("C=4 v16 staged swizzled at width %d: same bytes as v16: %s\n", W2, down(out2, dp * H) == r2 ? "yes" : "NO");
+                dim3 g4((W / 16 + 31) / 32, (H / 2 + 7) / 8);
+                CK(cudaMemsetAsync(out, 0xEE, dp * H, gst)); run_v16(v16, out, dim3(32, 8)); auto rf = down(out, dp * H);
+                CK(cudaMemsetAsync(out2, 0x11, dp * H, gst)); rgba_staged_swz<<<g4, blk, 0, gst>>>(nv, yp, uv, uvp, out2, dp, W, H, k8, 1);
+                const bool same = down(out2, dp * H) == rf;
+                const float t = time_us([&] { rgba_staged_swz<<<g4, blk, 0, gst>>>(nv, yp, uv, uvp, out2, dp, W, H, k8, 1); });
+                printf("C=4 v16 staged swizzled block 32x8: %.2f us (%.0f%% of floor) same: %s\n", t, 100 * floor_us / t, same ? "yes" : "NO");
+            }
             CK(cudaMemsetAsync(out, 0xEE, dp * H, gst)); run_v16(v16, out, dim3(32, 8)); // restore ref layout
         }
         if (C == 4) {
