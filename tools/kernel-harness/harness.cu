@@ -307,6 +307,24 @@ static float time_us(std::function<void()> f, int iters = 200) {
 static std::vector<u8> down(void* p, size_t n) { std::vector<u8> v(n); CK(cudaMemcpy(v.data(), p, n, cudaMemcpyDeviceToHost)); return v; }
 
 
+// 8 random 1080p-sized NV12 frames in one allocation (*frames, freed by the caller), as a
+// tensor launch's descriptor batch; and ImageNet's normalisation.
+static Yuv420Batch random_batch8(int fw, int fh, u8** frames) {
+    const size_t fy = (size_t)fw * fh, fsz = fy * 3 / 2;
+    CK(cudaMalloc(frames, fsz * 8));
+    std::vector<u8> hf(fsz * 8); for (auto& b : hf) b = (u8)(rand() >> 7);
+    CK(cudaMemcpy(*frames, hf.data(), hf.size(), cudaMemcpyHostToDevice));
+    Yuv420Batch bt; memset(&bt, 0, sizeof bt);
+    for (int i = 0; i < 8; ++i) { bt.f[i].luma = (u64)(*frames + i * fsz); bt.f[i].chroma = (u64)(*frames + i * fsz + fy);
+        bt.f[i].luma_pitch = fw; bt.f[i].chroma_pitch = fw; bt.f[i].width = fw; bt.f[i].height = fh; }
+    return bt;
+}
+static Norm imagenet_norm() {
+    Norm nm; const float mean[3] = {0.485f, 0.456f, 0.406f}, sd[3] = {0.229f, 0.224f, 0.225f};
+    for (int c = 0; c < 3; ++c) { nm.scale[c] = 1.f / sd[c]; nm.bias[c] = -mean[c] / sd[c]; }
+    return nm;
+}
+
 // The committed images as nvdx loads them: the sm_90 cubin (ptxas 12.1) against the driver's JIT
 // of the committed PTX, per kernel, same launches, same bytes expected.
 static std::string slurp(const std::string& path) {
@@ -376,16 +394,10 @@ static void cubin_vs_ptx(const std::string& root, const std::vector<std::string>
     }
     // The shipped tensor kernels as nvdx launches them: 8 frames 1080p -> 448x448 (grid z = frame).
     {
-        const int fw = 1920, fh = 1080, d = 448; const size_t fy = (size_t)fw * fh, fsz = fy * 3 / 2;
-        u8* frames; CK(cudaMalloc(&frames, fsz * 8));
-        std::vector<u8> hf(fsz * 8); for (auto& b : hf) b = (u8)(rand() >> 7);
-        CK(cudaMemcpy(frames, hf.data(), hf.size(), cudaMemcpyHostToDevice));
-        Yuv420Batch bt; memset(&bt, 0, sizeof bt);
-        for (int i = 0; i < 8; ++i) { bt.f[i].luma = (u64)(frames + i * fsz); bt.f[i].chroma = (u64)(frames + i * fsz + fy);
-            bt.f[i].luma_pitch = fw; bt.f[i].chroma_pitch = fw; bt.f[i].width = fw; bt.f[i].height = fh; }
+        const int d = 448;
+        u8* frames; Yuv420Batch bt = random_batch8(1920, 1080, &frames);
         YuvToRgb k1 = ky; for (int i = 0; i < 3; ++i) { for (int j = 0; j < 3; ++j) k1.m[i][j] /= 255.0f; k1.off[i] /= 255.0f; } k1.maxv = 1.0f;
-        Norm nm; const float mean[3] = {0.485f, 0.456f, 0.406f}, sd[3] = {0.229f, 0.224f, 0.225f};
-        for (int c = 0; c < 3; ++c) { nm.scale[c] = 1.f / sd[c]; nm.bias[c] = -mean[c] / sd[c]; }
+        Norm nm = imagenet_norm();
         const size_t n = (size_t)8 * 3 * d * d * 4;
         u8 *t1, *t2; CK(cudaMalloc(&t1, n)); CK(cudaMalloc(&t2, n));
         int dw = d, dh = d;
@@ -556,15 +568,9 @@ int main(int argc, char** argv) {
     }
     // Tensor: 8 frames 1080p -> 448x448, f16 and f32
     {
-        const int w = 1920, h = 1080, d = 448; const size_t fy = (size_t)w * h, fsz = fy * 3 / 2;
-        u8* frames; CK(cudaMalloc(&frames, fsz * 8));
-        std::vector<u8> hf(fsz * 8); for (auto& b : hf) b = (u8)(rand() >> 7);
-        CK(cudaMemcpy(frames, hf.data(), hf.size(), cudaMemcpyHostToDevice));
-        Yuv420Batch bt; memset(&bt, 0, sizeof bt);
-        for (int i = 0; i < 8; ++i) { bt.f[i].luma = (u64)(frames + i * fsz); bt.f[i].chroma = (u64)(frames + i * fsz + fy);
-            bt.f[i].luma_pitch = w; bt.f[i].chroma_pitch = w; bt.f[i].width = w; bt.f[i].height = h; }
-        YuvToRgb k1 = yuv2rgb(1.0); Norm nm; const float mean[3] = {0.485f, 0.456f, 0.406f}, sd[3] = {0.229f, 0.224f, 0.225f};
-        for (int c = 0; c < 3; ++c) { nm.scale[c] = 1.f / sd[c]; nm.bias[c] = -mean[c] / sd[c]; }
+        const int d = 448;
+        u8* frames; Yuv420Batch bt = random_batch8(1920, 1080, &frames);
+        YuvToRgb k1 = yuv2rgb(1.0); Norm nm = imagenet_norm();
         for (int es : {2, 4}) {
             const size_t n = (size_t)8 * 3 * d * d * es; u8 *o1, *o2; CK(cudaMalloc(&o1, n)); CK(cudaMalloc(&o2, n));
             dim3 blk(32, 8), grid((d + 31) / 32, (d + 7) / 8, 8);
