@@ -1,0 +1,261 @@
+//! Host time of single CUDA driver calls, with no nvdx layer in between: a diagnostic for the
+//! transfer bench's host-bound single-frame rows. Compares what a `Transfer::send` of a 1080p
+//! NV12 frame asks of the driver, on memory from `cuMemAllocPitch` (what nvdx used before its
+//! stream-ordered pool) and from the device's default memory pool (`cuMemAllocFromPoolAsync`,
+//! what it uses now).
+//!
+//! `cargo run --release --example driver_call_cost -- [CALLS]`
+use std::ffi::c_void;
+use std::time::Instant;
+
+use nvdx_sys::cuda::*;
+
+fn ck(what: &str, r: Result<CUresult, nvdx_sys::MissingSymbol>) -> CUdeviceptr {
+    match r {
+        Ok(CUresult::CUDA_SUCCESS) => 0,
+        Ok(e) => {
+            eprintln!("{what} failed: {e:?}");
+            std::process::exit(1)
+        }
+        Err(e) => {
+            eprintln!("{what}: {e}");
+            std::process::exit(1)
+        }
+    }
+}
+
+/// Best of 5 rounds of `n` calls of `f`, in ns a call; the streams are synchronised between
+/// rounds (not timed).
+fn time(n: u32, mut f: impl FnMut(), sync: &dyn Fn()) -> f64 {
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let t = Instant::now();
+        for _ in 0..n {
+            f();
+        }
+        best = best.min(t.elapsed().as_secs_f64() * 1e9 / f64::from(n));
+        sync();
+    }
+    best
+}
+
+fn main() {
+    let n: u32 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(20_000);
+    let api = match nvdx_sys::cuda() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1)
+        }
+    };
+    let (w, rows) = (1920usize, 1620usize);
+    // SAFETY: a diagnostic of raw driver calls: every handle below is created here, used on
+    // this thread with the primary context current, and every pointer passed is to a live
+    // local; the copies stay within the allocations (rows x w bytes at pitch <= allocation).
+    unsafe {
+        ck("cuInit", api.cuInit(0));
+        let mut dev = 0;
+        ck("cuDeviceGet", api.cuDeviceGet(&mut dev, 0));
+        let mut name = [0i8; 128];
+        ck(
+            "cuDeviceGetName",
+            api.cuDeviceGetName(name.as_mut_ptr(), 128, dev),
+        );
+        let name = std::ffi::CStr::from_ptr(name.as_ptr())
+            .to_string_lossy()
+            .into_owned();
+        let mut drv = 0;
+        ck("cuDriverGetVersion", api.cuDriverGetVersion(&mut drv));
+        let mut ctx = std::ptr::null_mut();
+        ck(
+            "cuDevicePrimaryCtxRetain",
+            api.cuDevicePrimaryCtxRetain(&mut ctx, dev),
+        );
+        ck("cuCtxSetCurrent", api.cuCtxSetCurrent(ctx));
+        let mut s = std::ptr::null_mut();
+        let mut d = std::ptr::null_mut();
+        ck("cuStreamCreate", api.cuStreamCreate(&mut s, 1));
+        ck("cuStreamCreate", api.cuStreamCreate(&mut d, 1));
+        let mut e = std::ptr::null_mut();
+        ck("cuEventCreate", api.cuEventCreate(&mut e, 2));
+        let (mut t0, mut t1) = (std::ptr::null_mut(), std::ptr::null_mut());
+        ck("cuEventCreate", api.cuEventCreate(&mut t0, 0));
+        ck("cuEventCreate", api.cuEventCreate(&mut t1, 0));
+        // Two frames each way.
+        let mut pitched = [0u64; 2];
+        let mut pitch = 0usize;
+        for p in &mut pitched {
+            ck(
+                "cuMemAllocPitch",
+                api.cuMemAllocPitch_v2(p, &mut pitch, w, rows, 16),
+            );
+        }
+        let mut pool = std::ptr::null_mut();
+        ck(
+            "cuDeviceGetDefaultMemPool",
+            api.cuDeviceGetDefaultMemPool(&mut pool, dev),
+        );
+        let mut pooled = [0u64; 2];
+        for p in &mut pooled {
+            ck(
+                "cuMemAllocFromPoolAsync",
+                api.cuMemAllocFromPoolAsync(p, pitch * rows, pool, s),
+            );
+        }
+        let mut plain = [0u64; 2];
+        for p in &mut plain {
+            ck("cuMemAlloc", api.cuMemAlloc_v2(p, pitch * rows));
+        }
+        ck("cuStreamSynchronize", api.cuStreamSynchronize(s));
+        let sync = || {
+            ck("cuStreamSynchronize", api.cuStreamSynchronize(s));
+            ck("cuStreamSynchronize", api.cuStreamSynchronize(d));
+        };
+        println!("## driver call cost on {name}, driver API {drv}, {n} calls a round, best of 5\n");
+        println!("| call | memory | host ns a call | GPU us a copy (back to back) |");
+        println!("| --- | --- | --- | --- |");
+        let c2d = |src: u64, dst: u64| CUDA_MEMCPY2D {
+            srcXInBytes: 0,
+            srcY: 0,
+            srcMemoryType: CUmemorytype::CU_MEMORYTYPE_DEVICE,
+            srcHost: std::ptr::null(),
+            srcDevice: src,
+            srcArray: std::ptr::null_mut(),
+            srcPitch: pitch,
+            dstXInBytes: 0,
+            dstY: 0,
+            dstMemoryType: CUmemorytype::CU_MEMORYTYPE_DEVICE,
+            dstHost: std::ptr::null_mut(),
+            dstDevice: dst,
+            dstArray: std::ptr::null_mut(),
+            dstPitch: pitch,
+            WidthInBytes: w,
+            Height: rows,
+        };
+        for (label, m) in [
+            ("cuMemAllocPitch", pitched),
+            ("memory pool", pooled),
+            ("cuMemAlloc", plain),
+        ] {
+            let p = c2d(m[0], m[1]);
+            let host = time(
+                n,
+                || {
+                    ck("cuMemcpy2DAsync", api.cuMemcpy2DAsync_v2(&p, s));
+                },
+                &sync,
+            );
+            // GPU time of 200 back-to-back copies.
+            ck("cuEventRecord", api.cuEventRecord(t0, s));
+            for _ in 0..200 {
+                ck("cuMemcpy2DAsync", api.cuMemcpy2DAsync_v2(&p, s));
+            }
+            ck("cuEventRecord", api.cuEventRecord(t1, s));
+            ck("cuEventSynchronize", api.cuEventSynchronize(t1));
+            let mut ms = 0f32;
+            ck(
+                "cuEventElapsedTime",
+                api.cuEventElapsedTime_v2(&mut ms, t0, t1),
+            );
+            println!(
+                "| cuMemcpy2DAsync 1920x1620 | {label} | {host:.0} | {:.2} |",
+                ms * 1000.0 / 200.0
+            );
+            let host = time(
+                n,
+                || {
+                    ck(
+                        "cuMemcpyAsync",
+                        api.cuMemcpyAsync(m[1], m[0], pitch * rows, s),
+                    );
+                },
+                &sync,
+            );
+            println!(
+                "| cuMemcpyAsync {} B | {label} | {host:.0} | |",
+                pitch * rows
+            );
+            let host = time(
+                n,
+                || {
+                    ck("cuMemcpy2DAsync", api.cuMemcpy2DAsync_v2(&p, s));
+                    ck("cuEventRecord", api.cuEventRecord(e, s));
+                    ck("cuStreamWaitEvent", api.cuStreamWaitEvent(d, e, 0));
+                },
+                &sync,
+            );
+            println!("| copy + cuEventRecord + cuStreamWaitEvent | {label} | {host:.0} | |");
+            let mut attr = 0u64;
+            let host = time(
+                n,
+                || {
+                    ck(
+                        "cuPointerGetAttribute",
+                        api.cuPointerGetAttribute(
+                            (&mut attr as *mut u64).cast::<c_void>(),
+                            CUpointer_attribute::CU_POINTER_ATTRIBUTE_CONTEXT,
+                            m[0],
+                        ),
+                    );
+                },
+                &sync,
+            );
+            println!("| cuPointerGetAttribute(CONTEXT) | {label} | {host:.0} | |");
+        }
+        let host = time(
+            n,
+            || {
+                ck("cuEventRecord", api.cuEventRecord(e, s));
+            },
+            &sync,
+        );
+        println!("| cuEventRecord (no timing) | - | {host:.0} | |");
+        let host = time(
+            n,
+            || {
+                ck("cuEventRecord", api.cuEventRecord(e, s));
+                ck("cuStreamWaitEvent", api.cuStreamWaitEvent(d, e, 0));
+            },
+            &sync,
+        );
+        println!("| cuEventRecord + cuStreamWaitEvent (other stream) | - | {host:.0} | |");
+        let host = time(
+            n,
+            || {
+                ck("cuStreamWaitEvent", api.cuStreamWaitEvent(s, e, 0));
+            },
+            &sync,
+        );
+        println!("| cuStreamWaitEvent (same stream, completed event) | - | {host:.0} | |");
+        let host = time(
+            n,
+            || {
+                ck("cuCtxPushCurrent", api.cuCtxPushCurrent_v2(ctx));
+                let mut old = std::ptr::null_mut();
+                ck("cuCtxPopCurrent", api.cuCtxPopCurrent_v2(&mut old));
+            },
+            &sync,
+        );
+        println!("| cuCtxPushCurrent + cuCtxPopCurrent | - | {host:.0} | |");
+        let mut cur = std::ptr::null_mut();
+        let host = time(
+            n,
+            || {
+                ck("cuCtxGetCurrent", api.cuCtxGetCurrent(&mut cur));
+            },
+            &sync,
+        );
+        println!("| cuCtxGetCurrent | - | {host:.0} | |");
+        sync();
+        for m in pitched.iter().chain(plain.iter()) {
+            ck("cuMemFree", api.cuMemFree_v2(*m));
+        }
+        for m in pooled {
+            ck("cuMemFreeAsync", api.cuMemFreeAsync(m, s));
+        }
+        sync();
+    }
+}
