@@ -205,6 +205,50 @@ fn main() {
             );
             println!("| cuPointerGetAttribute(CONTEXT) | {label} | {host:.0} | |");
         }
+        // Kernel launches: an empty kernel with an 8-byte and with a 272-byte parameter (the
+        // size of the transfer's batch struct), JIT-compiled from PTX by the driver.
+        let ptx = c".version 7.0\n.target sm_50\n.address_size 64\n.visible .entry noop8(.param .u64 p) { ret; }\n.visible .entry noop272(.param .align 8 .b8 p[272]) { ret; }\n";
+        let mut module = std::ptr::null_mut();
+        ck(
+            "cuModuleLoadData",
+            api.cuModuleLoadData(&mut module, ptx.as_ptr().cast()),
+        );
+        for (kname, bytes) in [(c"noop8", 8usize), (c"noop272", 272)] {
+            let mut f = std::ptr::null_mut();
+            ck(
+                "cuModuleGetFunction",
+                api.cuModuleGetFunction(&mut f, module, kname.as_ptr()),
+            );
+            let mut arg = [0u64; 34];
+            arg[0] = pooled[0];
+            let mut params = [arg.as_mut_ptr().cast::<c_void>()];
+            let host = time(
+                n,
+                || {
+                    ck(
+                        "cuLaunchKernel",
+                        api.cuLaunchKernel(
+                            f,
+                            190,
+                            1,
+                            1,
+                            256,
+                            1,
+                            1,
+                            0,
+                            s,
+                            params.as_mut_ptr(),
+                            std::ptr::null_mut(),
+                        ),
+                    );
+                },
+                &sync,
+            );
+            println!(
+                "| cuLaunchKernel, 190 x 256 threads, {bytes}-byte parameter | - | {host:.0} | |"
+            );
+        }
+        ck("cuModuleUnload", api.cuModuleUnload(module));
         let host = time(
             n,
             || {

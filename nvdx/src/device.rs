@@ -10,6 +10,19 @@ use crate::error::{Error, Result};
 
 /// The CUDA driver table, loaded and initialised (`cuInit`) once per process.
 pub(crate) fn driver() -> Result<&'static CudaFns> {
+    // Every driver call goes through here (several a frame): once the table is loaded and
+    // initialised, one atomic load returns it.
+    static READY: OnceLock<&'static CudaFns> = OnceLock::new();
+    if let Some(api) = READY.get() {
+        return Ok(api);
+    }
+    let api = driver_init()?;
+    let _ = READY.set(api);
+    Ok(api)
+}
+
+/// The first call's work of [`driver`]: load the table, run `cuInit` once.
+fn driver_init() -> Result<&'static CudaFns> {
     static INIT: OnceLock<std::result::Result<(), CUresult>> = OnceLock::new();
     let api = nvdx_sys::cuda()?;
     let init = INIT.get_or_init(|| cu::init(api));

@@ -16,7 +16,8 @@ use crate::access::{Access, FrameParts, FrameSealed, MemRef, MemorySealed};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::memory::{
-    copy_2d_tracked, download_2d, memset_tracked, upload_2d, AsDevicePtr, MemoryKind, RawAlloc,
+    copy_2d_tracked, copy_picture_tracked, download_2d, memset_tracked, upload_2d, AsDevicePtr,
+    MemoryKind, RawAlloc,
 };
 use crate::stream::Stream;
 
@@ -562,7 +563,9 @@ impl Frame {
 
     /// Enqueues a copy of `src`'s picture into this frame (same format and size; pitches and
     /// memory kinds may differ; `src` may live on another GPU with peer access or UVA), on
-    /// `stream`, ordered after conflicting work on both. One 2D copy covers all planes.
+    /// `stream`, ordered after conflicting work on both. One copy covers all planes: a 1D copy
+    /// of the rows and the padding between them when both pitches are equal (the padding then
+    /// holds the source's), else a 2D copy.
     pub fn copy_from_async(
         &mut self,
         src: &(impl FrameView + ?Sized),
@@ -584,12 +587,10 @@ impl Frame {
             )));
         }
         let parts = src.frame_parts();
-        copy_2d_tracked(
+        copy_picture_tracked(
             self.alloc.mem(),
-            0,
             self.layout.pitch,
             parts.mem,
-            0,
             sl.pitch,
             self.layout.row_bytes(),
             self.layout.rows(),
