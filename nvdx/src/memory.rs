@@ -484,51 +484,6 @@ pub(crate) fn copy_2d_tracked(
     })
 }
 
-/// A tracked copy of a whole picture (`height` rows of `width_bytes` from offset 0) between two
-/// frames' allocations. When both pitches are equal, the rows and the padding between them are
-/// one contiguous range and go as one 1D copy: on the H200 (driver 580) `cuMemcpyAsync` costs
-/// about 3.5 us of host time a call against 5.7 us for `cuMemcpy2DAsync` of the same 1080p
-/// NV12 picture (`examples/driver_call_cost`), and the single-frame copies are bound by that
-/// host time. The destination's padding between rows then holds the source's padding bytes
-/// (padding is no part of a picture); other pitches take the 2D copy.
-pub(crate) fn copy_picture_tracked(
-    dst: MemRef<'_>,
-    dst_pitch: usize,
-    src: MemRef<'_>,
-    src_pitch: usize,
-    width_bytes: usize,
-    height: usize,
-    stream: &Stream,
-) -> Result<()> {
-    if dst_pitch != src_pitch || height < 2 {
-        return copy_2d_tracked(
-            dst,
-            0,
-            dst_pitch,
-            src,
-            0,
-            src_pitch,
-            width_bytes,
-            height,
-            stream,
-        );
-    }
-    check_device_extent(dst.len, 0, dst_pitch, width_bytes, height)?;
-    check_device_extent(src.len, 0, src_pitch, width_bytes, height)?;
-    if width_bytes == 0 {
-        return Ok(());
-    }
-    // Checked above: rows - 1 whole pitches plus the last row fit both allocations.
-    let len = dst_pitch * (height - 1) + width_bytes;
-    ordered(stream.tracking_ref(), &[src.access], &[dst.access], || {
-        let _g = stream.context().bind()?;
-        // SAFETY: `len` bytes from both addresses lie inside the live allocations the MemRefs
-        // borrow (the extents were checked); the tracking orders the copy after conflicting
-        // work on both and later users after it; the stream's context is current (bound).
-        unsafe { cu::memcpy_async(dst.ptr, src.ptr, len, stream.raw()) }
-    })
-}
-
 /// Checks that a host slice of `len` bytes holds `height` rows of `width_bytes` at `pitch`.
 pub(crate) fn check_host_extent(
     len: usize,
