@@ -16,8 +16,7 @@ use crate::access::{Access, FrameParts, FrameSealed, MemRef, MemorySealed};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::memory::{
-    copy_2d_tracked, download_2d, memset_tracked, upload_2d, AsDevicePtr,
-    MemoryKind, RawAlloc,
+    copy_2d_tracked, download_2d, memset_tracked, upload_2d, AsDevicePtr, MemoryKind, RawAlloc,
 };
 use crate::stream::Stream;
 
