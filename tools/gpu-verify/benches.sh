@@ -11,7 +11,7 @@ if ls "$R"/.gpupy/pynvvideocodec-*.whl >/dev/null 2>&1; then
   echo "peers rc=$? $(el)"; grep -E "sessions|sample 8" "$O/peers.log" | head -12
   export NVDX_PEER_RESULTS="$O/decode_peers.json"
 fi
-for b in colour decode sample xfer; do
+for b in colour decode sample; do
   ws="before after"; [ $b = colour ] && ws="before after before2 after2 before3 after3"   # colour alternates: small launches are host-bound and noisy
   for w in $ws; do
     bin="$D/before/bench-$b"; case $w in after*) bin="$G/bin/bench-$b";; esac
@@ -21,6 +21,13 @@ for b in colour decode sample xfer; do
     timeout $t "$bin" "${args[@]}" > "$O/bench-$b-$w.log" 2>&1; echo "bench $b $w rc=$? $(el)"
   done
 done
+# Transfers: six alternations (the single-frame rows are host-bound and a process runs fast or
+# slow as a whole), then each row's median.
+for r in 1 2 3 4 5 6; do
+  timeout 60 "$D/before/bench-xfer" --bench > "$O/xfer-before-$r.log" 2>&1
+  timeout 60 "$G/bin/bench-xfer" --bench > "$O/xfer-after-$r.log" 2>&1
+done
+echo "bench xfer x6 $(el)"; python3 "$D/xfer_medians.py" "$O"
 for w in before after before2 after2 before3 after3; do echo "== colour $w"; grep -E "3840x2160|x8|1280x720" "$O/bench-colour-$w.log"; done
 # Python sampling for VLMs: nvdx beside PyNvVideoCodec (with the same resize/normalise in torch), same run.
 if ls "$R"/.gpupy/pynvvideocodec-*.whl >/dev/null 2>&1 && [ -f "$R/nvdx-py/bench/sample_bench.py" ]; then

@@ -17,7 +17,7 @@ for d in /.gpu/ /.gpudata/ /.gpupy/ /.gpuconf/; do grep -qxF "$d" .git/info/excl
 cargo xtask gpu-bundle .gpu
 mkdir -p .gpudata .gpupy
 rm -f .gpudata/after.tar.xz && tar cJf .gpudata/after.tar.xz .gpu
-cp tools/gpu-verify/*.sh .gpudata/
+cp tools/gpu-verify/*.sh tools/gpu-verify/*.py .gpudata/
 rm -rf .gpudata/media .gpuconf
 cp -r "$shared/media" .gpudata/media
 cp -r "$shared/conformance" .gpuconf
