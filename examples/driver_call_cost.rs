@@ -293,6 +293,118 @@ fn main() {
             &sync,
         );
         println!("| cuCtxGetCurrent | - | {host:.0} | |");
+        // The per-send call sequences of `Transfer::send` + drop (copy engine, one GPU), as the
+        // CUDA stand-in traced them (tools/cuda-stub, NVDX_STUB_TRACE), replayed with no nvdx
+        // in between, alternated in this one process (whose fast or slow mode then holds for
+        // all of them). `rel`/`used` cycle over 16 events as the pool's 16 frames do.
+        let mut ring = [std::ptr::null_mut(); 16];
+        for r in &mut ring {
+            ck("cuEventCreate", api.cuEventCreate(r, 2));
+        }
+        let p = c2d(pooled[0], pooled[1]);
+        let push = || ck("cuCtxPushCurrent", api.cuCtxPushCurrent_v2(ctx));
+        let pop = || {
+            let mut old = std::ptr::null_mut();
+            ck("cuCtxPopCurrent", api.cuCtxPopCurrent_v2(&mut old));
+        };
+        let mut i = 0usize;
+        // b5ad378: src waits for the pool frame's release (recorded on dst), copy, copied
+        // recorded on src, dst waits, release recorded on dst; every call in push/pop.
+        let before = |i: &mut usize| {
+            push();
+            ck("cuStreamWaitEvent", api.cuStreamWaitEvent(s, ring[*i], 0));
+            pop();
+            push();
+            ck("cuMemcpy2DAsync", api.cuMemcpy2DAsync_v2(&p, s));
+            pop();
+            push();
+            ck("cuEventRecord", api.cuEventRecord(e, s));
+            pop();
+            push();
+            ck("cuStreamWaitEvent", api.cuStreamWaitEvent(d, e, 0));
+            pop();
+            push();
+            ck("cuEventRecord", api.cuEventRecord(ring[*i], d));
+            pop();
+            *i = (*i + 1) % 16;
+        };
+        // The submitted code: the previous pool frame's use recorded on src, copy, copied
+        // recorded on src and waited on by dst (those two with no context current).
+        // `variant`: 1 as traced; 2 the context kept current; 3 the last two calls in a push/pop
+        // too; 4 one push/pop around the whole send.
+        let after = |i: &mut usize, variant: usize| {
+            let split = variant == 1 || variant == 3;
+            if variant == 4 {
+                push();
+            }
+            if split {
+                push();
+            }
+            ck("cuEventRecord", api.cuEventRecord(ring[*i], s));
+            if split {
+                pop();
+                push();
+            }
+            ck("cuMemcpy2DAsync", api.cuMemcpy2DAsync_v2(&p, s));
+            if split {
+                pop();
+            }
+            if variant == 3 {
+                push();
+            }
+            ck("cuEventRecord", api.cuEventRecord(e, s));
+            ck("cuStreamWaitEvent", api.cuStreamWaitEvent(d, e, 0));
+            if variant == 3 || variant == 4 {
+                pop();
+            }
+            *i = (*i + 1) % 16;
+        };
+        let seq_sync = || {
+            push();
+            sync();
+            pop();
+        };
+        ck("cuCtxSetCurrent", api.cuCtxSetCurrent(std::ptr::null_mut()));
+        let names = [
+            "send sequence of b5ad378 (15 calls, no context current between)",
+            "send sequence of the submitted code (8 calls, no context current between)",
+            "same, context kept current (no push/pop)",
+            "same, the record + wait in a push/pop too",
+            "same, one push/pop around the whole send",
+        ];
+        let mut runs: [Vec<f64>; 5] = Default::default();
+        for _ in 0..6 {
+            for (k, r) in runs.iter_mut().enumerate() {
+                if k == 2 {
+                    ck("cuCtxSetCurrent", api.cuCtxSetCurrent(ctx));
+                }
+                let host = time(
+                    n,
+                    || match k {
+                        0 => before(&mut i),
+                        k => after(&mut i, k),
+                    },
+                    &seq_sync,
+                );
+                if k == 2 {
+                    ck("cuCtxSetCurrent", api.cuCtxSetCurrent(std::ptr::null_mut()));
+                }
+                r.push(host);
+            }
+        }
+        for (name, r) in names.iter().zip(runs.iter_mut()) {
+            let list: Vec<String> = r.iter().map(|v| format!("{v:.0}")).collect();
+            r.sort_by(f64::total_cmp);
+            println!(
+                "| {name} | pool | median {:.0} ({}) | |",
+                (r[2] + r[3]) / 2.0,
+                list.join(" ")
+            );
+        }
+        ck("cuCtxSetCurrent", api.cuCtxSetCurrent(ctx));
+        for r in ring {
+            ck("cuEventDestroy", api.cuEventDestroy_v2(r));
+        }
         sync();
         for m in pitched.iter().chain(plain.iter()) {
             ck("cuMemFree", api.cuMemFree_v2(*m));

@@ -10,9 +10,9 @@ typedef unsigned long long u64;
 #define NAMES X(cuInit) X(cuDriverGetVersion) X(cuDeviceGetCount) X(cuDeviceGet) X(cuDeviceGetAttribute) X(cuDeviceGetName) \
  X(cuDeviceTotalMem_v2) X(cuDeviceGetUuid_v2) X(cuDeviceGetPCIBusId) X(cuDeviceCanAccessPeer) X(cuDeviceGetP2PAttribute) \
  X(cuDevicePrimaryCtxRetain) X(cuDevicePrimaryCtxRelease_v2) X(cuDevicePrimaryCtxGetState) X(cuDevicePrimaryCtxSetFlags_v2) \
- X(cuCtxPushCurrent_v2) X(cuCtxPopCurrent_v2) X(cuCtxGetFlags) X(cuCtxSynchronize) X(cuCtxEnablePeerAccess) \
+ X(cuCtxPushCurrent_v2) X(cuCtxPopCurrent_v2) X(cuCtxSetCurrent) X(cuCtxGetCurrent) X(cuPointerGetAttribute) X(cuCtxGetFlags) X(cuCtxSynchronize) X(cuCtxEnablePeerAccess) \
  X(cuStreamCreate) X(cuStreamDestroy_v2) X(cuStreamQuery) X(cuStreamSynchronize) X(cuStreamWaitEvent) \
- X(cuEventCreate) X(cuEventDestroy_v2) X(cuEventRecord) X(cuEventQuery) X(cuEventSynchronize) X(cuEventElapsedTime) \
+ X(cuEventCreate) X(cuEventDestroy_v2) X(cuEventRecord) X(cuEventQuery) X(cuEventSynchronize) X(cuEventElapsedTime) X(cuEventElapsedTime_v2) \
  X(cuMemAlloc_v2) X(cuMemAllocPitch_v2) X(cuMemAllocManaged) X(cuMemAllocFromPoolAsync) X(cuMemFree_v2) X(cuMemFreeAsync) \
  X(cuMemHostAlloc) X(cuMemFreeHost) X(cuMemHostGetDevicePointer_v2) X(cuMemGetInfo_v2) X(cuDeviceGetDefaultMemPool) X(cuMemPoolSetAccess) \
  X(cuMemcpy2DAsync_v2) X(cuMemcpy2D_v2) X(cuMemcpyAsync) X(cuMemsetD8Async) X(cuModuleLoadData) X(cuModuleUnload) X(cuModuleGetFunction) \
@@ -32,6 +32,15 @@ static u64 next_handle = 0x10000;
 static u64 next_dev = 0x7f0000000000ull;
 static void* handle(void) { next_handle += 64; return (void*)(uintptr_t)next_handle; }
 #define C(n) (counts[I_##n]++)
+/* NVDX_STUB_TRACE=FILE: one line a stream/event call, in order, with its handles. */
+static FILE* trace_file; static int trace_init;
+static void tr(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+#include <stdarg.h>
+static void tr(const char* fmt, ...) {
+  if (!trace_init) { trace_init = 1; const char* p = getenv("NVDX_STUB_TRACE"); if (p) trace_file = fopen(p, "w"); }
+  if (!trace_file) return;
+  va_list ap; va_start(ap, fmt); vfprintf(trace_file, fmt, ap); va_end(ap); fputc('\n', trace_file);
+}
 __attribute__((destructor)) static void dump(void) {
   if (!getenv("NVDX_STUB_COUNTS")) return;
   FILE* f = fopen(getenv("NVDX_STUB_COUNTS"), "w"); if (!f) return;
@@ -55,21 +64,21 @@ int cuDevicePrimaryCtxRetain(void** c, int d) { C(cuDevicePrimaryCtxRetain); if 
 int cuDevicePrimaryCtxRelease_v2(int d) { C(cuDevicePrimaryCtxRelease_v2); return 0; }
 int cuDevicePrimaryCtxGetState(int d, unsigned* f, int* a) { C(cuDevicePrimaryCtxGetState); *f = 0; *a = 1; return 0; }
 int cuDevicePrimaryCtxSetFlags_v2(int d, unsigned f) { C(cuDevicePrimaryCtxSetFlags_v2); return 0; }
-int cuCtxPushCurrent_v2(void* c) { C(cuCtxPushCurrent_v2); return 0; }
-int cuCtxPopCurrent_v2(void** c) { C(cuCtxPopCurrent_v2); if (c) *c = primary; return 0; }
+int cuCtxPushCurrent_v2(void* c) { C(cuCtxPushCurrent_v2); tr("push"); return 0; }
+int cuCtxPopCurrent_v2(void** c) { C(cuCtxPopCurrent_v2); tr("pop"); if (c) *c = primary; return 0; }
 int cuCtxGetFlags(unsigned* f) { C(cuCtxGetFlags); *f = 0; return 0; }
 int cuCtxSynchronize(void) { C(cuCtxSynchronize); return 0; }
 int cuCtxEnablePeerAccess(void* c, unsigned f) { C(cuCtxEnablePeerAccess); return 0; }
 int cuStreamCreate(void** s, unsigned f) { C(cuStreamCreate); *s = handle(); return 0; }
 int cuStreamDestroy_v2(void* s) { C(cuStreamDestroy_v2); return 0; }
 int cuStreamQuery(void* s) { C(cuStreamQuery); return 0; }
-int cuStreamSynchronize(void* s) { C(cuStreamSynchronize); return 0; }
-int cuStreamWaitEvent(void* s, void* e, unsigned f) { C(cuStreamWaitEvent); return 0; }
+int cuStreamSynchronize(void* s) { C(cuStreamSynchronize); tr("streamsync stream=%p", s); return 0; }
+int cuStreamWaitEvent(void* s, void* e, unsigned f) { C(cuStreamWaitEvent); tr("wait stream=%p event=%p", s, e); return 0; }
 int cuEventCreate(void** e, unsigned f) { C(cuEventCreate); *e = handle(); return 0; }
 int cuEventDestroy_v2(void* e) { C(cuEventDestroy_v2); return 0; }
-int cuEventRecord(void* e, void* s) { C(cuEventRecord); return 0; }
-int cuEventQuery(void* e) { C(cuEventQuery); return 0; }
-int cuEventSynchronize(void* e) { C(cuEventSynchronize); return 0; }
+int cuEventRecord(void* e, void* s) { C(cuEventRecord); tr("record event=%p stream=%p", e, s); return 0; }
+int cuEventQuery(void* e) { C(cuEventQuery); tr("query event=%p", e); return 0; }
+int cuEventSynchronize(void* e) { C(cuEventSynchronize); tr("eventsync event=%p", e); return 0; }
 int cuEventElapsedTime(float* ms, void* a, void* b) { C(cuEventElapsedTime); *ms = 0.001f; return 0; }
 static u64 bump(size_t n) { u64 p = next_dev; next_dev += (n + 0xfffff) & ~0xfffffull; return p; }
 int cuMemAlloc_v2(u64* p, size_t n) { C(cuMemAlloc_v2); *p = bump(n); return 0; }
@@ -77,20 +86,24 @@ int cuMemAllocPitch_v2(u64* p, size_t* pitch, size_t w, size_t h, unsigned e) { 
 int cuMemAllocManaged(u64* p, size_t n, unsigned f) { C(cuMemAllocManaged); void* m = aligned_alloc(4096, (n + 4095) & ~4095ull); *p = (u64)(uintptr_t)m; return m ? 0 : 2; }
 int cuMemAllocFromPoolAsync(u64* p, size_t n, void* pool, void* s) { C(cuMemAllocFromPoolAsync); *p = bump(n); return 0; }
 int cuMemFree_v2(u64 p) { C(cuMemFree_v2); return 0; }
-int cuMemFreeAsync(u64 p, void* s) { C(cuMemFreeAsync); return 0; }
+int cuMemFreeAsync(u64 p, void* s) { C(cuMemFreeAsync); tr("freeasync stream=%p", s); return 0; }
 int cuMemHostAlloc(void** p, size_t n, unsigned f) { C(cuMemHostAlloc); *p = aligned_alloc(4096, (n + 4095) & ~4095ull); return *p ? 0 : 2; }
 int cuMemFreeHost(void* p) { C(cuMemFreeHost); free(p); return 0; }
 int cuMemHostGetDevicePointer_v2(u64* d, void* p, unsigned f) { C(cuMemHostGetDevicePointer_v2); *d = (u64)(uintptr_t)p; return 0; }
 int cuMemGetInfo_v2(size_t* fr, size_t* t) { C(cuMemGetInfo_v2); *fr = 100ull << 30; *t = 140ull << 30; return 0; }
 int cuDeviceGetDefaultMemPool(void** p, int d) { C(cuDeviceGetDefaultMemPool); *p = handle(); return 0; }
 int cuMemPoolSetAccess(void* p, const void* d, size_t n) { C(cuMemPoolSetAccess); return 0; }
-int cuMemcpy2DAsync_v2(const void* c, void* s) { C(cuMemcpy2DAsync_v2); return 0; }
+int cuMemcpy2DAsync_v2(const void* c, void* s) { C(cuMemcpy2DAsync_v2); tr("copy2d stream=%p", s); return 0; }
 int cuMemcpy2D_v2(const void* c) { C(cuMemcpy2D_v2); return 0; }
 int cuMemcpyAsync(u64 d, u64 s, size_t n, void* st) { C(cuMemcpyAsync); return 0; }
 int cuMemsetD8Async(u64 d, unsigned char v, size_t n, void* s) { C(cuMemsetD8Async); return 0; }
 int cuModuleLoadData(void** m, const void* img) { C(cuModuleLoadData); *m = handle(); return 0; }
 int cuModuleUnload(void* m) { C(cuModuleUnload); return 0; }
 int cuModuleGetFunction(void** f, void* m, const char* n) { C(cuModuleGetFunction); *f = handle(); return 0; }
-int cuLaunchKernel(void* f, unsigned a, unsigned b, unsigned c, unsigned d, unsigned e, unsigned g, unsigned sh, void* s, void** p, void** x) { C(cuLaunchKernel); return 0; }
+int cuLaunchKernel(void* f, unsigned a, unsigned b, unsigned c, unsigned d, unsigned e, unsigned g, unsigned sh, void* s, void** p, void** x) { C(cuLaunchKernel); tr("launch stream=%p", s); return 0; }
 int cuGetErrorName(int e, const char** s) { C(cuGetErrorName); *s = "CUDA_STUB_ERROR"; return 0; }
 int cuGetErrorString(int e, const char** s) { C(cuGetErrorString); *s = "[CUDA stub] error"; return 0; }
+int cuCtxSetCurrent(void* c) { C(cuCtxSetCurrent); tr("setcurrent %p", c); return 0; }
+int cuCtxGetCurrent(void** c) { C(cuCtxGetCurrent); *c = primary; return 0; }
+int cuPointerGetAttribute(void* d, int a, u64 p) { C(cuPointerGetAttribute); memset(d, 0, 8); return 0; }
+int cuEventElapsedTime_v2(float* ms, void* a, void* b) { C(cuEventElapsedTime_v2); *ms = 0.001f; return 0; }
