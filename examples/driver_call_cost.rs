@@ -302,6 +302,16 @@ fn main() {
             ck("cuEventCreate", api.cuEventCreate(r, 2));
         }
         let p = c2d(pooled[0], pooled[1]);
+        // Sixteen destinations in turn, as the pool's frames are.
+        let mut dsts = [0u64; 16];
+        for m in &mut dsts {
+            ck(
+                "cuMemAllocFromPoolAsync",
+                api.cuMemAllocFromPoolAsync(m, pitch * rows, pool, s),
+            );
+        }
+        ck("cuStreamSynchronize", api.cuStreamSynchronize(s));
+        let ring_copies: Vec<CUDA_MEMCPY2D> = dsts.iter().map(|&m| c2d(pooled[0], m)).collect();
         let push = || ck("cuCtxPushCurrent", api.cuCtxPushCurrent_v2(ctx));
         let pop = || {
             let mut old = std::ptr::null_mut();
@@ -310,12 +320,13 @@ fn main() {
         let mut i = 0usize;
         // b5ad378: src waits for the pool frame's release (recorded on dst), copy, copied
         // recorded on src, dst waits, release recorded on dst; every call in push/pop.
-        let before = |i: &mut usize| {
+        let before = |i: &mut usize, turn: bool| {
+            let p = if turn { &ring_copies[*i] } else { &p };
             push();
             ck("cuStreamWaitEvent", api.cuStreamWaitEvent(s, ring[*i], 0));
             pop();
             push();
-            ck("cuMemcpy2DAsync", api.cuMemcpy2DAsync_v2(&p, s));
+            ck("cuMemcpy2DAsync", api.cuMemcpy2DAsync_v2(p, s));
             pop();
             push();
             ck("cuEventRecord", api.cuEventRecord(e, s));
@@ -331,9 +342,10 @@ fn main() {
         // The submitted code: the previous pool frame's use recorded on src, copy, copied
         // recorded on src and waited on by dst (those two with no context current).
         // `variant`: 1 as traced; 2 the context kept current; 3 the last two calls in a push/pop
-        // too; 4 one push/pop around the whole send.
+        // too; 4 one push/pop around the whole send; 5 as traced, into 16 frames in turn.
         let after = |i: &mut usize, variant: usize| {
-            let split = variant == 1 || variant == 3;
+            let p = if variant == 5 { &ring_copies[*i] } else { &p };
+            let split = variant == 1 || variant == 3 || variant == 5;
             if variant == 4 {
                 push();
             }
@@ -345,7 +357,7 @@ fn main() {
                 pop();
                 push();
             }
-            ck("cuMemcpy2DAsync", api.cuMemcpy2DAsync_v2(&p, s));
+            ck("cuMemcpy2DAsync", api.cuMemcpy2DAsync_v2(p, s));
             if split {
                 pop();
             }
@@ -371,8 +383,10 @@ fn main() {
             "same, context kept current (no push/pop)",
             "same, the record + wait in a push/pop too",
             "same, one push/pop around the whole send",
+            "the submitted code's sequence into 16 destination frames in turn",
+            "b5ad378's sequence into 16 destination frames in turn",
         ];
-        let mut runs: [Vec<f64>; 5] = Default::default();
+        let mut runs: [Vec<f64>; 7] = Default::default();
         for _ in 0..6 {
             for (k, r) in runs.iter_mut().enumerate() {
                 if k == 2 {
@@ -381,7 +395,8 @@ fn main() {
                 let host = time(
                     n,
                     || match k {
-                        0 => before(&mut i),
+                        0 => before(&mut i, false),
+                        6 => before(&mut i, true),
                         k => after(&mut i, k),
                     },
                     &seq_sync,
@@ -404,6 +419,9 @@ fn main() {
         ck("cuCtxSetCurrent", api.cuCtxSetCurrent(ctx));
         for r in ring {
             ck("cuEventDestroy", api.cuEventDestroy_v2(r));
+        }
+        for m in dsts {
+            ck("cuMemFreeAsync", api.cuMemFreeAsync(m, s));
         }
         sync();
         for m in pitched.iter().chain(plain.iter()) {
