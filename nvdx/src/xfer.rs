@@ -44,7 +44,7 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::frame::{Frame, FramePool, FrameView, PooledFrame};
 use crate::kernels::{Aligned, Cubin, Function, LaunchConfig, ModuleImage};
-use crate::memory::{copy_2d_tracked, HostBuffer};
+use crate::memory::{check_device_extent, copy_2d_raw_current, copy_2d_tracked, HostBuffer};
 use crate::stream::{Event, Stream};
 use std::sync::Arc;
 
@@ -243,6 +243,17 @@ static XFER_SM90: &Aligned<[u8]> = &Aligned(*include_bytes!("../kernels/cubin/xf
 
 /// Frames per launch of the batched copy kernel (the largest pool).
 const MAX_BATCH: usize = 16;
+
+/// One copy-engine pair of a transfer: addresses, pitches and the rows to copy.
+#[derive(Clone, Copy, Default)]
+struct CeJob {
+    src: nvdx_sys::cuda::CUdeviceptr,
+    src_pitch: usize,
+    dst: nvdx_sys::cuda::CUdeviceptr,
+    dst_pitch: usize,
+    row: usize,
+    rows: usize,
+}
 
 /// One frame of a kernel batch (`CopyJob` in `nvdx/kernels/xfer.cu`).
 #[repr(C)]
@@ -443,7 +454,14 @@ impl Transfer {
         let mut kernel_srcs: [Option<&dyn FrameView>; MAX_BATCH] = [None; MAX_BATCH];
         let mut kernel_dsts: [Option<&Access>; MAX_BATCH] = [None; MAX_BATCH];
         let mut kernel_pairs = [0usize; MAX_BATCH];
-        for (pair, (src, dst)) in frames.iter().zip(dsts.iter_mut()).enumerate() {
+        // The copy engine's pairs, enqueued after the loop as one tracked operation (one set
+        // of waits and marks for the batch: per-pair operations would record two events a
+        // pair, as each pair's frames are not used by the next).
+        let mut ce_reads: [&Access; MAX_BATCH] = [&self.idle; MAX_BATCH];
+        let mut ce_writes: [&Access; MAX_BATCH] = [&self.idle; MAX_BATCH];
+        let mut ce_jobs = [CeJob::default(); MAX_BATCH];
+        let mut ce_count = 0usize;
+        for (pair, (src, dst)) in frames.iter().zip(dsts.iter()).enumerate() {
             row = src.layout().row_bytes();
             rows = src.layout().rows();
             let eligible = sm_copy_eligible(
@@ -465,9 +483,66 @@ impl Transfer {
                 kernel_pairs[count] = pair;
                 count += 1;
             } else {
-                // Tracked: ordered after the source's last write and the pool frame's uses.
-                dst.copy_from_async(*src, src_stream)?;
+                let (sm, dm) = (src.frame_parts().mem, dst.frame_parts().mem);
+                check_device_extent(sm.len, 0, src.pitch(), row, rows)?;
+                check_device_extent(dm.len, 0, dst.pitch(), row, rows)?;
+                let (Some(r), Some(w), Some(job)) = (
+                    ce_reads.get_mut(ce_count),
+                    ce_writes.get_mut(ce_count),
+                    ce_jobs.get_mut(ce_count),
+                ) else {
+                    return Err(Error::InvalidArgument(format!(
+                        "batch of {} frames exceeds the maximum of {MAX_BATCH} per call",
+                        frames.len()
+                    )));
+                };
+                (*r, *w) = (sm.access, dm.access);
+                *job = CeJob {
+                    src: sm.ptr,
+                    src_pitch: src.pitch(),
+                    dst: dm.ptr,
+                    dst_pitch: dst.pitch(),
+                    row,
+                    rows,
+                };
+                ce_count += 1;
             }
+        }
+        if ce_count > 0 {
+            // Ordered after the sources' last writes and the pool frames' uses.
+            crate::access::ordered(
+                src_stream.tracking_ref(),
+                &ce_reads[..ce_count],
+                &ce_writes[..ce_count],
+                || {
+                    let _g = src_stream.context().bind()?;
+                    for j in &ce_jobs[..ce_count] {
+                        // SAFETY: both extents were checked above against the live
+                        // allocations the frames borrow for this call; the destination is
+                        // writable from the source GPU (same device, or peer access granted by
+                        // PeerLink); the stream's context is current (bound above); the
+                        // tracking orders the copies after conflicting work and later users
+                        // after them.
+                        let r = unsafe {
+                            copy_2d_raw_current(
+                                j.dst,
+                                j.dst_pitch,
+                                j.src,
+                                j.src_pitch,
+                                j.row,
+                                j.rows,
+                                src_stream,
+                            )
+                        };
+                        if let Err(e) = r {
+                            // Copies already queued are not tracked: let them finish first.
+                            let _ = src_stream.synchronize();
+                            return Err(e);
+                        }
+                    }
+                    Ok(())
+                },
+            )?;
         }
         if count == 0 {
             return Ok(());

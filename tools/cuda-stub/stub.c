@@ -39,7 +39,7 @@ static void tr(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 static void tr(const char* fmt, ...) {
   if (!trace_init) { trace_init = 1; const char* p = getenv("NVDX_STUB_TRACE"); if (p) trace_file = fopen(p, "w"); }
   if (!trace_file) return;
-  va_list ap; va_start(ap, fmt); vfprintf(trace_file, fmt, ap); va_end(ap); fputc('\n', trace_file);
+  va_list ap; va_start(ap, fmt); vfprintf(trace_file, fmt, ap); va_end(ap); fputc('\n', trace_file); fflush(trace_file);
 }
 __attribute__((destructor)) static void dump(void) {
   if (!getenv("NVDX_STUB_COUNTS")) return;
