@@ -660,23 +660,34 @@ impl Frame {
 /// GPU work is most likely done, goes out first). Generic so that its bookkeeping is testable
 /// without a GPU; [`FramePool`] is a `Recycler` of frames plus a spec.
 pub(crate) struct Recycler<T> {
-    free: Mutex<VecDeque<T>>,
+    free: Mutex<Shelf<T>>,
     returned: Condvar,
     capacity: usize,
+}
+
+/// The free items and how many takers are blocked waiting for one (so that a return with
+/// nobody waiting skips the condition variable: std's `notify_one` is a `futex` system call
+/// even when no thread waits, one per frame returned).
+struct Shelf<T> {
+    items: VecDeque<T>,
+    waiters: usize,
 }
 
 impl<T> Recycler<T> {
     pub(crate) fn new(items: Vec<T>) -> Arc<Recycler<T>> {
         let capacity = items.len();
         Arc::new(Recycler {
-            free: Mutex::new(items.into()),
+            free: Mutex::new(Shelf {
+                items: items.into(),
+                waiters: 0,
+            }),
             returned: Condvar::new(),
             capacity,
         })
     }
 
     pub(crate) fn try_take(&self) -> Option<T> {
-        self.free.lock().ok()?.pop_front()
+        self.free.lock().ok()?.items.pop_front()
     }
 
     pub(crate) fn take_timeout(&self, timeout: Option<Duration>) -> Result<T> {
@@ -686,17 +697,14 @@ impl<T> Recycler<T> {
             Error::InvalidState("frame pool poisoned by a panic on another thread".into())
         })?;
         loop {
-            if let Some(item) = free.pop_front() {
+            if let Some(item) = free.items.pop_front() {
                 return Ok(item);
             }
             if deadline.is_none() {
                 deadline = timeout.map(|t| Instant::now() + t);
             }
-            free = match deadline {
-                None => self
-                    .returned
-                    .wait(free)
-                    .map_err(|_| Error::InvalidState("frame pool poisoned".into()))?,
+            let wait_for = match deadline {
+                None => None,
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
@@ -704,24 +712,38 @@ impl<T> Recycler<T> {
                             capacity: self.capacity,
                         });
                     }
+                    Some(d - now)
+                }
+            };
+            // Counted under the lock before waiting: a return after this point sees it.
+            free.waiters += 1;
+            free = match wait_for {
+                None => self
+                    .returned
+                    .wait(free)
+                    .map_err(|_| Error::InvalidState("frame pool poisoned".into()))?,
+                Some(t) => {
                     self.returned
-                        .wait_timeout(free, d - now)
+                        .wait_timeout(free, t)
                         .map_err(|_| Error::InvalidState("frame pool poisoned".into()))?
                         .0
                 }
             };
+            free.waiters -= 1;
         }
     }
 
     pub(crate) fn give_back(&self, item: T) {
         if let Ok(mut free) = self.free.lock() {
-            free.push_back(item);
-            self.returned.notify_one();
+            free.items.push_back(item);
+            if free.waiters > 0 {
+                self.returned.notify_one();
+            }
         }
     }
 
     pub(crate) fn available(&self) -> usize {
-        self.free.lock().map(|f| f.len()).unwrap_or(0)
+        self.free.lock().map(|f| f.items.len()).unwrap_or(0)
     }
 }
 
@@ -1009,5 +1031,34 @@ mod tests {
         r.give_back(1);
         let order: Vec<u32> = std::iter::from_fn(|| r.try_take()).collect();
         assert_eq!(order, vec![3, 9, 1]);
+    }
+
+    #[test]
+    fn recycler_wakes_every_blocked_taker() {
+        // Returns notify only while takers wait: each of several blocked takers must still get
+        // an item, also when the returns come faster than the woken threads run.
+        let r = Recycler::new(Vec::<u32>::new());
+        let takers: Vec<_> = (0..4)
+            .map(|_| {
+                let r = Arc::clone(&r);
+                std::thread::spawn(move || r.take_timeout(Some(Duration::from_secs(10))))
+            })
+            .collect();
+        while r.free.lock().unwrap().waiters < 4 {
+            std::thread::yield_now();
+        }
+        for i in 0..4 {
+            r.give_back(i);
+        }
+        let mut got: Vec<u32> = takers
+            .into_iter()
+            .map(|h| h.join().unwrap().unwrap())
+            .collect();
+        got.sort();
+        assert_eq!(got, vec![0, 1, 2, 3]);
+        assert_eq!(r.free.lock().unwrap().waiters, 0);
+        // A timed-out taker leaves no waiter behind.
+        assert!(r.take_timeout(Some(Duration::from_millis(5))).is_err());
+        assert_eq!(r.free.lock().unwrap().waiters, 0);
     }
 }
