@@ -450,6 +450,22 @@ pub(crate) fn download_2d(
     host_copy(src, false, &p)
 }
 
+/// One 2D copy between two tracked allocations: each side's start and pitch, and the rows.
+#[derive(Clone, Copy)]
+pub(crate) struct TrackedCopy<'a> {
+    pub(crate) dst: MemRef<'a>,
+    pub(crate) dst_offset: usize,
+    pub(crate) dst_pitch: usize,
+    pub(crate) src: MemRef<'a>,
+    pub(crate) src_offset: usize,
+    pub(crate) src_pitch: usize,
+    pub(crate) width_bytes: usize,
+    pub(crate) height: usize,
+}
+
+/// The most copies [`copy_2d_batch_tracked`] takes at once (the largest frame pool).
+pub(crate) const MAX_TRACKED_COPIES: usize = 16;
+
 /// Enqueues a 2D copy between two tracked allocations on `stream`, ordered after their
 /// conflicting work (the source's last write, every use of the destination) and recorded on
 /// both. Extents are checked against the allocations.
@@ -465,22 +481,92 @@ pub(crate) fn copy_2d_tracked(
     height: usize,
     stream: &Stream,
 ) -> Result<()> {
-    check_device_extent(dst.len, dst_offset, dst_pitch, width_bytes, height)?;
-    check_device_extent(src.len, src_offset, src_pitch, width_bytes, height)?;
-    ordered(stream.tracking_ref(), &[src.access], &[dst.access], || {
-        // SAFETY: both extents were checked against live allocations (the MemRefs borrow
-        // them); the tracking orders the copy after conflicting work and later users after it.
-        unsafe {
-            copy_2d_raw(
-                dst.ptr + dst_offset as u64,
-                dst_pitch,
-                src.ptr + src_offset as u64,
-                src_pitch,
-                width_bytes,
-                height,
-                stream,
-            )
+    copy_2d_batch_tracked(
+        std::iter::once(TrackedCopy {
+            dst,
+            dst_offset,
+            dst_pitch,
+            src,
+            src_offset,
+            src_pitch,
+            width_bytes,
+            height,
+        }),
+        stream,
+    )
+}
+
+/// Enqueues several 2D copies on `stream` as **one** tracked operation: one set of waits
+/// before them (each source's last write, every use of each destination) and one set of marks
+/// after (a transfer's batch of frame pairs). Every extent is checked before anything is
+/// queued; the context is bound once for all of them. The copies come as a cloneable iterator
+/// (walked three times) so that no array of them is built: nothing is allocated or copied
+/// per call beyond two arrays of tracking references.
+pub(crate) fn copy_2d_batch_tracked<'a, I>(copies: I, stream: &Stream) -> Result<()>
+where
+    I: IntoIterator<Item = TrackedCopy<'a>>,
+    I::IntoIter: Clone,
+{
+    let copies = copies.into_iter();
+    let Some(first) = copies.clone().next() else {
+        return Ok(());
+    };
+    let mut n = 0usize;
+    for c in copies.clone() {
+        check_device_extent(
+            c.dst.len,
+            c.dst_offset,
+            c.dst_pitch,
+            c.width_bytes,
+            c.height,
+        )?;
+        check_device_extent(
+            c.src.len,
+            c.src_offset,
+            c.src_pitch,
+            c.width_bytes,
+            c.height,
+        )?;
+        n += 1;
+    }
+    if n > MAX_TRACKED_COPIES {
+        return Err(Error::InvalidArgument(format!(
+            "{n} copies in one batch exceed the maximum of {MAX_TRACKED_COPIES}"
+        )));
+    }
+    // Fixed arrays, no allocation (the unused tail repeats the first copy's and is never
+    // passed on).
+    let mut reads: [&Access; MAX_TRACKED_COPIES] = [first.src.access; MAX_TRACKED_COPIES];
+    let mut writes: [&Access; MAX_TRACKED_COPIES] = [first.dst.access; MAX_TRACKED_COPIES];
+    for ((r, w), c) in reads.iter_mut().zip(writes.iter_mut()).zip(copies.clone()) {
+        (*r, *w) = (c.src.access, c.dst.access);
+    }
+    ordered(stream.tracking_ref(), &reads[..n], &writes[..n], || {
+        let _g = stream.context().bind()?;
+        for (i, c) in copies.enumerate() {
+            // SAFETY: both extents were checked above against live allocations (the MemRefs
+            // borrow them for this call); the stream's context is current (bound above); the
+            // tracking orders the copies after conflicting work and later users after them.
+            let r = unsafe {
+                copy_2d_raw_current(
+                    c.dst.ptr + c.dst_offset as u64,
+                    c.dst_pitch,
+                    c.src.ptr + c.src_offset as u64,
+                    c.src_pitch,
+                    c.width_bytes,
+                    c.height,
+                    stream,
+                )
+            };
+            if let Err(e) = r {
+                if i > 0 {
+                    // The copies already queued are not tracked: let them finish first.
+                    let _ = cu::stream_synchronize(stream.raw());
+                }
+                return Err(e);
+            }
         }
+        Ok(())
     })
 }
 

@@ -44,7 +44,7 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::frame::{Frame, FramePool, FrameView, PooledFrame};
 use crate::kernels::{Aligned, Cubin, Function, LaunchConfig, ModuleImage};
-use crate::memory::{check_device_extent, copy_2d_raw_current, copy_2d_tracked, HostBuffer};
+use crate::memory::{copy_2d_batch_tracked, copy_2d_tracked, HostBuffer, TrackedCopy};
 use crate::stream::{Event, Stream};
 use std::sync::Arc;
 
@@ -243,17 +243,8 @@ static XFER_SM90: &Aligned<[u8]> = &Aligned(*include_bytes!("../kernels/cubin/xf
 
 /// Frames per launch of the batched copy kernel (the largest pool).
 const MAX_BATCH: usize = 16;
-
-/// One copy-engine pair of a transfer: addresses, pitches and the rows to copy.
-#[derive(Clone, Copy, Default)]
-struct CeJob {
-    src: nvdx_sys::cuda::CUdeviceptr,
-    src_pitch: usize,
-    dst: nvdx_sys::cuda::CUdeviceptr,
-    dst_pitch: usize,
-    row: usize,
-    rows: usize,
-}
+// The copy engine's share of a batch goes through one tracked batch of copies.
+const _: () = assert!(MAX_BATCH <= crate::memory::MAX_TRACKED_COPIES);
 
 /// One frame of a kernel batch (`CopyJob` in `nvdx/kernels/xfer.cu`).
 #[repr(C)]
@@ -454,13 +445,10 @@ impl Transfer {
         let mut kernel_srcs: [Option<&dyn FrameView>; MAX_BATCH] = [None; MAX_BATCH];
         let mut kernel_dsts: [Option<&Access>; MAX_BATCH] = [None; MAX_BATCH];
         let mut kernel_pairs = [0usize; MAX_BATCH];
-        // The copy engine's pairs, enqueued after the loop as one tracked operation (one set
-        // of waits and marks for the batch: per-pair operations would record two events a
-        // pair, as each pair's frames are not used by the next).
-        let mut ce_reads: [&Access; MAX_BATCH] = [&self.idle; MAX_BATCH];
-        let mut ce_writes: [&Access; MAX_BATCH] = [&self.idle; MAX_BATCH];
-        let mut ce_jobs = [CeJob::default(); MAX_BATCH];
-        let mut ce_count = 0usize;
+        // Which pairs the kernel takes; the copy engine's are enqueued after the loop as one
+        // tracked operation (one set of waits and marks for the batch: per-pair operations
+        // would record two events a pair, as each pair's frames are not used by the next).
+        let mut by_kernel = [false; MAX_BATCH];
         for (pair, (src, dst)) in frames.iter().zip(dsts.iter()).enumerate() {
             row = src.layout().row_bytes();
             rows = src.layout().rows();
@@ -482,68 +470,33 @@ impl Transfer {
                 kernel_srcs[count] = Some(*src);
                 kernel_pairs[count] = pair;
                 count += 1;
-            } else {
-                let (sm, dm) = (src.frame_parts().mem, dst.frame_parts().mem);
-                check_device_extent(sm.len, 0, src.pitch(), row, rows)?;
-                check_device_extent(dm.len, 0, dst.pitch(), row, rows)?;
-                let (Some(r), Some(w), Some(job)) = (
-                    ce_reads.get_mut(ce_count),
-                    ce_writes.get_mut(ce_count),
-                    ce_jobs.get_mut(ce_count),
-                ) else {
-                    return Err(Error::InvalidArgument(format!(
-                        "batch of {} frames exceeds the maximum of {MAX_BATCH} per call",
-                        frames.len()
-                    )));
-                };
-                (*r, *w) = (sm.access, dm.access);
-                *job = CeJob {
-                    src: sm.ptr,
-                    src_pitch: src.pitch(),
-                    dst: dm.ptr,
-                    dst_pitch: dst.pitch(),
-                    row,
-                    rows,
-                };
-                ce_count += 1;
+                if let Some(k) = by_kernel.get_mut(pair) {
+                    *k = true;
+                }
             }
         }
-        if ce_count > 0 {
-            // Ordered after the sources' last writes and the pool frames' uses.
-            crate::access::ordered(
-                src_stream.tracking_ref(),
-                &ce_reads[..ce_count],
-                &ce_writes[..ce_count],
-                || {
-                    let _g = src_stream.context().bind()?;
-                    for j in &ce_jobs[..ce_count] {
-                        // SAFETY: both extents were checked above against the live
-                        // allocations the frames borrow for this call; the destination is
-                        // writable from the source GPU (same device, or peer access granted by
-                        // PeerLink); the stream's context is current (bound above); the
-                        // tracking orders the copies after conflicting work and later users
-                        // after them.
-                        let r = unsafe {
-                            copy_2d_raw_current(
-                                j.dst,
-                                j.dst_pitch,
-                                j.src,
-                                j.src_pitch,
-                                j.row,
-                                j.rows,
-                                src_stream,
-                            )
-                        };
-                        if let Err(e) = r {
-                            // Copies already queued are not tracked: let them finish first.
-                            let _ = src_stream.synchronize();
-                            return Err(e);
-                        }
-                    }
-                    Ok(())
-                },
-            )?;
-        }
+        // One tracked operation, ordered after the sources' last writes and the pool frames'
+        // uses; nothing when every pair went to the kernel. The destination is writable from
+        // the source GPU (same device, or peer access granted by PeerLink).
+        let ce_pairs = frames
+            .iter()
+            .zip(dsts.iter())
+            .zip(by_kernel.iter().chain(std::iter::repeat(&false)))
+            .filter(|(_, kernel)| !**kernel)
+            .map(|((src, dst), _)| {
+                let layout = src.layout();
+                TrackedCopy {
+                    dst: dst.frame_parts().mem,
+                    dst_offset: 0,
+                    dst_pitch: dst.pitch(),
+                    src: src.frame_parts().mem,
+                    src_offset: 0,
+                    src_pitch: src.pitch(),
+                    width_bytes: layout.row_bytes(),
+                    height: layout.rows(),
+                }
+            });
+        copy_2d_batch_tracked(ce_pairs, src_stream)?;
         if count == 0 {
             return Ok(());
         }
