@@ -2,8 +2,9 @@
 # Prepares the git-ignored folders that travel to the GPU host (the device tool's `carry`):
 #   .gpudata/  the test bundle (xz), the scripts of this folder, the conformance streams and
 #              benchmark clips, the nvdx wheel, the decode bench built with `--features profile`,
-#              and the benches of a BEFORE commit (default b5ad378, the base of issue 12's
-#              before/after tables; their CPU clock patched to getrusage as the later benches);
+#              the benches of a BEFORE commit (default b5ad378, the base of issue 12's
+#              before/after tables; their CPU clock patched to getrusage as the later benches),
+#              and xfer-ab (tools/xfer-ab: BEFORE, PREV and the working tree in one process);
 #   .gpuconf/  the H.264 conformance streams (for suite.sh);
 #   .gpupy/    PyNvVideoCodec's wheel (26 MB: carry it for the peer runs, without .gpuconf: 64 MiB
 #              travel in all).
@@ -71,6 +72,9 @@ for l in sys.stdin:
     if j.get("reason")=="compiler-artifact" and j.get("executable"): print(j["target"]["name"], j["executable"])' \
     | while read -r name exe; do cp "$exe" ".gpudata/before/bench-$name"; strip ".gpudata/before/bench-$name"; done
 fi
+# The transfer rows of BEFORE, PREV (default fe0f17f, the last submitted library) and the
+# working tree in one process (tools/xfer-ab).
+bash tools/xfer-ab/build.sh .gpudata/xfer-ab "$before" "${PREV:-fe0f17f}" >/dev/null
 # PyNvVideoCodec for the peer runs.
 ls .gpupy/pynvvideocodec-*.whl >/dev/null 2>&1 || bash "$shared/peers/get-peer-wheels.sh" .gpupy
 cp "$shared/peers/decode_peers.py" .gpudata/decode_peers.py
