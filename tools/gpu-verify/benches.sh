@@ -18,7 +18,11 @@ for b in colour decode sample; do
     [ -x "$bin" ] || { echo "no $bin"; continue; }
     args=(--bench); [ $b = colour ] && args=(--bench none)   # the table only, no criterion
     t=90; [ $b = colour ] && t=40; [ $b = xfer ] && t=60
+    # The decoder engines' utilisation once a second beside the decode bench (the HEVC
+    # 14-session row has twice run at 6/7 of its rate: as if one of the 7 NVDEC engines idled).
+    [ $b = decode ] && { nvidia-smi dmon -s u -d 1 > "$O/dmon-$b-$w.log" 2>&1 & dmon=$!; }
     timeout $t "$bin" "${args[@]}" > "$O/bench-$b-$w.log" 2>&1; echo "bench $b $w rc=$? $(el)"
+    [ $b = decode ] && { kill $dmon 2>/dev/null; wait $dmon 2>/dev/null; }
   done
 done
 # Transfers: six alternations (the single-frame rows are host-bound and a process runs fast or
