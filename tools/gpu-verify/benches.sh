@@ -32,10 +32,10 @@ for r in 1 2 3 4 5 6; do
   timeout 60 "$G/bin/bench-xfer" --bench > "$O/xfer-after-$r.log" 2>&1
 done
 echo "bench xfer x6 $(el)"; python3 "$D/xfer_medians.py" "$O"
-# The same rows with the builds alternated inside one process (no per-process spread), four
+# The same rows with the builds alternated inside one process (no per-process spread), six
 # processes.
 if [ -x "$D/xfer-ab" ]; then
-  for p in 1 2 3 4; do timeout 120 "$D/xfer-ab" 30 > "$O/xfer-ab-$p.md" 2>&1; echo "== xfer-ab process $p rc=$?"
+  for p in 1 2 3 4 5 6; do timeout 120 "$D/xfer-ab" 30 > "$O/xfer-ab-$p.md" 2>&1; echo "== xfer-ab process $p rc=$?"
     grep -E "^\| (CE|SM|Auto|staged), (back to back \(GPU\)|single incl|batch)" "$O/xfer-ab-$p.md"; done; echo "$(el)"
 fi
 for w in before after before2 after2 before3 after3; do echo "== colour $w"; grep -E "3840x2160|x8|1280x720" "$O/bench-colour-$w.log"; done

@@ -72,9 +72,10 @@ for l in sys.stdin:
     if j.get("reason")=="compiler-artifact" and j.get("executable"): print(j["target"]["name"], j["executable"])' \
     | while read -r name exe; do cp "$exe" ".gpudata/before/bench-$name"; strip ".gpudata/before/bench-$name"; done
 fi
-# The transfer rows of BEFORE, PREV (default fe0f17f, the last submitted library) and the
-# working tree in one process (tools/xfer-ab).
-bash tools/xfer-ab/build.sh .gpudata/xfer-ab "$before" "${PREV:-fe0f17f}" >/dev/null
+# The transfer rows of BEFORE, PREV and the working tree in one process (tools/xfer-ab). PREV
+# defaults to HEAD: with a clean tree that is the working tree's own library as a second crate,
+# an A/A twin whose column shows what the method cannot resolve (code placement, the process).
+bash tools/xfer-ab/build.sh .gpudata/xfer-ab "$before" "${PREV:-$(git rev-parse --short HEAD)}" >/dev/null
 # PyNvVideoCodec for the peer runs.
 ls .gpupy/pynvvideocodec-*.whl >/dev/null 2>&1 || bash "$shared/peers/get-peer-wheels.sh" .gpupy
 cp "$shared/peers/decode_peers.py" .gpudata/decode_peers.py
