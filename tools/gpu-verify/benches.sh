@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benches before (.gpudata/before, see prepare.sh) and after (the bundle), one after the
+# The benches before (.gpudata/before.tar.xz, see prepare.sh) and after (the bundle), one after the
 # other, with the peers measured first in the same run when .gpupy is carried (then leave
 # .gpuconf behind). About 5 minutes with peers on an H200.
 source "$(dirname "$0")/common.sh"
@@ -14,7 +14,7 @@ fi
 for b in colour decode sample; do
   ws="before after"; [ $b = colour ] && ws="before after before2 after2 before3 after3"   # colour alternates: small launches are host-bound and noisy
   for w in $ws; do
-    bin="$D/before/bench-$b"; case $w in after*) bin="$G/bin/bench-$b";; esac
+    bin="$B/bench-$b"; case $w in after*) bin="$G/bin/bench-$b";; esac
     [ -x "$bin" ] || { echo "no $bin"; continue; }
     args=(--bench); [ $b = colour ] && args=(--bench none)   # the table only, no criterion
     t=90; [ $b = colour ] && t=40; [ $b = xfer ] && t=60
@@ -28,7 +28,7 @@ done
 # Transfers: six alternations (the single-frame rows are host-bound and a process runs fast or
 # slow as a whole), then each row's median.
 for r in 1 2 3 4 5 6; do
-  timeout 60 "$D/before/bench-xfer" --bench > "$O/xfer-before-$r.log" 2>&1
+  timeout 60 "$B/bench-xfer" --bench > "$O/xfer-before-$r.log" 2>&1
   timeout 60 "$G/bin/bench-xfer" --bench > "$O/xfer-after-$r.log" 2>&1
 done
 echo "bench xfer x6 $(el)"; python3 "$D/xfer_medians.py" "$O"

@@ -7,6 +7,8 @@ O="${OUT:-/tmp/out}"; mkdir -p "$O"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 mkdir -p /tmp/w && { [ -d /tmp/w/.gpu ] || (cd /tmp/w && tar xJf "$D/after.tar.xz"); }
 G=/tmp/w/.gpu
+# The BEFORE commit's benches (prepare.sh packs them).
+B=/tmp/w/before; [ -f "$D/before.tar.xz" ] && [ ! -d "$B" ] && mkdir -p "$B" && tar xJf "$D/before.tar.xz" -C "$B"
 export NVDX_FIXTURES_DIR="$G/fixtures" NVDX_MEDIA_DIR="$D/media"
 [ -d "$R/.gpuconf/h264" ] && export NVDX_CONFORMANCE_DIR="$R/.gpuconf/h264"
 start=$(date +%s); el() { echo "[$(( $(date +%s) - start ))s]"; }

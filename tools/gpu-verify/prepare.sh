@@ -34,7 +34,7 @@ mkdir -p .gpudata/prof && cp "$exe" .gpudata/prof/bench-decode && strip .gpudata
 maturin=${MATURIN:-$(command -v maturin || echo /tmp/mvenv/bin/maturin)}
 rm -rf .gpudata/wheels && "$maturin" build --release -m nvdx-py/Cargo.toml -o .gpudata/wheels
 # The benches of the BEFORE commit, built in a worktree (getrusage for their CPU clock).
-if [ ! -x .gpudata/before/bench-decode ]; then
+if [ ! -x target/gpu-before/bench-decode ]; then
   wt=/tmp/nvdx-before-$before
   [ -d "$wt" ] || git worktree add -f "$wt" "$before"
   python3 - "$wt" <<'PY'
@@ -63,15 +63,17 @@ if 'libc = "0.2"' not in c:
     c = c.replace("[dev-dependencies]", '[dev-dependencies]\nlibc = "0.2"', 1)
     open(f"{wt}/Cargo.toml", "w").write(c)
 PY
-  mkdir -p .gpudata/before
+  mkdir -p target/gpu-before
   (cd "$wt" && CARGO_TARGET_DIR="$root/target" cargo bench --no-run --bench colour --bench sample --bench xfer --bench decode \
       --message-format=json-render-diagnostics 2>/dev/null) | python3 -c 'import json,sys
 for l in sys.stdin:
     try: j=json.loads(l)
     except Exception: continue
     if j.get("reason")=="compiler-artifact" and j.get("executable"): print(j["target"]["name"], j["executable"])' \
-    | while read -r name exe; do cp "$exe" ".gpudata/before/bench-$name"; strip ".gpudata/before/bench-$name"; done
+    | while read -r name exe; do cp "$exe" "target/gpu-before/bench-$name"; strip "target/gpu-before/bench-$name"; done
 fi
+# Packed (4 MB less to carry); common.sh unpacks it on the GPU host.
+rm -rf .gpudata/before && tar cJf .gpudata/before.tar.xz -C target/gpu-before .
 # The transfer rows of BEFORE, PREV and the working tree in one process (tools/xfer-ab). PREV
 # defaults to HEAD: with a clean tree that is the working tree's own library as a second crate,
 # an A/A twin whose column shows what the method cannot resolve (code placement, the process).
