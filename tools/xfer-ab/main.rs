@@ -9,13 +9,16 @@
 //! the three builds rotates each round; one warm-up round is dropped). Each round per build and
 //! copy method: 200 sends back to back (GPU time on the destination stream, and the host's
 //! time a send), the best of 50 single sends including the wait (split into the send and the
-//! wait), and 50 batches of 8, as `benches/xfer.rs` measures them.
+//! wait), and 50 batches of 8, as `benches/xfer.rs` measures them; then 200 RGB24 -> NV12
+//! conversions back to back per size, as `benches/colour.rs` (GPU and host time a launch: the
+//! small sizes are host-bound like the single sends).
 use std::time::{Duration, Instant};
 
 macro_rules! variant {
     ($m:ident, $k:ident) => {
         mod $m {
             use super::*;
+            use nvdx::kernels::colour::{self, ColourSpace};
             use nvdx::xfer::{CopyMethod, Transfer, TransferMode};
             use nvdx::{Context, Event, Frame, FramePool, MemoryKind, PixelFormat, Stream};
             use $k as nvdx;
@@ -26,6 +29,8 @@ macro_rules! variant {
                 frames: Vec<Frame>,
                 start: Event,
                 end: Event,
+                /// RGB24 source and NV12 destination per size of `COLOUR_SIZES`.
+                colour: Vec<(Frame, Frame)>,
                 _ctx: Context,
             }
             pub fn rig() -> nvdx::Result<Rig> {
@@ -54,8 +59,18 @@ macro_rules! variant {
                 let frames = (0..8)
                     .map(|_| Frame::new(&ctx, PixelFormat::Nv12, 1920, 1080, MemoryKind::Device))
                     .collect::<nvdx::Result<Vec<_>>>()?;
+                let mut colour = Vec::new();
+                for (w, h) in COLOUR_SIZES {
+                    #[allow(unused_mut)] // `memset_async` takes `&self` in BEFORE
+                    let mut src = Frame::new(&ctx, PixelFormat::Rgb24, w, h, MemoryKind::Device)?;
+                    src.memset_async(0x40, &s)?;
+                    let dst = Frame::new(&ctx, PixelFormat::Nv12, w, h, MemoryKind::Device)?;
+                    colour.push((src, dst));
+                }
+                s.synchronize()?;
                 Ok(Rig {
                     s,
+                    colour,
                     xs,
                     frame,
                     frames,
@@ -113,12 +128,34 @@ macro_rules! variant {
                     r.end.synchronize()?;
                     out.push((Event::elapsed(&r.start, &r.end)? / batches).as_secs_f64() * 1e6);
                 }
+                // Colour: RGB24 -> NV12 back to back, as benches/colour.rs (the small sizes are
+                // host-bound: the GPU time a launch is the host's enqueue time).
+                for (src, dst) in r.colour.iter_mut() {
+                    for _ in 0..20 {
+                        colour::rgb_to_yuv420(&*src, dst, ColourSpace::BT601_LIMITED, &r.s)?;
+                    }
+                    r.s.synchronize()?;
+                    let iters = 200u32;
+                    r.start.record(&r.s)?;
+                    let host = Instant::now();
+                    for _ in 0..iters {
+                        colour::rgb_to_yuv420(&*src, dst, ColourSpace::BT601_LIMITED, &r.s)?;
+                    }
+                    let host = host.elapsed() / iters;
+                    r.end.record(&r.s)?;
+                    r.end.synchronize()?;
+                    out.push((Event::elapsed(&r.start, &r.end)? / iters).as_secs_f64() * 1e6);
+                    out.push(host.as_secs_f64() * 1e6);
+                }
                 r.s.synchronize()?;
                 Ok(out)
             }
         }
     };
 }
+/// The colour rows' sizes (RGB24 -> NV12).
+const COLOUR_SIZES: [(u32, u32); 3] = [(1280, 720), (1920, 1080), (3840, 2160)];
+
 variant!(v_before, nvdx_before);
 variant!(v_prev, nvdx_prev);
 variant!(v_now, nvdx);
@@ -150,7 +187,8 @@ fn main() {
     let mut rp = v_prev::rig().unwrap_or_else(|e| fail("prev", e));
     let mut rn = v_now::rig().unwrap_or_else(|e| fail("now", e));
     // samples[variant][row] over rounds
-    let mut samples: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); 24]; 3];
+    let rows = 24 + 2 * COLOUR_SIZES.len();
+    let mut samples: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); rows]; 3];
     for i in 0..(rounds + 1) {
         let mut res: [Vec<f64>; 3] = Default::default();
         for k in 0..3 {
@@ -183,17 +221,24 @@ fn main() {
         "single: the wait (min)",
         "batch of 8",
     ];
-    for (mi, m) in modes.iter().enumerate() {
-        for (ci, c) in cases.iter().enumerate() {
-            let j = mi * cases.len() + ci;
-            let b = median(&mut samples[0][j].clone());
-            let p = median(&mut samples[1][j].clone());
-            let n = median(&mut samples[2][j].clone());
-            println!(
-                "| {m}, {c} | {b:.2} | {p:.2} | {n:.2} | {:+.1} % | {:+.1} % |",
-                (n / b - 1.0) * 100.0,
-                (p / b - 1.0) * 100.0
-            );
+    let mut names = Vec::new();
+    for m in modes {
+        for c in cases {
+            names.push(format!("{m}, {c}"));
         }
+    }
+    for (w, h) in COLOUR_SIZES {
+        names.push(format!("colour Rgb24->NV12 {w}x{h} (GPU)"));
+        names.push(format!("colour Rgb24->NV12 {w}x{h}, host a launch"));
+    }
+    for (j, name) in names.iter().enumerate() {
+        let b = median(&mut samples[0][j].clone());
+        let p = median(&mut samples[1][j].clone());
+        let n = median(&mut samples[2][j].clone());
+        println!(
+            "| {name} | {b:.2} | {p:.2} | {n:.2} | {:+.1} % | {:+.1} % |",
+            (n / b - 1.0) * 100.0,
+            (p / b - 1.0) * 100.0
+        );
     }
 }
