@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use nvdx_sys::cuda::{
     CUcontext, CUctx_flags, CUdevice_attribute, CUfunction, CUmemoryPool, CUstream,
 };
+use rustc_hash::FxBuildHasher;
 
 use crate::cu;
 use crate::device::Device;
@@ -196,7 +197,7 @@ impl Context {
             device: *device,
             raw,
             modules: Mutex::new(HashMap::new()),
-            functions: Mutex::new(HashMap::new()),
+            functions: Mutex::new(HashMap::with_hasher(FxBuildHasher)),
             order_stream: OnceLock::new(),
             mem_pool: OnceLock::new(),
             host_streams: Mutex::new(Vec::new()),
@@ -375,14 +376,17 @@ impl Context {
     }
 }
 
-/// Cached kernel handles of a context, by (module name, kernel name).
-type FunctionCache = HashMap<(&'static str, &'static CStr), (CUfunction, Arc<LoadedModule>)>;
+/// Cached kernel handles of a context, by the addresses of the module image and of the kernel
+/// name (both `'static`: an address names one image and one name for the whole run; two
+/// addresses of equal names only cost a second entry). Hashed with FxHash: the lookup runs
+/// once a launch, and SipHash over the two names was most of a launch's own host work.
+type FunctionCache = HashMap<(usize, usize), (CUfunction, Arc<LoadedModule>), FxBuildHasher>;
 
 impl Context {
     /// The kernel `name` of module `image`, looked up once per GPU and cached (the module is
     /// loaded on first use, see [`Context::module`]).
     pub fn function(&self, image: &'static ModuleImage, name: &'static CStr) -> Result<Function> {
-        let key = (image.name, name);
+        let key = (std::ptr::from_ref(image) as usize, name.as_ptr() as usize);
         {
             let cache = self.inner.functions.lock().map_err(|_| {
                 Error::InvalidState("kernel cache poisoned by a panic on another thread".into())
