@@ -379,7 +379,7 @@ impl Context {
 /// Cached kernel handles of a context, by the addresses of the module image and of the kernel
 /// name (both `'static`: an address names one image and one name for the whole run; two
 /// addresses of equal names only cost a second entry). Hashed with FxHash: the lookup runs
-/// once a launch, and SipHash over the two names was most of a launch's own host work.
+/// once a launch, and SipHash over the two names was about a quarter of its own host work.
 type FunctionCache = HashMap<(usize, usize), (CUfunction, Arc<LoadedModule>), FxBuildHasher>;
 
 impl Context {
