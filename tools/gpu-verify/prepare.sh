@@ -4,7 +4,8 @@
 #              benchmark clips, the nvdx wheel, the decode bench built with `--features profile`,
 #              the benches of a BEFORE commit (default b5ad378, the base of issue 12's
 #              before/after tables; their CPU clock patched to getrusage as the later benches),
-#              and xfer-ab (tools/xfer-ab: BEFORE, PREV and the working tree in one process);
+#              xfer-ab (tools/xfer-ab: BEFORE, PREV and the working tree in one process), and
+#              dbg/ (a crash reporter, segv.c, and the sampler bench unstripped);
 #   .gpuconf/  the H.264 conformance streams (for suite.sh);
 #   .gpupy/    PyNvVideoCodec's wheel (26 MB: carry it for the peer runs, without .gpuconf: 64 MiB
 #              travel in all).
@@ -30,6 +31,17 @@ for l in sys.stdin:
     except Exception: continue
     if j.get("reason")=="compiler-artifact" and j.get("executable"): print(j["executable"])' | tail -1)
 mkdir -p .gpudata/prof && cp "$exe" .gpudata/prof/bench-decode && strip .gpudata/prof/bench-decode
+# A crash reporter and an unstripped sampler bench (the same build as the bundle's), for
+# sample-ab.sh with SAMPLE_AB_PRELOAD / SAMPLE_AB_AFTER: one sampler run in 30 died of SIGSEGV
+# on the H200 (eighth session) and did not recur in 24 more.
+mkdir -p .gpudata/dbg && gcc -O1 -shared -fPIC -o .gpudata/dbg/libsegv.so tools/gpu-verify/segv.c
+exe=$(cargo bench --no-run --bench sample --message-format=json-render-diagnostics 2>/dev/null \
+  | python3 -c 'import json,sys
+for l in sys.stdin:
+    try: j=json.loads(l)
+    except Exception: continue
+    if j.get("reason")=="compiler-artifact" and j.get("executable"): print(j["executable"])' | tail -1)
+cp "$exe" .gpudata/dbg/bench-sample
 # The wheel (needs maturin: python3 -m venv /tmp/mvenv && /tmp/mvenv/bin/pip install "maturin>=1.7,<2").
 maturin=${MATURIN:-$(command -v maturin || echo /tmp/mvenv/bin/maturin)}
 rm -rf .gpudata/wheels && "$maturin" build --release -m nvdx-py/Cargo.toml -o .gpudata/wheels
