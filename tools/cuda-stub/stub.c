@@ -30,7 +30,10 @@ NAMES
 static u64 counts[N_FNS];
 static u64 next_handle = 0x10000;
 static u64 next_dev = 0x7f0000000000ull;
-static void* handle(void) { next_handle += 64; return (void*)(uintptr_t)next_handle; }
+/* Handles and device addresses are unique across threads (atomic); the call counts are plain
+   increments (exact single-threaded, approximate when threads race: only counts, never
+   handles, can be lost). */
+static void* handle(void) { return (void*)(uintptr_t)(__atomic_add_fetch(&next_handle, 64, __ATOMIC_RELAXED)); }
 #define C(n) (counts[I_##n]++)
 /* NVDX_STUB_TRACE=FILE: one line a stream/event call, in order, with its handles. */
 static FILE* trace_file; static int trace_init;
@@ -80,7 +83,7 @@ int cuEventRecord(void* e, void* s) { C(cuEventRecord); tr("record event=%p stre
 int cuEventQuery(void* e) { C(cuEventQuery); tr("query event=%p", e); return 0; }
 int cuEventSynchronize(void* e) { C(cuEventSynchronize); tr("eventsync event=%p", e); return 0; }
 int cuEventElapsedTime(float* ms, void* a, void* b) { C(cuEventElapsedTime); *ms = 0.001f; return 0; }
-static u64 bump(size_t n) { u64 p = next_dev; next_dev += (n + 0xfffff) & ~0xfffffull; return p; }
+static u64 bump(size_t n) { return __atomic_fetch_add(&next_dev, (n + 0xfffff) & ~0xfffffull, __ATOMIC_RELAXED); }
 int cuMemAlloc_v2(u64* p, size_t n) { C(cuMemAlloc_v2); *p = bump(n); return 0; }
 int cuMemAllocPitch_v2(u64* p, size_t* pitch, size_t w, size_t h, unsigned e) { C(cuMemAllocPitch_v2); *pitch = (w + 511) & ~511ull; *p = bump(*pitch * h); return 0; }
 int cuMemAllocManaged(u64* p, size_t n, unsigned f) { C(cuMemAllocManaged); void* m = aligned_alloc(4096, (n + 4095) & ~4095ull); *p = (u64)(uintptr_t)m; return m ? 0 : 2; }
