@@ -373,10 +373,14 @@ static int find_sps(cudaVideoCodec codec, const unsigned char* p, size_t n, stru
     if (p[i] || p[i + 1] || p[i + 2] != 1) continue;
     const unsigned char* nal = p + i + 3;
     size_t left = n - i - 3, end = 0;
-    while (end + 2 < left && !(nal[end] == 0 && nal[end + 1] == 0 && nal[end + 2] <= 1)) end++;
-    if (end + 2 >= left) end = left;
-    int sps = codec == cudaVideoCodec_H264 ? (nal[0] & 0x1f) == 7 : ((nal[0] >> 1) & 0x3f) == 33;
+    int type = codec == cudaVideoCodec_H264 ? (nal[0] & 0x1f) : ((nal[0] >> 1) & 0x3f);
+    /* Parameter sets precede the picture's slices: stop at the first slice, so that the
+       stand-in's own cost per packet stays small beside nvdx's (it is profiled with it). */
+    if (codec == cudaVideoCodec_H264 ? (type >= 1 && type <= 5) : type <= 31) return 0;
+    int sps = codec == cudaVideoCodec_H264 ? type == 7 : type == 33;
     if (sps) {
+      while (end + 2 < left && !(nal[end] == 0 && nal[end + 1] == 0 && nal[end + 2] <= 1)) end++;
+      if (end + 2 >= left) end = left;
       unsigned char buf[512];
       size_t k = unescape(nal, end, buf, sizeof buf);
       return codec == cudaVideoCodec_H264 ? h264_sps(buf, k, q) : hevc_sps(buf, k, q);
