@@ -322,11 +322,25 @@ impl Source {
                     source,
                 };
                 file.seek(SeekFrom::Start(offset)).map_err(io)?;
-                out.resize(n, 0);
-                let r = file.read_exact(out).map_err(|source| Error::Io {
-                    path: path.clone(),
-                    source,
-                });
+                out.reserve(n);
+                // `read_to_end` reads into the vector's spare capacity without zeroing it
+                // first (a `resize(n, 0)` + `read_exact` wrote every packet's bytes twice).
+                let r = match (&*file).take(len).read_to_end(out) {
+                    Ok(got) if got == n => Ok(()),
+                    Ok(got) => Err(Error::Io {
+                        path: path.clone(),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            format!(
+                                "{got} of {n} bytes at offset {offset}: the file shrank while open"
+                            ),
+                        ),
+                    }),
+                    Err(source) => Err(Error::Io {
+                        path: path.clone(),
+                        source,
+                    }),
+                };
                 if r.is_err() {
                     out.clear();
                 }

@@ -1786,3 +1786,50 @@ fn mp4v_object_types_and_mjpeg_b() {
     b[j..j + 4].copy_from_slice(b"mjpa");
     assert_eq!(from_bytes(b).unwrap().info().codec, Codec::Mjpeg);
 }
+
+/// `Source::read_into` on a file: random ranges read back the file's bytes (into a reused,
+/// poisoned buffer), ranges past the end and a file that shrank while open are errors that
+/// leave the buffer empty.
+#[test]
+fn file_source_reads_ranges_and_reports_a_shrunk_file() {
+    let path = std::env::temp_dir().join(format!("nvdx-read-into-{}.bin", std::process::id()));
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let bytes: Vec<u8> = (0..70_000).map(|_| next() as u8).collect();
+    std::fs::write(&path, &bytes).expect("write the temporary file");
+    let file = File::open(&path).expect("open the temporary file");
+    let mut src = Source::File {
+        file,
+        path: path.display().to_string(),
+        len: bytes.len() as u64,
+    };
+    let mut out = vec![0xa5u8; 100_000];
+    for _ in 0..200 {
+        let off = next() % bytes.len() as u64;
+        let len = next() % (bytes.len() as u64 - off + 1);
+        src.read_into(off, len, &mut out).expect("an in-range read");
+        assert_eq!(
+            out,
+            bytes[off as usize..(off + len) as usize],
+            "{off} + {len}"
+        );
+    }
+    assert!(src.read_into(69_990, 11, &mut out).is_err());
+    assert!(out.is_empty());
+    // The file shrinks under the open source: its recorded length is stale.
+    std::fs::write(&path, &bytes[..50_000]).expect("truncate the temporary file");
+    let e = src
+        .read_into(49_990, 20, &mut out)
+        .expect_err("a read past the new end");
+    assert!(e.to_string().contains("shrank"), "{e}");
+    assert!(out.is_empty());
+    src.read_into(10, 20, &mut out)
+        .expect("a read before the new end");
+    assert_eq!(out, bytes[10..30]);
+    let _ = std::fs::remove_file(&path);
+}
