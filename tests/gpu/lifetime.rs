@@ -537,3 +537,114 @@ fn context_cycles_child() {
         "device memory grew from {before} to {after} bytes over {cycles} cycles"
     );
 }
+
+/// NVDEC writes a decode surface when a picture is decoded into it, outside CUDA's stream
+/// order, while the reads of its mapping (NVDEC's post-processing on the map stream, then the
+/// copies after it) run in stream order. Here every mapping is read on a stream queued behind
+/// memsets and the decoder goes on at once: a picture decoded over a surface whose reads have
+/// not run yet shows up as a wrong copy. Decoder (in place and through its pool, chunk by
+/// chunk) and VideoReader seeks (each range restarts on the first surfaces), checked against
+/// a decode that downloads every picture before the next one.
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn surfaces_are_not_decoded_over_under_their_queued_reads() {
+    use nvdx::decode::FileDecoder;
+    use nvdx::sample::{ReaderOptions, VideoReader};
+    let ctx = ctx();
+    let mut big = DeviceBuffer::new(&ctx, GIB).unwrap();
+    let reference = |name: &str| -> Vec<Vec<u8>> {
+        let mut dec =
+            FileDecoder::open(&ctx, fixtures_dir().join(name), DecoderConfig::default()).unwrap();
+        let mut v = Vec::new();
+        while let Some(f) = dec.next_frame().unwrap() {
+            dec.stream().synchronize().unwrap();
+            v.push(f.frame.to_host_vec().unwrap());
+        }
+        v
+    };
+    let check = |what: &str, got: &[Vec<u8>], want: &[Vec<u8>]| {
+        assert_eq!(got.len(), want.len(), "{what}: frame count");
+        let bad: Vec<usize> = (0..got.len()).filter(|&i| got[i] != want[i]).collect();
+        assert!(
+            bad.is_empty(),
+            "{what}: {} of {} pictures differ from the undisturbed decode (positions {bad:?})",
+            bad.len(),
+            got.len()
+        );
+        eprintln!("{what}: {} pictures bit-exact", got.len());
+    };
+    // The decoder, fed a chunk at a time, drained after each push.
+    for (name, codec) in [("h264.264", Codec::H264), ("hevc.265", Codec::Hevc)] {
+        let want = reference(name);
+        let es = std::fs::read(fixtures_dir().join(name)).unwrap();
+        for mapped in [true, false] {
+            let map_stream = Stream::new(&ctx).unwrap();
+            let reader = Stream::new(&ctx).unwrap();
+            let cfg = DecoderConfig {
+                pool_size: 16,
+                ..DecoderConfig::default()
+            };
+            let mut dec = Decoder::new(&ctx, codec, cfg).unwrap();
+            let mut outs: Vec<Frame> = Vec::new();
+            let mut owned = Vec::new();
+            let mut early: Vec<Vec<u8>> = Vec::new();
+            let mut drain = |dec: &mut Decoder, big: &mut DeviceBuffer| {
+                if mapped {
+                    while let Some(m) = dec.map_next(&map_stream).unwrap() {
+                        let mut f =
+                            Frame::new(&ctx, m.format(), m.width(), m.height(), MemoryKind::Device)
+                                .unwrap();
+                        delay(&reader, big, 2);
+                        m.copy_to(&mut f, &reader).unwrap();
+                        drop(m);
+                        outs.push(f);
+                    }
+                } else {
+                    delay(&map_stream, big, 2);
+                    while let Some(d) = dec.next_owned(&map_stream).unwrap() {
+                        owned.push(d);
+                        if owned.len() == 12 {
+                            // Keep the pool from running dry: download the oldest.
+                            early.push(owned.remove(0).frame.to_host_vec().unwrap());
+                        }
+                    }
+                }
+            };
+            for c in es.chunks(512) {
+                dec.push(c, None).unwrap();
+                drain(&mut dec, &mut big);
+            }
+            dec.flush().unwrap();
+            drain(&mut dec, &mut big);
+            let mut got: Vec<Vec<u8>> = outs.iter().map(|f| f.to_host_vec().unwrap()).collect();
+            got.append(&mut early);
+            got.extend(owned.iter().map(|d| d.frame.to_host_vec().unwrap()));
+            let how = if mapped { "map_next" } else { "next_owned" };
+            check(&format!("{name} {how}"), &got, &want);
+        }
+    }
+    // VideoReader seeks, one session: every frame backwards, then forwards.
+    let stream = Stream::new(&ctx).unwrap();
+    for name in ["sample.mp4", "mpeg2.mp4", "mjpeg.mov"] {
+        let want = reference(name);
+        for max_sessions in [1, 0] {
+            let reader = VideoReader::open(fixtures_dir().join(name))
+                .unwrap()
+                .with_options(ReaderOptions {
+                    max_sessions,
+                    drop_non_reference: false,
+                });
+            let n = reader.len();
+            let indices: Vec<usize> = (0..n).rev().chain(0..n).collect();
+            delay(&stream, &mut big, 24);
+            let frames = reader.frames(&indices, &stream).unwrap();
+            let got: Vec<Vec<u8>> = frames.iter().map(|f| f.to_host_vec().unwrap()).collect();
+            let want: Vec<Vec<u8>> = indices.iter().map(|&i| want[i].clone()).collect();
+            check(
+                &format!("{name} seeks, max_sessions {max_sessions}"),
+                &got,
+                &want,
+            );
+        }
+    }
+}
