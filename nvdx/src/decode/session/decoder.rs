@@ -104,7 +104,6 @@ impl Decoder {
             done: None,
             last_stream: 0,
             mapped_access: Access::new(),
-            surface_uses: Vec::with_capacity(32),
             out_pool: None,
             spill_pools: Vec::new(),
             frame_rate: None,
@@ -374,7 +373,6 @@ impl Decoder {
                     ctx: &s.ctx,
                     stream,
                     done: None,
-                    released: None,
                     access: &s.mapped_access,
                     spilled: Some(frame),
                     _session: PhantomData,
@@ -385,7 +383,7 @@ impl Decoder {
                 let mapped = s.map_in_place(&p, index, stream);
                 s.unbind(g);
                 t.stop(&mut s.timing().api);
-                let (ptr, layout, status, surface) = mapped?;
+                let (ptr, layout, status) = mapped?;
                 Ok(Some(MappedFrame {
                     ptr,
                     offset: p.shift_bytes(),
@@ -396,10 +394,6 @@ impl Decoder {
                     ctx: &s.ctx,
                     stream,
                     done: s.done.as_ref(),
-                    released: s
-                        .surface_uses
-                        .get(surface)
-                        .and_then(|u| u.released.as_ref()),
                     access: &s.mapped_access,
                     spilled: None,
                     _session: PhantomData,
@@ -454,14 +448,13 @@ impl Session {
     }
 
     /// Maps decode surface `index` of `p` in place on `stream` for [`Decoder::map_next`]
-    /// (the context is current): pointer, layout, status and the position of the surface's
-    /// [`super::state::SurfaceUse`]. Unmaps again on failure.
+    /// (the context is current): pointer, layout and status. Unmaps again on failure.
     fn map_in_place(
         &mut self,
         p: &Pending,
         index: i32,
         stream: &Stream,
-    ) -> Result<(CUdeviceptr, FrameLayout, DecodeStatus, usize)> {
+    ) -> Result<(CUdeviceptr, FrameLayout, DecodeStatus)> {
         let (ptr, pitch, status) = self.map_surface(p, index, stream)?;
         let layout = match FrameLayout::new(p.format, p.width, p.height, pitch) {
             Ok(l) => l,
@@ -479,15 +472,7 @@ impl Session {
             let _ = self.unmap(ptr);
             return Err(e);
         }
-        // The mapping's drop records the surface's release (see `MappedFrame`).
-        let surface = match self.surface_mapped(index) {
-            Ok(i) => i,
-            Err(e) => {
-                let _ = self.unmap(ptr);
-                return Err(e);
-            }
-        };
-        Ok((ptr, layout, status, surface))
+        Ok((ptr, layout, status))
     }
 }
 

@@ -32,9 +32,8 @@ pub struct DecodedFrame {
 /// [`Frame::copy_from_async`](crate::Frame::copy_from_async), to transfers and to the encoder like any frame, on any stream of
 /// the decoder's GPU. Its work is tracked like a frame's: users wait for the mapping (made on
 /// the stream given to [`Decoder::map_next`](super::Decoder::map_next)), and when it drops the surface is handed back
-/// only after every use enqueued on any stream: the next mapping waits for them on the GPU,
-/// and a picture decoded into the same decode surface later waits for them on the host
-/// (NVDEC's decoding is not stream-ordered; by then the work has most often finished).
+/// only after every use enqueued on any stream (the next mapping waits for them on the GPU; no
+/// host wait).
 pub struct MappedFrame<'a> {
     /// The mapped surface (what is unmapped).
     pub(super) ptr: CUdeviceptr,
@@ -47,9 +46,6 @@ pub struct MappedFrame<'a> {
     pub(super) ctx: &'a Context,
     pub(super) stream: &'a Stream,
     pub(super) done: Option<&'a Event>,
-    /// Recorded with `done`: the decode surface's release, which NVDEC waits for (on the host)
-    /// before it decodes a picture into the surface again.
-    pub(super) released: Option<&'a Event>,
     pub(super) access: &'a Access,
     pub(super) spilled: Option<PooledFrame>,
     pub(super) _session: PhantomData<&'a mut Session>,
@@ -112,7 +108,7 @@ impl Drop for MappedFrame<'_> {
         {
             let _ = self.access.host_wait_uses();
         }
-        for e in [self.done, self.released].into_iter().flatten() {
+        if let Some(e) = self.done {
             if e.record(self.stream).is_err() {
                 let _ = self.stream.synchronize();
             }

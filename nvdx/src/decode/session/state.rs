@@ -153,18 +153,6 @@ pub(crate) fn scan_sps_crop(codec: Codec, data: &[u8]) -> Option<SpsCrop> {
     })
 }
 
-/// The last mapping of one decode surface. NVDEC writes a surface when `cuvidDecodePicture`
-/// runs, outside every CUDA stream, while what reads a mapping (the post-processing NVDEC
-/// queues on the map stream, then the copies and kernels after it) runs in stream order: a
-/// picture decoded into the surface again must first wait, on the host, for that work.
-#[derive(Debug, Default)]
-pub(super) struct SurfaceUse {
-    /// Recorded on the map stream after the mapping's last use (made at the first mapping).
-    pub(super) released: Option<Event>,
-    /// Mapped since the last wait: `released` is, or will be when the mapping drops, recorded.
-    pub(super) pending: bool,
-}
-
 pub(crate) struct Session {
     pub(super) ctx: Context,
     pub(super) codec: Codec,
@@ -186,8 +174,6 @@ pub(crate) struct Session {
     /// The tracking of the picture mapped in place (one at a time: a [`super::MappedFrame`]
     /// borrows the session), reused from picture to picture so that mapping creates no events.
     pub(super) mapped_access: Access,
-    /// The last mapping of each decode surface, by picture index (see [`SurfaceUse`]).
-    pub(super) surface_uses: Vec<SurfaceUse>,
     pub(super) out_pool: Option<FramePool>,
     pub(super) spill_pools: Vec<FramePool>,
     /// The sequence's nominal frame rate (numerator, denominator), when the parser states one:
@@ -257,10 +243,8 @@ impl Session {
         {
             self.spill(pos)?;
         }
-        self.wait_surface_released(idx)?;
         let t = Timer::start();
-        // SAFETY: the decoder is live; `pic` is the parser's valid picture description; no
-        // queued GPU work reads surface `idx` any more (waited for above).
+        // SAFETY: the decoder is live; `pic` is the parser's valid picture description.
         let r = unsafe { cuvid::decode_picture(self.decoder, pic) };
         t.stop(&mut self.stats.timing.decode_picture);
         r?;
@@ -580,62 +564,6 @@ impl Session {
         Ok(())
     }
 
-    /// Notes that decode surface `index` is being mapped (its release event made at its first
-    /// mapping); returns the position of its [`SurfaceUse`].
-    pub(super) fn surface_mapped(&mut self, index: i32) -> Result<usize> {
-        let i = usize::try_from(index)
-            .map_err(|_| Error::Decode(format!("NVDEC gave the picture index {index}")))?;
-        if self.surface_uses.len() <= i {
-            self.surface_uses.resize_with(i + 1, SurfaceUse::default);
-        }
-        let u = &mut self.surface_uses[i];
-        if u.released.is_none() {
-            u.released = Some(Event::new_blocking(&self.ctx)?);
-        }
-        u.pending = true;
-        Ok(i)
-    }
-
-    /// Records on `stream` the release of surface `index`'s mapping (after the copy out of it).
-    fn record_surface_release(&mut self, index: i32, stream: &Stream) -> Result<()> {
-        let i = self.surface_mapped(index)?;
-        if let Some(e) = self.surface_uses.get(i).and_then(|u| u.released.as_ref()) {
-            if let Err(err) = e.record(stream) {
-                // Unordered otherwise: the surface must not be decoded over under the copy.
-                stream.synchronize()?;
-                return Err(err);
-            }
-        }
-        Ok(())
-    }
-
-    /// Blocks until the GPU work that reads the last mapping of surface `index` has finished,
-    /// before NVDEC decodes into it again. The surface was mapped at least a picture ago (most
-    /// often as many pictures ago as there are surfaces): the wait returns at once unless the
-    /// map stream runs that far behind the decoder.
-    fn wait_surface_released(&mut self, index: i32) -> Result<()> {
-        let Some(u) = usize::try_from(index)
-            .ok()
-            .and_then(|i| self.surface_uses.get_mut(i))
-        else {
-            return Ok(());
-        };
-        if !u.pending {
-            return Ok(());
-        }
-        let t = Timer::start();
-        let r = match &u.released {
-            Some(e) => e.synchronize(),
-            None => Ok(()),
-        };
-        u.pending = false;
-        t.stop(&mut self.stats.timing.events);
-        if r.is_err() {
-            self.ctx.synchronize()?;
-        }
-        Ok(())
-    }
-
     /// Maps decode surface `index` on `stream`; returns pointer, pitch and decode status.
     pub(super) fn map_surface(
         &mut self,
@@ -720,8 +648,7 @@ impl Session {
             // SAFETY: the mapped surface holds `rows` rows of `row_bytes` at `pitch` (the
             // target size is the frame size, chroma follows luma at pitch * height, as in nvdx
             // frames); `dst` has the same format and size and is borrowed by `write` until
-            // the copy is recorded; the output surface is reused only after `done` and the decode surface only after
-            // its release (both recorded below).
+            // the copy is recorded; the surface is reused only after `done` (recorded below).
             // The picture starts `shift_bytes` into each row (see `Active::x_shift`); the
             // pitch check in `map_surface` covers row_bytes + shift. The context is current
             // (the callers bind it).
@@ -743,11 +670,9 @@ impl Session {
             r
         })();
         let marked = self.mark_used(stream);
-        let released = self.record_surface_release(index, stream);
         let unmapped = self.unmap(ptr);
         copied?;
         marked?;
-        released?;
         unmapped?;
         dst.meta = p.meta;
         Ok(status)
