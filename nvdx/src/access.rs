@@ -150,6 +150,8 @@ impl Access {
 
     /// Makes `stream` wait for the last write (before reading on it).
     pub(crate) fn before_read(&self, stream: StreamRef<'_>) -> Result<()> {
+        // A legacy default stream handle needs its context current.
+        let _g = stream.bind_if_legacy()?;
         let mut st = self.lock()?;
         let Some(m) = &st.write else { return Ok(()) };
         if m.stream == stream.id || st.reader_after_write == Some(stream.id) {
@@ -163,6 +165,8 @@ impl Access {
 
     /// Makes `stream` wait for every use so far (before writing on it).
     pub(crate) fn before_write(&self, stream: StreamRef<'_>) -> Result<()> {
+        // A legacy default stream handle needs its context current.
+        let _g = stream.bind_if_legacy()?;
         let mut st = self.lock()?;
         let Some(m) = &st.used else { return Ok(()) };
         if m.stream == stream.id {
@@ -174,6 +178,8 @@ impl Access {
 
     /// Records a read enqueued on `stream`.
     pub(crate) fn after_read(&self, stream: StreamRef<'_>) -> Result<()> {
+        // A legacy default stream handle needs its context current.
+        let _g = stream.bind_if_legacy()?;
         let mut st = self.lock()?;
         if matches!(&st.write, Some(m) if m.stream != stream.id && matches!(m.point, Point::Pending(_)))
         {
@@ -217,6 +223,8 @@ impl Access {
 
     /// Records a write enqueued on `stream` (which waited for every use first).
     pub(crate) fn after_write(&self, stream: StreamRef<'_>) -> Result<()> {
+        // A legacy default stream handle needs its context current.
+        let _g = stream.bind_if_legacy()?;
         let mut st = self.lock()?;
         st.reader_after_write = None;
         // One point serves as both marks: the write waited for every use, so the point after

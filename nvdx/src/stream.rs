@@ -62,6 +62,24 @@ pub(crate) struct StreamRef<'a> {
     pub(crate) keep: Option<&'a Arc<StreamInner>>,
 }
 
+/// Whether `raw` is a legacy default stream handle (`0`, or `1`, `CU_STREAM_LEGACY`): it names
+/// the stream of whichever context is current, so a call on it needs its context bound.
+pub(crate) fn is_legacy(raw: CUstream) -> bool {
+    (raw as usize) < 2
+}
+
+impl<'a> StreamRef<'a> {
+    /// Binds the stream's context for a call on the raw handle when the handle is a legacy
+    /// default stream (see [`is_legacy`]); other handles carry their context.
+    pub(crate) fn bind_if_legacy(&self) -> Result<Option<crate::context::ContextGuard<'a>>> {
+        if is_legacy(self.raw) {
+            self.ctx.bind().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
 // SAFETY: CUstream handles may be used from any thread; every use binds the owning context.
 unsafe impl Send for StreamInner {}
 // SAFETY: as above; the handle is never mutated after creation.
@@ -169,6 +187,7 @@ impl Stream {
     /// Makes all future work on this stream wait for `event` (which may belong to another
     /// stream or another GPU). Does not block the host.
     pub fn wait_event(&self, event: &Event) -> Result<()> {
+        let _g = self.tracking_ref().bind_if_legacy()?;
         cu::stream_wait_event(self.inner.raw, event.raw)
     }
 
@@ -266,6 +285,7 @@ impl Event {
                 stream.context().device().ordinal()
             )));
         }
+        let _g = stream.tracking_ref().bind_if_legacy()?;
         cu::event_record(self.raw, stream.raw())
     }
 

@@ -650,3 +650,39 @@ fn surfaces_are_not_decoded_over_under_their_queued_reads() {
         }
     }
 }
+
+/// The legacy default stream, borrowed, from a thread where no context is current: its handle
+/// (`0`) names the current context's stream, so nvdx binds the context for the waits and
+/// records it makes on it (this failed with CUDA_ERROR_INVALID_CONTEXT in cuStreamWaitEvent).
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn a_borrowed_legacy_stream_works_on_a_thread_without_a_current_context() {
+    let ctx = ctx();
+    let (w, h) = (640u32, 360u32);
+    let (src, data) = random_frame(&ctx, PixelFormat::Nv12, w, h, 7);
+    let nvdx_stream = Stream::new(&ctx).unwrap();
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                // SAFETY: the legacy default stream of `ctx`, alive as long as the context.
+                let legacy = unsafe { Stream::from_raw_borrowed(&ctx, std::ptr::null_mut()) }
+                    .expect("borrow the legacy stream");
+                let mut a = Frame::new(&ctx, PixelFormat::Nv12, w, h, MemoryKind::Device).unwrap();
+                let mut b = Frame::new(&ctx, PixelFormat::Nv12, w, h, MemoryKind::Device).unwrap();
+                b.copy_from_host(&vec![0x5a; data.len()]).unwrap();
+                // Written on the legacy stream, then read on an nvdx stream and back.
+                src.copy_to(&mut a, &legacy)
+                    .expect("copy on the legacy stream");
+                a.copy_to(&mut b, &nvdx_stream)
+                    .expect("copy after it on an nvdx stream");
+                let e = legacy.record_event().expect("record on the legacy stream");
+                nvdx_stream.wait_event(&e).unwrap();
+                legacy
+                    .wait_event(&nvdx_stream.record_event().unwrap())
+                    .unwrap();
+                assert!(b.to_host_vec().unwrap() == data, "the copies lost bytes");
+            })
+            .join()
+            .expect("the thread");
+    });
+}
