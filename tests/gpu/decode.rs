@@ -930,13 +930,7 @@ fn mpeg2_and_mjpeg_seeks_match_the_sequential_decode() {
             eprintln!("{name}: {codec} not decodable on this GPU, seeks skipped");
             continue;
         }
-        let mut dec = FileDecoder::open(&ctx, fixture(name), DecoderConfig::default())
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let mut refs = Vec::new();
-        while let Some(f) = dec.next_frame().expect("decode") {
-            dec.stream().synchronize().expect("sync");
-            refs.push(f.frame.to_host_vec().expect("download"));
-        }
+        let (refs, _) = sequential_decode(&ctx, &fixture(name));
         for drop_non_reference in [false, true] {
             let reader = VideoReader::open(fixture(name))
                 .unwrap_or_else(|e| panic!("{name}: {e}"))
@@ -1071,6 +1065,21 @@ fn decode_bob_outputs_both_fields_at_double_rate() {
     }
 }
 
+/// Every picture of `path`, each downloaded (tight) before the next is decoded, and the tight
+/// row bytes of the first plane: the undisturbed reference of the seek and load tests.
+pub(crate) fn sequential_decode(ctx: &Context, path: &Path) -> (Vec<Vec<u8>>, usize) {
+    let name = path.display();
+    let mut dec = FileDecoder::open(ctx, path, DecoderConfig::default())
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let (mut refs, mut row_bytes) = (Vec::new(), 0);
+    while let Some(f) = dec.next_frame().expect("decode") {
+        dec.stream().synchronize().expect("sync");
+        row_bytes = f.frame.format().row_bytes(f.frame.width());
+        refs.push(f.frame.to_host_vec().expect("download"));
+    }
+    (refs, row_bytes)
+}
+
 /// What differs between a decoded picture and the sequential decode: bytes, the first
 /// differing row, and which other reference picture (if any) it equals.
 fn describe_mismatch(got: &[u8], refs: &[Vec<u8>], want: usize, row_bytes: usize) -> String {
@@ -1129,15 +1138,7 @@ fn single_picture_decodes_under_gpu_load_match_the_sequential_decode() {
             eprintln!("{name}: not decodable here, skipped");
             continue;
         }
-        let mut dec = FileDecoder::open(&ctx, fixture(name), DecoderConfig::default()).unwrap();
-        let mut refs = Vec::new();
-        let mut row_bytes = 0;
-        while let Some(f) = dec.next_frame().expect("decode") {
-            dec.stream().synchronize().expect("sync");
-            row_bytes = f.frame.format().row_bytes(f.frame.width());
-            refs.push(f.frame.to_host_vec().expect("download"));
-        }
-        drop(dec);
+        let (refs, row_bytes) = sequential_decode(&ctx, &fixture(name));
         let mut demux = nvdx::demux::open(fixture(name)).unwrap();
         let n = demux.samples().map_or(0, |s| s.len());
         assert_eq!(n, refs.len(), "{name}: sample count");

@@ -550,20 +550,11 @@ fn context_cycles_child() {
 #[test]
 #[ignore = "needs an NVIDIA GPU"]
 fn surfaces_are_not_decoded_over_under_their_queued_reads() {
-    use nvdx::decode::FileDecoder;
     use nvdx::sample::{ReaderOptions, VideoReader};
     let ctx = ctx();
     let mut big = DeviceBuffer::new(&ctx, GIB).unwrap();
-    let reference = |name: &str| -> Vec<Vec<u8>> {
-        let mut dec =
-            FileDecoder::open(&ctx, fixtures_dir().join(name), DecoderConfig::default()).unwrap();
-        let mut v = Vec::new();
-        while let Some(f) = dec.next_frame().unwrap() {
-            dec.stream().synchronize().unwrap();
-            v.push(f.frame.to_host_vec().unwrap());
-        }
-        v
-    };
+    let reference =
+        |name: &str| crate::decode::sequential_decode(&ctx, &fixtures_dir().join(name)).0;
     let check = |what: &str, got: &[Vec<u8>], want: &[Vec<u8>]| {
         assert_eq!(got.len(), want.len(), "{what}: frame count");
         let bad: Vec<usize> = (0..got.len()).filter(|&i| got[i] != want[i]).collect();
