@@ -8,6 +8,9 @@ T="$G/bin/test-gpu"
 NVDX_LOAD_ROUNDS="${NVDX_LOAD_ROUNDS:-60}" timeout 150 "$T" --include-ignored --nocapture --exact \
   decode::single_picture_decodes_under_gpu_load_match_the_sequential_decode > "$O/mjpeg-load.log" 2>&1
 echo "four set-ups rc=$? $(el)"; grep -E "pictures differ|round|panicked|^test result" "$O/mjpeg-load.log" | head -30
+timeout 200 "$T" --include-ignored --nocapture --exact \
+  decode::whole_clip_decodes_under_gpu_load_match_the_sequential_decode > "$O/clips-load.log" 2>&1
+echo "whole clips under load rc=$? $(el)"; grep -E "pictures differ|round|skipped|panicked|^test result" "$O/clips-load.log" | head -30
 for r in 1 2 3; do
   timeout 60 "$T" --include-ignored --exact decode::mpeg2_and_mjpeg_seeks_match_the_sequential_decode > "$O/seek-alone-$r.log" 2>&1
   echo "seeks alone $r rc=$? $(el)"

@@ -169,6 +169,9 @@ pub(crate) struct Session {
     pub(super) stats: DecoderStats,
     pub(super) own_stream: Option<Stream>,
     pub(super) done: Option<Event>,
+    /// MJPEG only: the context's legacy default stream, borrowed, and an event recorded on it
+    /// after each mapping (see [`Session::map_surface`]); made on the first MJPEG mapping.
+    pub(super) legacy_map: Option<(Stream, Event)>,
     /// Id of the stream that last used the output surfaces (0: none).
     pub(super) last_stream: u64,
     /// The tracking of the picture mapped in place (one at a time: a [`super::MappedFrame`]
@@ -600,11 +603,35 @@ impl Session {
             output_stream: stream.raw(),
             ..Default::default()
         };
+        // MJPEG: NVDEC's picture is not ordered before later work on a non-blocking output
+        // stream. On an H200 under memsets on another stream, every copy out of a picture
+        // mapped on an nvdx stream read the surface before NVDEC wrote it (360 of 360 in
+        // `single_picture_decodes_under_gpu_load_match_the_sequential_decode`), and none mapped
+        // on the legacy default stream. So MJPEG maps on the legacy stream, and `stream` waits
+        // for an event recorded there after the mapping (no host wait).
+        let via_legacy = self.codec == Codec::Mjpeg && !crate::stream::is_legacy(stream.raw());
+        if via_legacy {
+            vpp.output_stream = std::ptr::null_mut();
+            let t = Timer::start();
+            let ordered = self.order_legacy_map(stream, false);
+            t.stop(&mut self.stats.timing.events);
+            ordered?;
+        }
         let t = Timer::start();
         // SAFETY: the decoder is live and the context current (callers bind it).
         let mapped = unsafe { cuvid::map_video_frame(self.decoder, index, &mut vpp) };
         t.stop(&mut self.stats.timing.map);
         let (ptr, pitch) = mapped?;
+        if via_legacy {
+            let t = Timer::start();
+            let ordered = self.order_legacy_map(stream, true);
+            t.stop(&mut self.stats.timing.events);
+            if let Err(e) = ordered {
+                // SAFETY: `ptr` was just mapped from this decoder, and is not used after this.
+                let _ = unsafe { cuvid::unmap_video_frame(self.decoder, ptr) };
+                return Err(e);
+            }
+        }
         let pitch = pitch as usize;
         if pitch < p.format.row_bytes(p.width) + p.shift_bytes() as usize {
             // SAFETY: `ptr` was just mapped from this decoder, and is not used after this.
@@ -615,6 +642,30 @@ impl Session {
             )));
         }
         Ok((ptr, pitch, status))
+    }
+
+    /// Orders an MJPEG mapping on the legacy default stream (see [`Session::map_surface`]):
+    /// before it (`after_map` false), the legacy stream waits for the last use of the output
+    /// surfaces (`done`); after it, `stream` waits for an event recorded on the legacy stream.
+    fn order_legacy_map(&mut self, stream: &Stream, after_map: bool) -> Result<()> {
+        if self.legacy_map.is_none() {
+            // SAFETY: the legacy default stream (null) of the session's context: it lives as
+            // long as the context, which the borrowed stream keeps.
+            let legacy = unsafe { Stream::from_raw_borrowed(&self.ctx, std::ptr::null_mut()) }?;
+            self.legacy_map = Some((legacy, Event::new_sync_only(&self.ctx)?));
+        }
+        let Some((legacy, mapped)) = &self.legacy_map else {
+            return Err(Error::InvalidState("no legacy stream to map on".into()));
+        };
+        if after_map {
+            mapped.record(legacy)?;
+            stream.wait_event(mapped)
+        } else {
+            match &self.done {
+                Some(done) => legacy.wait_event(done),
+                None => Ok(()),
+            }
+        }
     }
 
     pub(super) fn unmap(&mut self, ptr: CUdeviceptr) -> Result<()> {
