@@ -103,6 +103,10 @@ impl Decoder {
             own_stream: None,
             done: None,
             legacy_map: None,
+            mjpeg_map: std::env::var("NVDX_MJPEG_MAP")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
             last_stream: 0,
             mapped_access: Access::new(),
             out_pool: None,
@@ -374,6 +378,7 @@ impl Decoder {
                     ctx: &s.ctx,
                     stream,
                     done: None,
+                    sync_before_unmap: false,
                     access: &s.mapped_access,
                     spilled: Some(frame),
                     _session: PhantomData,
@@ -395,6 +400,7 @@ impl Decoder {
                     ctx: &s.ctx,
                     stream,
                     done: s.done.as_ref(),
+                    sync_before_unmap: s.codec == Codec::Mjpeg && s.mjpeg_map == 2,
                     access: &s.mapped_access,
                     spilled: None,
                     _session: PhantomData,

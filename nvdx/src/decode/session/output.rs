@@ -46,6 +46,8 @@ pub struct MappedFrame<'a> {
     pub(super) ctx: &'a Context,
     pub(super) stream: &'a Stream,
     pub(super) done: Option<&'a Event>,
+    /// DIAGNOSTIC (tenth session, to be removed): host-sync the map stream before unmapping.
+    pub(super) sync_before_unmap: bool,
     pub(super) access: &'a Access,
     pub(super) spilled: Option<PooledFrame>,
     pub(super) _session: PhantomData<&'a mut Session>,
@@ -112,6 +114,9 @@ impl Drop for MappedFrame<'_> {
             if e.record(self.stream).is_err() {
                 let _ = self.stream.synchronize();
             }
+        }
+        if self.sync_before_unmap {
+            let _ = self.stream.synchronize();
         }
         // SAFETY: `ptr` was mapped from this decoder, which the borrow keeps alive, and is
         // unmapped exactly once; the uses on other streams are ordered before (above).

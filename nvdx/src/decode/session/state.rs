@@ -172,6 +172,11 @@ pub(crate) struct Session {
     /// MJPEG only: the context's legacy default stream, borrowed, and an event recorded on it
     /// after each mapping (see [`Session::map_surface`]); made on the first MJPEG mapping.
     pub(super) legacy_map: Option<(Stream, Event)>,
+    /// DIAGNOSTIC (tenth session, to be removed): how MJPEG pictures are mapped, from
+    /// `NVDX_MJPEG_MAP` at session creation: 0 legacy stream + events (default), 1 the
+    /// caller's stream, 2 the caller's stream and a host sync before unmap, 3 the caller's
+    /// stream after a host poll of the decode status.
+    pub(super) mjpeg_map: u8,
     /// Id of the stream that last used the output surfaces (0: none).
     pub(super) last_stream: u64,
     /// The tracking of the picture mapped in place (one at a time: a [`super::MappedFrame`]
@@ -609,7 +614,20 @@ impl Session {
         // `single_picture_decodes_under_gpu_load_match_the_sequential_decode`), and none mapped
         // on the legacy default stream. So MJPEG maps on the legacy stream, and `stream` waits
         // for an event recorded there after the mapping (no host wait).
-        let via_legacy = self.codec == Codec::Mjpeg && !crate::stream::is_legacy(stream.raw());
+        let mjpeg = self.codec == Codec::Mjpeg;
+        let via_legacy = mjpeg && self.mjpeg_map == 0 && !crate::stream::is_legacy(stream.raw());
+        if mjpeg && self.mjpeg_map == 3 {
+            let t0 = std::time::Instant::now();
+            // SAFETY: the decoder is live (checked non-null above).
+            while let Ok(st) = unsafe { cuvid::get_decode_status(self.decoder, index) } {
+                if DecodeStatus::from_raw(st.decodeStatus) != DecodeStatus::InProgress
+                    || t0.elapsed() > std::time::Duration::from_secs(1)
+                {
+                    break;
+                }
+                std::thread::yield_now();
+            }
+        }
         if via_legacy {
             vpp.output_stream = std::ptr::null_mut();
             let t = Timer::start();
@@ -721,6 +739,9 @@ impl Session {
             r
         })();
         let marked = self.mark_used(stream);
+        if self.codec == Codec::Mjpeg && self.mjpeg_map == 2 {
+            let _ = crate::cu::stream_synchronize(stream.raw());
+        }
         let unmapped = self.unmap(ptr);
         copied?;
         marked?;
