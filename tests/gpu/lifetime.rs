@@ -542,9 +542,10 @@ fn context_cycles_child() {
 /// order, while the reads of its mapping (NVDEC's post-processing on the map stream, then the
 /// copies after it) run in stream order. Here every mapping is read on a stream queued behind
 /// memsets and the decoder goes on at once: a picture decoded over a surface whose reads have
-/// not run yet would show up as a wrong copy. On the H200 (driver 580) this passes without any
-/// host wait in nvdx (a per-surface wait tried in 10005f4 changed nothing and was taken out):
-/// the driver orders it. The test guards nvdx's own ordering of those reads. Decoder (in place and through its pool, chunk by
+/// not run yet would show up as a wrong copy. On the H200 (driver 580) the driver orders this
+/// for H.264, HEVC and MPEG-2, not for MJPEG: its seeks failed here under the parallel suite
+/// (tenth session) until an MJPEG decode waited on the host for the reads of its surface's last
+/// mapping (nvdx's `SurfaceUse`). Decoder (in place and through its pool, chunk by
 /// chunk) and VideoReader seeks (each range restarts on the first surfaces), checked against
 /// a decode that downloads every picture before the next one.
 #[test]

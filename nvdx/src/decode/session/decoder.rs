@@ -103,12 +103,9 @@ impl Decoder {
             own_stream: None,
             done: None,
             legacy_map: None,
-            mjpeg_map: std::env::var("NVDX_MJPEG_MAP")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
             last_stream: 0,
             mapped_access: Access::new(),
+            surface_uses: Vec::with_capacity(32),
             out_pool: None,
             spill_pools: Vec::new(),
             frame_rate: None,
@@ -378,7 +375,7 @@ impl Decoder {
                     ctx: &s.ctx,
                     stream,
                     done: None,
-                    sync_before_unmap: false,
+                    released: None,
                     access: &s.mapped_access,
                     spilled: Some(frame),
                     _session: PhantomData,
@@ -389,7 +386,7 @@ impl Decoder {
                 let mapped = s.map_in_place(&p, index, stream);
                 s.unbind(g);
                 t.stop(&mut s.timing().api);
-                let (ptr, layout, status) = mapped?;
+                let (ptr, layout, status, surface) = mapped?;
                 Ok(Some(MappedFrame {
                     ptr,
                     offset: p.shift_bytes(),
@@ -400,7 +397,10 @@ impl Decoder {
                     ctx: &s.ctx,
                     stream,
                     done: s.done.as_ref(),
-                    sync_before_unmap: s.codec == Codec::Mjpeg && s.mjpeg_map == 2,
+                    released: s
+                        .surface_uses
+                        .get(surface)
+                        .and_then(|u| u.released.as_ref()),
                     access: &s.mapped_access,
                     spilled: None,
                     _session: PhantomData,
@@ -455,13 +455,14 @@ impl Session {
     }
 
     /// Maps decode surface `index` of `p` in place on `stream` for [`Decoder::map_next`]
-    /// (the context is current): pointer, layout and status. Unmaps again on failure.
+    /// (the context is current): pointer, layout, status and the position of the surface's
+    /// [`super::state::SurfaceUse`]. Unmaps again on failure.
     fn map_in_place(
         &mut self,
         p: &Pending,
         index: i32,
         stream: &Stream,
-    ) -> Result<(CUdeviceptr, FrameLayout, DecodeStatus)> {
+    ) -> Result<(CUdeviceptr, FrameLayout, DecodeStatus, usize)> {
         let (ptr, pitch, status) = self.map_surface(p, index, stream)?;
         let layout = match FrameLayout::new(p.format, p.width, p.height, pitch) {
             Ok(l) => l,
@@ -479,7 +480,15 @@ impl Session {
             let _ = self.unmap(ptr);
             return Err(e);
         }
-        Ok((ptr, layout, status))
+        // The mapping's drop records the surface's release (see `MappedFrame`).
+        let surface = match self.surface_mapped(index) {
+            Ok(i) => i,
+            Err(e) => {
+                let _ = self.unmap(ptr);
+                return Err(e);
+            }
+        };
+        Ok((ptr, layout, status, surface))
     }
 }
 

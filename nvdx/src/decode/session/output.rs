@@ -32,8 +32,10 @@ pub struct DecodedFrame {
 /// [`Frame::copy_from_async`](crate::Frame::copy_from_async), to transfers and to the encoder like any frame, on any stream of
 /// the decoder's GPU. Its work is tracked like a frame's: users wait for the mapping (made on
 /// the stream given to [`Decoder::map_next`](super::Decoder::map_next)), and when it drops the surface is handed back
-/// only after every use enqueued on any stream (the next mapping waits for them on the GPU; no
-/// host wait).
+/// only after every use enqueued on any stream: the next mapping waits for them on the GPU,
+/// and, for MJPEG, a picture decoded into the same decode surface later waits for them on the
+/// host (NVDEC's MJPEG decoding is not ordered after them; by then the work has most often
+/// finished).
 pub struct MappedFrame<'a> {
     /// The mapped surface (what is unmapped).
     pub(super) ptr: CUdeviceptr,
@@ -46,8 +48,9 @@ pub struct MappedFrame<'a> {
     pub(super) ctx: &'a Context,
     pub(super) stream: &'a Stream,
     pub(super) done: Option<&'a Event>,
-    /// DIAGNOSTIC (tenth session, to be removed): host-sync the map stream before unmapping.
-    pub(super) sync_before_unmap: bool,
+    /// Recorded with `done`: the decode surface's release, which NVDEC waits for (on the host)
+    /// before it decodes a picture into the surface again.
+    pub(super) released: Option<&'a Event>,
     pub(super) access: &'a Access,
     pub(super) spilled: Option<PooledFrame>,
     pub(super) _session: PhantomData<&'a mut Session>,
@@ -110,13 +113,10 @@ impl Drop for MappedFrame<'_> {
         {
             let _ = self.access.host_wait_uses();
         }
-        if let Some(e) = self.done {
+        for e in [self.done, self.released].into_iter().flatten() {
             if e.record(self.stream).is_err() {
                 let _ = self.stream.synchronize();
             }
-        }
-        if self.sync_before_unmap {
-            let _ = self.stream.synchronize();
         }
         // SAFETY: `ptr` was mapped from this decoder, which the borrow keeps alive, and is
         // unmapped exactly once; the uses on other streams are ordered before (above).

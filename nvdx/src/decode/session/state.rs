@@ -153,6 +153,24 @@ pub(crate) fn scan_sps_crop(codec: Codec, data: &[u8]) -> Option<SpsCrop> {
     })
 }
 
+/// The last mapping of one MJPEG decode surface. NVDEC writes a surface when
+/// `cuvidDecodePicture` runs, outside every CUDA stream, while what reads a mapping (the copies
+/// and kernels after it) runs in stream order. For H.264, HEVC, VP9 and MPEG-2 the driver
+/// orders a decode after the reads of the surface's last mapping (the GPU test
+/// `lifetime::surfaces_are_not_decoded_over_under_their_queued_reads` passes without any
+/// wait); for MJPEG it does not (the same test, and the VideoReader seek test, failed under the
+/// parallel suite on an H200 with mappings already ordered through the legacy stream). So an
+/// MJPEG picture decoded into a surface again first waits, on the host, for that work: a
+/// wait that returns at once unless the map stream runs a whole surface ring behind, or a
+/// seek restarts on the first surfaces. Other codecs keep no release events.
+#[derive(Debug, Default)]
+pub(super) struct SurfaceUse {
+    /// Recorded on the map stream after the mapping's last use (made at the first mapping).
+    pub(super) released: Option<Event>,
+    /// Mapped since the last wait: `released` is, or will be when the mapping drops, recorded.
+    pub(super) pending: bool,
+}
+
 pub(crate) struct Session {
     pub(super) ctx: Context,
     pub(super) codec: Codec,
@@ -172,16 +190,13 @@ pub(crate) struct Session {
     /// MJPEG only: the context's legacy default stream, borrowed, and an event recorded on it
     /// after each mapping (see [`Session::map_surface`]); made on the first MJPEG mapping.
     pub(super) legacy_map: Option<(Stream, Event)>,
-    /// DIAGNOSTIC (tenth session, to be removed): how MJPEG pictures are mapped, from
-    /// `NVDX_MJPEG_MAP` at session creation: 0 legacy stream + events (default), 1 the
-    /// caller's stream, 2 the caller's stream and a host sync before unmap, 3 the caller's
-    /// stream after a host poll of the decode status.
-    pub(super) mjpeg_map: u8,
     /// Id of the stream that last used the output surfaces (0: none).
     pub(super) last_stream: u64,
     /// The tracking of the picture mapped in place (one at a time: a [`super::MappedFrame`]
     /// borrows the session), reused from picture to picture so that mapping creates no events.
     pub(super) mapped_access: Access,
+    /// The last mapping of each decode surface, by picture index (see [`SurfaceUse`]).
+    pub(super) surface_uses: Vec<SurfaceUse>,
     pub(super) out_pool: Option<FramePool>,
     pub(super) spill_pools: Vec<FramePool>,
     /// The sequence's nominal frame rate (numerator, denominator), when the parser states one:
@@ -251,8 +266,10 @@ impl Session {
         {
             self.spill(pos)?;
         }
+        self.wait_surface_released(idx)?;
         let t = Timer::start();
-        // SAFETY: the decoder is live; `pic` is the parser's valid picture description.
+        // SAFETY: the decoder is live; `pic` is the parser's valid picture description; no
+        // queued GPU work reads surface `idx` any more (waited for above).
         let r = unsafe { cuvid::decode_picture(self.decoder, pic) };
         t.stop(&mut self.stats.timing.decode_picture);
         r?;
@@ -572,6 +589,66 @@ impl Session {
         Ok(())
     }
 
+    /// Notes that decode surface `index` is being mapped (its release event made at its first
+    /// mapping); returns the position of its [`SurfaceUse`].
+    pub(super) fn surface_mapped(&mut self, index: i32) -> Result<usize> {
+        if self.codec != Codec::Mjpeg {
+            // No position: no release event, nothing to wait for (see `SurfaceUse`).
+            return Ok(usize::MAX);
+        }
+        let i = usize::try_from(index)
+            .map_err(|_| Error::Decode(format!("NVDEC gave the picture index {index}")))?;
+        if self.surface_uses.len() <= i {
+            self.surface_uses.resize_with(i + 1, SurfaceUse::default);
+        }
+        let u = &mut self.surface_uses[i];
+        if u.released.is_none() {
+            u.released = Some(Event::new_blocking(&self.ctx)?);
+        }
+        u.pending = true;
+        Ok(i)
+    }
+
+    /// Records on `stream` the release of surface `index`'s mapping (after the copy out of it).
+    fn record_surface_release(&mut self, index: i32, stream: &Stream) -> Result<()> {
+        let i = self.surface_mapped(index)?;
+        if let Some(e) = self.surface_uses.get(i).and_then(|u| u.released.as_ref()) {
+            if let Err(err) = e.record(stream) {
+                // Unordered otherwise: the surface must not be decoded over under the copy.
+                stream.synchronize()?;
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+
+    /// Blocks until the GPU work that reads the last mapping of surface `index` has finished,
+    /// before NVDEC decodes into it again. The surface was mapped at least a picture ago (most
+    /// often as many pictures ago as there are surfaces): the wait returns at once unless the
+    /// map stream runs that far behind the decoder.
+    fn wait_surface_released(&mut self, index: i32) -> Result<()> {
+        let Some(u) = usize::try_from(index)
+            .ok()
+            .and_then(|i| self.surface_uses.get_mut(i))
+        else {
+            return Ok(());
+        };
+        if !u.pending {
+            return Ok(());
+        }
+        let t = Timer::start();
+        let r = match &u.released {
+            Some(e) => e.synchronize(),
+            None => Ok(()),
+        };
+        u.pending = false;
+        t.stop(&mut self.stats.timing.events);
+        if r.is_err() {
+            self.ctx.synchronize()?;
+        }
+        Ok(())
+    }
+
     /// Maps decode surface `index` on `stream`; returns pointer, pitch and decode status.
     pub(super) fn map_surface(
         &mut self,
@@ -614,20 +691,7 @@ impl Session {
         // `single_picture_decodes_under_gpu_load_match_the_sequential_decode`), and none mapped
         // on the legacy default stream. So MJPEG maps on the legacy stream, and `stream` waits
         // for an event recorded there after the mapping (no host wait).
-        let mjpeg = self.codec == Codec::Mjpeg;
-        let via_legacy = mjpeg && self.mjpeg_map == 0 && !crate::stream::is_legacy(stream.raw());
-        if mjpeg && self.mjpeg_map == 3 {
-            let t0 = std::time::Instant::now();
-            // SAFETY: the decoder is live (checked non-null above).
-            while let Ok(st) = unsafe { cuvid::get_decode_status(self.decoder, index) } {
-                if DecodeStatus::from_raw(st.decodeStatus) != DecodeStatus::InProgress
-                    || t0.elapsed() > std::time::Duration::from_secs(1)
-                {
-                    break;
-                }
-                std::thread::yield_now();
-            }
-        }
+        let via_legacy = self.codec == Codec::Mjpeg && !crate::stream::is_legacy(stream.raw());
         if via_legacy {
             vpp.output_stream = std::ptr::null_mut();
             let t = Timer::start();
@@ -717,7 +781,8 @@ impl Session {
             // SAFETY: the mapped surface holds `rows` rows of `row_bytes` at `pitch` (the
             // target size is the frame size, chroma follows luma at pitch * height, as in nvdx
             // frames); `dst` has the same format and size and is borrowed by `write` until
-            // the copy is recorded; the surface is reused only after `done` (recorded below).
+            // the copy is recorded; the output surface is reused only after `done` and the decode surface only after
+            // its release (both recorded below).
             // The picture starts `shift_bytes` into each row (see `Active::x_shift`); the
             // pitch check in `map_surface` covers row_bytes + shift. The context is current
             // (the callers bind it).
@@ -739,12 +804,11 @@ impl Session {
             r
         })();
         let marked = self.mark_used(stream);
-        if self.codec == Codec::Mjpeg && self.mjpeg_map == 2 {
-            let _ = crate::cu::stream_synchronize(stream.raw());
-        }
+        let released = self.record_surface_release(index, stream);
         let unmapped = self.unmap(ptr);
         copied?;
         marked?;
+        released?;
         unmapped?;
         dst.meta = p.meta;
         Ok(status)
