@@ -643,6 +643,67 @@ fn surfaces_are_not_decoded_over_under_their_queued_reads() {
     }
 }
 
+/// The decoder's copies out of its output surfaces, each burst on a new stream that is dropped
+/// straight after: a slow stream (its copies queued behind memsets) alternates with a fast one,
+/// whose mappings post-process into the same output surfaces. The fast stream's mappings must
+/// wait for the slow stream's queued copies, though the decoder recorded nothing when it
+/// queued them (the last use is recorded only when another stream needs it) and the stream
+/// they ran on is gone.
+#[test]
+#[ignore = "needs an NVIDIA GPU"]
+fn output_surfaces_wait_for_copies_on_dropped_streams() {
+    let ctx = ctx();
+    let mut big = DeviceBuffer::new(&ctx, GIB).unwrap();
+    for (name, codec) in [("h264.264", Codec::H264), ("hevc.265", Codec::Hevc)] {
+        let want = crate::decode::sequential_decode(&ctx, &fixtures_dir().join(name)).0;
+        let es = std::fs::read(fixtures_dir().join(name)).unwrap();
+        let mut dec = Decoder::new(&ctx, codec, DecoderConfig::default()).unwrap();
+        let mut got: Vec<Frame> = Vec::new();
+        let mut burst = 0usize;
+        let mut drain = |dec: &mut Decoder, big: &mut DeviceBuffer| {
+            let s = Stream::new(&ctx).unwrap();
+            if burst.is_multiple_of(2) {
+                delay(&s, big, 4);
+            }
+            burst += 1;
+            while let Some(d) = dec.next_owned(&s).unwrap() {
+                let mut f = Frame::new(
+                    &ctx,
+                    d.frame.format(),
+                    d.frame.width(),
+                    d.frame.height(),
+                    MemoryKind::Device,
+                )
+                .unwrap();
+                f.copy_from_async(&d.frame, &s).unwrap();
+                got.push(f);
+            }
+            drop(s);
+        };
+        for c in es.chunks(2048) {
+            dec.push(c, None).unwrap();
+            drain(&mut dec, &mut big);
+        }
+        dec.flush().unwrap();
+        drain(&mut dec, &mut big);
+        let bursts = burst;
+        drop(dec);
+        let got: Vec<Vec<u8>> = got.iter().map(|f| f.to_host_vec().unwrap()).collect();
+        assert_eq!(got.len(), want.len(), "{name}: frame count");
+        let bad: Vec<usize> = (0..got.len()).filter(|&i| got[i] != want[i]).collect();
+        assert!(
+            bad.is_empty(),
+            "{name}: {} of {} pictures differ from the undisturbed decode (positions {bad:?})",
+            bad.len(),
+            got.len()
+        );
+        eprintln!(
+            "{name}: {} pictures bit-exact over {bursts} streams, every other one slow",
+            got.len()
+        );
+    }
+}
+
 /// The legacy default stream, borrowed, from a thread where no context is current: its handle
 /// (`0`) names the current context's stream, so nvdx binds the context for the waits and
 /// records it makes on it (this failed with CUDA_ERROR_INVALID_CONTEXT in cuStreamWaitEvent).

@@ -102,6 +102,7 @@ impl Decoder {
             stats: DecoderStats::default(),
             own_stream: None,
             done: None,
+            done_owed: None,
             legacy_map: None,
             last_stream: 0,
             mapped_access: Access::new(),

@@ -2,6 +2,7 @@
 //! decoder, the display queue and the spill pools.
 
 use std::ffi::{c_int, c_ulong};
+use std::sync::Arc;
 
 use nvdx_sys::cuda::CUdeviceptr;
 use nvdx_sys::cuvid::{
@@ -24,7 +25,7 @@ use crate::decode::{
 use crate::error::{Error, Result};
 use crate::frame::{Frame, FrameMeta, FramePool, FrameView, PixelFormat};
 use crate::memory::{copy_2d_raw_current, MemoryKind};
-use crate::stream::{Event, Stream};
+use crate::stream::{Event, Stream, StreamInner};
 
 /// Pools of 16 frames each that pictures can be copied into when the parser is about to reuse
 /// their surface before they were taken.
@@ -187,6 +188,15 @@ pub(crate) struct Session {
     pub(super) stats: DecoderStats,
     pub(super) own_stream: Option<Stream>,
     pub(super) done: Option<Event>,
+    /// The latest use of the output surfaces when it ran on an owned stream and `done` was not
+    /// recorded for it yet (lazy, as [`crate::access`]'s pending marks; the share keeps the
+    /// stream alive): `done` is recorded on it only when something needs it (a use on another
+    /// stream, an MJPEG legacy-stream map, a teardown or reconfiguration), see
+    /// [`Session::settle_done`]. Always the stream of `last_stream` when set. A recording made
+    /// late only covers more of the stream's work: it can over-wait, never miss. So a decoder
+    /// that copies every picture out on one stream records one event a picture (the frame's
+    /// write), not two.
+    pub(super) done_owed: Option<Arc<StreamInner>>,
     /// MJPEG only: the context's legacy default stream, borrowed, and an event recorded on it
     /// after each mapping (see [`Session::map_surface`]); made on the first MJPEG mapping.
     pub(super) legacy_map: Option<(Stream, Event)>,
@@ -538,7 +548,9 @@ impl Session {
         if self.decoder.is_null() {
             return;
         }
-        if let (true, Ok(_g)) = (nvdx_sys::cuvid().is_ok(), self.ctx.bind()) {
+        // A share of the context, bound while `self` settles `done` (teardown only).
+        let ctx = self.ctx.clone();
+        if let (true, Ok(_g)) = (nvdx_sys::cuvid().is_ok(), ctx.bind()) {
             // GPU work may still read the output surfaces (copies and kernels queued after the
             // last mappings, ordered only through `done`): let it finish before the surfaces
             // go. Teardown and reconfiguration only, never per picture.
@@ -553,7 +565,11 @@ impl Session {
     }
 
     /// Blocks until the work that read output surfaces (recorded in `done`) has finished.
-    pub(super) fn wait_for_surface_users(&self) {
+    pub(super) fn wait_for_surface_users(&mut self) {
+        if self.settle_done().is_err() {
+            let _ = self.ctx.synchronize();
+            return;
+        }
         if let Some(e) = &self.done {
             if e.synchronize().is_err() {
                 let _ = self.ctx.synchronize();
@@ -564,6 +580,7 @@ impl Session {
     /// Makes `stream` wait for the last use of output surfaces on another stream.
     pub(super) fn order_after_last(&mut self, stream: &Stream) -> Result<()> {
         if self.last_stream != 0 && self.last_stream != stream.id() {
+            self.settle_done()?;
             if let Some(e) = &self.done {
                 let t = Timer::start();
                 let r = stream.wait_event(e);
@@ -574,19 +591,58 @@ impl Session {
         Ok(())
     }
 
-    /// Records that output surfaces were last used on `stream`.
+    /// Records that output surfaces were last used on `stream`: at once on a borrowed or
+    /// internal stream, lazily (see `done_owed`) on a stream nvdx owns.
     pub(super) fn mark_used(&mut self, stream: &Stream) -> Result<()> {
         let t = Timer::start();
         if self.done.is_none() {
             self.done = Some(Event::new_sync_only(&self.ctx)?);
         }
-        if let Some(e) = &self.done {
-            let r = e.record(stream);
-            t.stop(&mut self.stats.timing.events);
-            r?;
-        }
+        let r = match stream.tracking_ref().keep {
+            Some(keep) => {
+                if self.done_owed.as_ref().map(|s| s.id) != Some(keep.id) {
+                    self.done_owed = Some(keep.clone());
+                }
+                Ok(())
+            }
+            None => {
+                // Any owed use was on `last_stream`; a different stream now uses the surfaces
+                // after it (`order_after_last` settled it), the same one covers it.
+                self.done_owed = None;
+                match &self.done {
+                    Some(e) => e.record(stream),
+                    None => Ok(()),
+                }
+            }
+        };
+        t.stop(&mut self.stats.timing.events);
+        r?;
         self.last_stream = stream.id();
         Ok(())
+    }
+
+    /// Records `done` on the stream of the latest use of the output surfaces if that was left
+    /// owed (see `done_owed`), so that `done` covers every use so far.
+    pub(super) fn settle_done(&mut self) -> Result<()> {
+        let Some(keep) = self.done_owed.take() else {
+            return Ok(());
+        };
+        if self.done.is_none() {
+            self.done = Some(Event::new_sync_only(&self.ctx)?);
+        }
+        let Some(e) = &self.done else { return Ok(()) };
+        let t = Timer::start();
+        let r = (|| {
+            let _g = keep.ctx.bind()?;
+            e.record_raw(keep.raw)
+        })();
+        t.stop(&mut self.stats.timing.events);
+        if r.is_err() {
+            // Unordered otherwise: let the use finish before anyone reuses the surfaces.
+            let _g = keep.ctx.bind()?;
+            crate::cu::stream_synchronize(keep.raw)?;
+        }
+        r
     }
 
     /// Notes that decode surface `index` is being mapped (its release event made at its first
@@ -743,6 +799,10 @@ impl Session {
             mapped.record(legacy)?;
             stream.wait_event(mapped)
         } else {
+            self.settle_done()?;
+            let Some((legacy, _)) = &self.legacy_map else {
+                return Err(Error::InvalidState("no legacy stream to map on".into()));
+            };
             match &self.done {
                 Some(done) => legacy.wait_event(done),
                 None => Ok(()),
