@@ -520,7 +520,14 @@ fn main() {
             continue;
         }
         for &n in SESSIONS {
-            let sampler = NvdecSampler::start(gpu_uuid.as_deref());
+            // NVDX_BENCH_NO_NVDEC_SAMPLER=1: no nvidia-smi beside the run (its driver queries
+            // every 100 ms may cost the sessions CPU; the before binaries of
+            // tools/gpu-verify/decode-ab.sh run none).
+            let sampler = if std::env::var_os("NVDX_BENCH_NO_NVDEC_SAMPLER").is_some() {
+                None
+            } else {
+                NvdecSampler::start(gpu_uuid.as_deref())
+            };
             let run = best_of(1, || sessions(&ctx, &path, n).map(|f| (f, ())));
             let util = sampler.and_then(NvdecSampler::stop);
             match run {

@@ -15,6 +15,7 @@ typedef unsigned long long u64;
  X(cuEventCreate) X(cuEventDestroy_v2) X(cuEventRecord) X(cuEventQuery) X(cuEventSynchronize) X(cuEventElapsedTime) X(cuEventElapsedTime_v2) \
  X(cuMemAlloc_v2) X(cuMemAllocPitch_v2) X(cuMemAllocManaged) X(cuMemAllocFromPoolAsync) X(cuMemFree_v2) X(cuMemFreeAsync) \
  X(cuMemHostAlloc) X(cuMemFreeHost) X(cuMemHostGetDevicePointer_v2) X(cuMemGetInfo_v2) X(cuDeviceGetDefaultMemPool) X(cuMemPoolSetAccess) \
+ X(cuMemPoolSetAttribute) X(cuMemPoolGetAttribute) X(cuMemPoolTrimTo) \
  X(cuMemcpy2DAsync_v2) X(cuMemcpy2D_v2) X(cuMemcpyAsync) X(cuMemsetD8Async) X(cuModuleLoadData) X(cuModuleUnload) X(cuModuleGetFunction) \
  X(cuLaunchKernel) X(cuGetErrorName) X(cuGetErrorString)
 enum {
@@ -96,6 +97,10 @@ int cuMemHostGetDevicePointer_v2(u64* d, void* p, unsigned f) { C(cuMemHostGetDe
 int cuMemGetInfo_v2(size_t* fr, size_t* t) { C(cuMemGetInfo_v2); *fr = 100ull << 30; *t = 140ull << 30; return 0; }
 int cuDeviceGetDefaultMemPool(void** p, int d) { C(cuDeviceGetDefaultMemPool); *p = handle(); return 0; }
 int cuMemPoolSetAccess(void* p, const void* d, size_t n) { C(cuMemPoolSetAccess); return 0; }
+int cuMemPoolSetAttribute(void* p, int a, void* v) { C(cuMemPoolSetAttribute); return 0; }
+/* Every attribute reads as 0 (the stand-in reserves nothing). */
+int cuMemPoolGetAttribute(void* p, int a, void* v) { C(cuMemPoolGetAttribute); *(u64*)v = 0; return 0; }
+int cuMemPoolTrimTo(void* p, size_t keep) { C(cuMemPoolTrimTo); return 0; }
 int cuMemcpy2DAsync_v2(const void* c, void* s) { C(cuMemcpy2DAsync_v2); tr("copy2d stream=%p", s); return 0; }
 int cuMemcpy2D_v2(const void* c) { C(cuMemcpy2D_v2); return 0; }
 int cuMemcpyAsync(u64 d, u64 s, size_t n, void* st) { C(cuMemcpyAsync); return 0; }
