@@ -29,19 +29,9 @@ const FILES: &[(&str, &str, &str)] = &[
 ];
 const SESSIONS: &[usize] = &[4, 7, 14, 21, 28];
 
-/// Process CPU time (user + system) in seconds, from `getrusage` (microsecond resolution).
-fn cpu_seconds() -> f64 {
-    // SAFETY: `getrusage` fills the zeroed struct it is given and has no other effect.
-    let ru = unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        if libc::getrusage(libc::RUSAGE_SELF, &mut ru) != 0 {
-            return 0.0;
-        }
-        ru
-    };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
+#[path = "support/cpu_clock.rs"]
+mod cpu_clock;
+use cpu_clock::cpu_seconds;
 
 /// The calling thread's CPU time in seconds.
 fn thread_cpu_seconds() -> f64 {

@@ -19,19 +19,9 @@ use nvdx::decode::{DecoderConfig, FileDecoder};
 use nvdx::Context;
 use nvdx_sys::cuda::*;
 
-/// Process CPU time (user + system) in seconds.
-fn cpu_seconds() -> f64 {
-    // SAFETY: `getrusage` fills the zeroed struct it is given and has no other effect.
-    let ru = unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        if libc::getrusage(libc::RUSAGE_SELF, &mut ru) != 0 {
-            return 0.0;
-        }
-        ru
-    };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
+#[path = "../benches/support/cpu_clock.rs"]
+mod cpu_clock;
+use cpu_clock::cpu_seconds;
 
 /// The device's default memory pool, whose attributes this diagnostic sets and reads.
 struct DefaultPool {
