@@ -6,7 +6,7 @@
 //! nvdx's own work alone, and the stand-in can count the driver calls a send makes; its lines
 //! then say `[CUDA stub]`.
 //!
-//! `cargo run --release --example xfer_host_cost -- [ce|sm|auto] [SENDS]`
+//! `cargo run --release --example xfer_host_cost -- [ce|sm|auto|staged] [SENDS]`
 use std::time::Instant;
 
 use nvdx::xfer::{CopyMethod, Transfer, TransferMode};
@@ -24,13 +24,19 @@ fn main() -> nvdx::Result<()> {
         .nth(2)
         .and_then(|a| a.parse().ok())
         .unwrap_or(20_000);
-    let method = match std::env::args().nth(1).as_deref() {
+    let arg = std::env::args().nth(1);
+    let method = match arg.as_deref() {
         Some("ce") => CopyMethod::CopyEngine,
         Some("sm") => CopyMethod::SmKernel,
         _ => CopyMethod::Auto,
     };
+    // `staged`: through the pinned host ring, as between GPUs without peer access.
+    let mode = match arg.as_deref() {
+        Some("staged") => TransferMode::Staged,
+        _ => TransferMode::Auto,
+    };
     let pool = FramePool::new(&ctx, PixelFormat::Nv12, 1920, 1080, 16, MemoryKind::Device)?;
-    let mut x = Transfer::new(&ctx, pool, TransferMode::Auto)?;
+    let mut x = Transfer::new(&ctx, pool, mode)?;
     x.set_copy_method(method);
     let mut frame = Frame::new(&ctx, PixelFormat::Nv12, 1920, 1080, MemoryKind::Device)?;
     frame.memset_async(0x40, &s)?;
@@ -47,6 +53,11 @@ fn main() -> nvdx::Result<()> {
         best = best.min(t.elapsed().as_secs_f64() * 1e9 / f64::from(n));
         x.dst_stream().synchronize()?;
     }
-    println!("{label}{method:?}: {best:.0} ns of host time a send + drop (best of 5 x {n})");
+    let what = if mode == TransferMode::Staged {
+        "Staged".to_string()
+    } else {
+        format!("{method:?}")
+    };
+    println!("{label}{what}: {best:.0} ns of host time a send + drop (best of 5 x {n})");
     Ok(())
 }

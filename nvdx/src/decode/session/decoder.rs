@@ -205,7 +205,7 @@ impl Decoder {
             timestamp: pts,
         };
         let g = self.state_mut().bind()?;
-        let t = Timer::start();
+        let t = Timer::start(self.state().config.stage_timing);
         // SAFETY: the parser is live; `pkt` points to `data`, valid for the call; the callbacks
         // reach the session through the raw pointer while no reference to it is held here.
         let r = unsafe { cuvid::parse_video_data(self.parser, &mut pkt) };
@@ -225,7 +225,7 @@ impl Decoder {
     /// After a failure in a parser callback (unsupported stream, decode error) this and every
     /// later push return the error until [`Decoder::reset`].
     pub fn push(&mut self, data: &[u8], pts: Option<i64>) -> Result<()> {
-        let t = Timer::start();
+        let t = Timer::start(self.state().config.stage_timing);
         let r = self.push_timed(data, pts);
         t.stop(&mut self.state_mut().timing().api);
         r
@@ -257,7 +257,7 @@ impl Decoder {
 
     /// End of stream: the parser decodes and displays every picture it still holds.
     pub fn flush(&mut self) -> Result<()> {
-        let t = Timer::start();
+        let t = Timer::start(self.state().config.stage_timing);
         let r = self.parse(&[], CUvideopacketflags::CUVID_PKT_ENDOFSTREAM.0, 0);
         t.stop(&mut self.state_mut().timing().api);
         r
@@ -344,7 +344,7 @@ impl Decoder {
     /// format and size, [`DecoderConfig::pool_size`] frames): one async 2D copy on `stream`.
     /// Waits up to [`DecoderConfig::pool_timeout`] for a free frame.
     pub fn next_owned(&mut self, stream: &Stream) -> Result<Option<DecodedFrame>> {
-        let t = Timer::start();
+        let t = Timer::start(self.state().config.stage_timing);
         let s = self.state_mut();
         let r = s.next_owned(stream);
         t.stop(&mut s.timing().api);
@@ -355,7 +355,7 @@ impl Decoder {
     /// returned frame drops. Pictures that had to be copied out early come back the same
     /// way, pointing into their copy.
     pub fn map_next<'a>(&'a mut self, stream: &'a Stream) -> Result<Option<MappedFrame<'a>>> {
-        let t = Timer::start();
+        let t = Timer::start(self.state().config.stage_timing);
         // SAFETY: `&'a mut self` makes this the only reference to the session for 'a.
         let s: &'a mut Session = unsafe { self.state.as_mut() };
         check_stream(&s.ctx, stream)?;
@@ -425,7 +425,7 @@ impl Session {
                 Ok(Some(DecodedFrame { frame, status }))
             }
             PendingSource::Surface { index } => {
-                let t = Timer::start();
+                let t = Timer::start(self.config.stage_timing);
                 let acquired = Session::pool(
                     &mut self.out_pool,
                     &self.ctx,

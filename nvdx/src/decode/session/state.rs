@@ -121,7 +121,8 @@ pub struct DecoderStats {
     /// Second fields output as frames of their own ([`Deinterlace::Bob`]: frames output are
     /// `displayed + second_fields`).
     pub second_fields: u64,
-    /// Where the session's time went, by stage (see [`StageTimes`]).
+    /// Where the session's time went, by stage (see [`StageTimes`]): call counts always, times
+    /// with [`crate::decode::DecoderConfig::stage_timing`] on.
     pub timing: StageTimes,
 }
 
@@ -219,21 +220,21 @@ pub(crate) struct Session {
 
 impl ParserCallbacks for Session {
     fn on_sequence(&mut self, f: &CUVIDEOFORMAT) -> Result<c_int> {
-        let t = Timer::start();
+        let t = Timer::start(self.config.stage_timing);
         let r = self.sequence(f);
         t.stop(&mut self.stats.timing.sequence);
         r
     }
 
     fn on_decode(&mut self, pic: &mut CUVIDPICPARAMS) -> Result<()> {
-        let t = Timer::start();
+        let t = Timer::start(self.config.stage_timing);
         let r = self.decode(pic);
         t.stop(&mut self.stats.timing.callbacks);
         r
     }
 
     fn on_display(&mut self, info: Option<&CUVIDPARSERDISPINFO>) -> Result<()> {
-        let t = Timer::start();
+        let t = Timer::start(self.config.stage_timing);
         let r = self.display(info);
         t.stop(&mut self.stats.timing.callbacks);
         r
@@ -277,7 +278,7 @@ impl Session {
             self.spill(pos)?;
         }
         self.wait_surface_released(idx)?;
-        let t = Timer::start();
+        let t = Timer::start(self.config.stage_timing);
         // SAFETY: the decoder is live; `pic` is the parser's valid picture description; no
         // queued GPU work reads surface `idx` any more (waited for above).
         let r = unsafe { cuvid::decode_picture(self.decoder, pic) };
@@ -341,7 +342,7 @@ impl Session {
     /// Makes the session's context current on this thread until the binding is given to
     /// [`Session::unbind`] (or dropped), timing the push.
     pub(super) fn bind(&mut self) -> Result<RawBinding> {
-        let t = Timer::start();
+        let t = Timer::start(self.config.stage_timing);
         // SAFETY: `self.ctx` keeps the context retained for the session's life, and every
         // binding is dropped within the call that made it (none is stored).
         let g = unsafe { RawBinding::push(self.ctx.raw()) };
@@ -351,7 +352,7 @@ impl Session {
 
     /// Pops a binding of [`Session::bind`], timing the pop.
     pub(super) fn unbind(&mut self, g: RawBinding) {
-        let t = Timer::start();
+        let t = Timer::start(self.config.stage_timing);
         drop(g);
         t.stop(&mut self.stats.timing.ctx);
     }
@@ -582,7 +583,7 @@ impl Session {
         if self.last_stream != 0 && self.last_stream != stream.id() {
             self.settle_done()?;
             if let Some(e) = &self.done {
-                let t = Timer::start();
+                let t = Timer::start(self.config.stage_timing);
                 let r = stream.wait_event(e);
                 t.stop(&mut self.stats.timing.events);
                 r?;
@@ -594,7 +595,7 @@ impl Session {
     /// Records that output surfaces were last used on `stream`: at once on a borrowed or
     /// internal stream, lazily (see `done_owed`) on a stream nvdx owns.
     pub(super) fn mark_used(&mut self, stream: &Stream) -> Result<()> {
-        let t = Timer::start();
+        let t = Timer::start(self.config.stage_timing);
         if self.done.is_none() {
             self.done = Some(Event::new_sync_only(&self.ctx)?);
         }
@@ -631,7 +632,7 @@ impl Session {
             self.done = Some(Event::new_sync_only(&self.ctx)?);
         }
         let Some(e) = &self.done else { return Ok(()) };
-        let t = Timer::start();
+        let t = Timer::start(self.config.stage_timing);
         let r = (|| {
             let _g = keep.ctx.bind()?;
             e.record_raw(keep.raw)
@@ -692,7 +693,7 @@ impl Session {
         if !u.pending {
             return Ok(());
         }
-        let t = Timer::start();
+        let t = Timer::start(self.config.stage_timing);
         let r = match &u.released {
             Some(e) => e.synchronize(),
             None => Ok(()),
@@ -719,7 +720,7 @@ impl Session {
         }
         nvdx_sys::cuvid()?;
         self.order_after_last(stream)?;
-        let t = Timer::start();
+        let t = Timer::start(self.config.stage_timing);
         // SAFETY: the decoder is live (checked non-null above, owned by this session).
         let status = match unsafe { cuvid::get_decode_status(self.decoder, index) } {
             Ok(st) => DecodeStatus::from_raw(st.decodeStatus),
@@ -750,18 +751,18 @@ impl Session {
         let via_legacy = self.codec == Codec::Mjpeg && !crate::stream::is_legacy(stream.raw());
         if via_legacy {
             vpp.output_stream = std::ptr::null_mut();
-            let t = Timer::start();
+            let t = Timer::start(self.config.stage_timing);
             let ordered = self.order_legacy_map(stream, false);
             t.stop(&mut self.stats.timing.events);
             ordered?;
         }
-        let t = Timer::start();
+        let t = Timer::start(self.config.stage_timing);
         // SAFETY: the decoder is live and the context current (callers bind it).
         let mapped = unsafe { cuvid::map_video_frame(self.decoder, index, &mut vpp) };
         t.stop(&mut self.stats.timing.map);
         let (ptr, pitch) = mapped?;
         if via_legacy {
-            let t = Timer::start();
+            let t = Timer::start(self.config.stage_timing);
             let ordered = self.order_legacy_map(stream, true);
             t.stop(&mut self.stats.timing.events);
             if let Err(e) = ordered {
@@ -811,7 +812,7 @@ impl Session {
     }
 
     pub(super) fn unmap(&mut self, ptr: CUdeviceptr) -> Result<()> {
-        let t = Timer::start();
+        let t = Timer::start(self.config.stage_timing);
         // SAFETY: `ptr` was mapped from this live decoder and is unmapped once.
         let r = unsafe { cuvid::unmap_video_frame(self.decoder, ptr) };
         t.stop(&mut self.stats.timing.unmap);
@@ -833,11 +834,11 @@ impl Session {
         let copied = (|| {
             // Ordered after every pending use of the pool frame (on any stream) and recorded
             // as its last write.
-            let t = Timer::start();
+            let t = Timer::start(self.config.stage_timing);
             let write = dst.write_on(stream);
             t.stop(&mut self.stats.timing.tracking);
             let write = write?;
-            let t = Timer::start();
+            let t = Timer::start(self.config.stage_timing);
             // SAFETY: the mapped surface holds `rows` rows of `row_bytes` at `pitch` (the
             // target size is the frame size, chroma follows luma at pitch * height, as in nvdx
             // frames); `dst` has the same format and size and is borrowed by `write` until
@@ -858,7 +859,7 @@ impl Session {
                 )
             };
             t.stop(&mut self.stats.timing.copy);
-            let t = Timer::start();
+            let t = Timer::start(self.config.stage_timing);
             drop(write);
             t.stop(&mut self.stats.timing.tracking);
             r

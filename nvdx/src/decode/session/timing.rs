@@ -1,11 +1,13 @@
 //! Per-stage timing of a session's per-picture path ([`StageTimes`], part of
 //! [`super::DecoderStats`]).
 //!
-//! Always on: every stage reads the monotonic clock (`Instant`, a vDSO call of about 20 ns)
-//! at its start and end, a few tens of nanoseconds per driver call. With the cargo feature
-//! `profile`, each stage also reads the thread's CPU clock (`CLOCK_THREAD_CPUTIME_ID`, a
-//! system call of a few hundred nanoseconds), so that CPU time spent spinning or working can
-//! be told from time spent blocked.
+//! Every stage counts its calls. With [`crate::decode::DecoderConfig::stage_timing`] on, each
+//! stage also reads the monotonic clock (`Instant`) at its start and end (about 36 reads a
+//! picture: a vDSO call of about 20 ns where the kernel's clock source allows one, a system
+//! call where it does not, as on some virtual machines), and with the cargo feature
+//! `profile` the thread's CPU clock (`CLOCK_THREAD_CPUTIME_ID`, a system call of a few hundred
+//! nanoseconds), so that CPU time spent spinning or working can be told from time spent
+//! blocked. Off by default: a decoder that nobody profiles reads no clock per stage.
 
 use std::time::Instant;
 
@@ -15,9 +17,11 @@ use std::time::Instant;
 pub struct StageTime {
     /// Times the stage ran.
     pub calls: u64,
-    /// Wall-clock nanoseconds inside the stage.
+    /// Wall-clock nanoseconds inside the stage (0 unless
+    /// [`crate::decode::DecoderConfig::stage_timing`] is on).
     pub wall_ns: u64,
-    /// Thread CPU nanoseconds inside the stage (0 without the `profile` feature).
+    /// Thread CPU nanoseconds inside the stage (0 without the `profile` feature or with
+    /// stage timing off).
     pub cpu_ns: u64,
 }
 
@@ -78,32 +82,34 @@ impl StageTimes {
     pub const THREAD_CPU: bool = cfg!(feature = "profile");
 }
 
-/// A started measurement of one stage.
+/// A started measurement of one stage: its clocks when timing is on, nothing otherwise.
 pub(crate) struct Timer {
-    wall: Instant,
+    wall: Option<Instant>,
     #[cfg(feature = "profile")]
     cpu: u64,
 }
 
 impl Timer {
+    /// Starts a stage; reads the clocks only if `timed`.
     #[inline]
-    pub(crate) fn start() -> Timer {
+    pub(crate) fn start(timed: bool) -> Timer {
         Timer {
             #[cfg(feature = "profile")]
-            cpu: thread_cpu_ns(),
-            wall: Instant::now(),
+            cpu: if timed { thread_cpu_ns() } else { 0 },
+            wall: timed.then(Instant::now),
         }
     }
 
-    /// Adds the time since [`Timer::start`] to `into`, as one call.
+    /// Adds one call to `into`, and the time since [`Timer::start`] if it was timed.
     #[inline]
     pub(crate) fn stop(&self, into: &mut StageTime) {
-        let wall = self.wall.elapsed();
         into.calls += 1;
-        into.wall_ns += u64::try_from(wall.as_nanos()).unwrap_or(u64::MAX);
-        #[cfg(feature = "profile")]
-        {
-            into.cpu_ns += thread_cpu_ns().saturating_sub(self.cpu);
+        if let Some(wall) = self.wall {
+            into.wall_ns += u64::try_from(wall.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            #[cfg(feature = "profile")]
+            {
+                into.cpu_ns += thread_cpu_ns().saturating_sub(self.cpu);
+            }
         }
     }
 }
@@ -129,15 +135,31 @@ mod tests {
     #[test]
     fn a_stage_counts_calls_and_time() {
         let mut s = StageTime::default();
-        let t = Timer::start();
+        let t = Timer::start(true);
         std::thread::sleep(std::time::Duration::from_millis(2));
         t.stop(&mut s);
-        Timer::start().stop(&mut s);
+        Timer::start(true).stop(&mut s);
         assert_eq!(s.calls, 2);
         assert!(s.wall_ns >= 2_000_000, "{s:?}");
         if !StageTimes::THREAD_CPU {
             assert_eq!(s.cpu_ns, 0);
             assert_eq!(s.ns(), s.wall_ns);
         }
+    }
+
+    #[test]
+    fn an_untimed_stage_counts_calls_only() {
+        let mut s = StageTime::default();
+        let t = Timer::start(false);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        t.stop(&mut s);
+        assert_eq!(
+            s,
+            StageTime {
+                calls: 1,
+                wall_ns: 0,
+                cpu_ns: 0
+            }
+        );
     }
 }
