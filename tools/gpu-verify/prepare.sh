@@ -20,6 +20,9 @@ cargo xtask gpu-bundle .gpu
 mkdir -p .gpudata .gpupy
 rm -f .gpudata/after.tar.xz && tar cJf .gpudata/after.tar.xz .gpu
 cp tools/gpu-verify/*.sh tools/gpu-verify/*.py .gpudata/
+# clock-check.sh's measurement, built static (the GPU host may lack a compiler).
+sed -n '/^cat > "\$d\/c.c"/,/^C$/p' tools/gpu-verify/clock-check.sh | sed '1d;$d' > /tmp/nvdx-clockcost.c
+gcc -O2 -static -o .gpudata/clockcost /tmp/nvdx-clockcost.c
 rm -rf .gpudata/media .gpuconf
 cp -r "$shared/media" .gpudata/media
 cp -r "$shared/conformance" .gpuconf
@@ -84,6 +87,16 @@ for l in sys.stdin:
     if j.get("reason")=="compiler-artifact" and j.get("executable"): print(j["target"]["name"], j["executable"])' \
     | while read -r name exe; do cp "$exe" "target/gpu-before/bench-$name"; strip "target/gpu-before/bench-$name"; done
 fi
+# xfer_host_cost (host time of one send + drop) of BEFORE and of the working tree, for
+# xfer-host-cost.sh: the example is this tree's, built against each library.
+wt=/tmp/nvdx-before-$before
+[ -d "$wt" ] || git worktree add -f "$wt" "$before"
+cp examples/xfer_host_cost.rs "$wt/examples/"
+mkdir -p .gpudata/xhc
+(cd "$wt" && CARGO_TARGET_DIR="$root/target/before-ex" cargo build -q --release --example xfer_host_cost)
+cp "$root/target/before-ex/release/examples/xfer_host_cost" .gpudata/xhc/before
+cargo build -q --release --example xfer_host_cost && cp target/release/examples/xfer_host_cost .gpudata/xhc/after
+strip .gpudata/xhc/before .gpudata/xhc/after
 # Packed (4 MB less to carry); common.sh unpacks it on the GPU host.
 rm -rf .gpudata/before && tar cJf .gpudata/before.tar.xz -C target/gpu-before .
 # The transfer rows of BEFORE, PREV and the working tree in one process (tools/xfer-ab). PREV
